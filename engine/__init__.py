@@ -1,0 +1,1 @@
+"""Likeness engine: face recognition and neural style transfer, usable without Qt."""

@@ -1,0 +1,27 @@
+"""A plain progress bar on stderr for long CLI work."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+class ProgressBar:
+    def __init__(self, total: int, label: str = "", stream=sys.stderr, width: int = 30):
+        self.total, self.label, self.stream, self.width = max(total, 1), label, stream, width
+        self.start = time.monotonic()
+        self.done = 0
+
+    def update(self, done: int, extra: str = "") -> None:
+        self.done = done
+        frac = min(done / self.total, 1.0)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        bar = "#" * int(frac * self.width)
+        self.stream.write(
+            f"\r{self.label} [{bar:<{self.width}}] {done}/{self.total} {elapsed:5.0f}s eta {eta:4.0f}s {extra}"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,61 @@
+"""Typed errors of the engine. Each message is one sentence a person can act on."""
+
+
+class LikenessError(Exception):
+    """Base class: the CLI and the GUI show str(error) as it is."""
+
+
+class BadInput(LikenessError):
+    """The input cannot be used (unreadable file, wrong shape, unknown name ...)."""
+
+
+class UnreadableImage(BadInput):
+    def __init__(self, path, why="it is not an image OpenCV can decode"):
+        super().__init__(f"Cannot read the image {path}: {why}.")
+        self.path = path
+
+
+class NoFace(BadInput):
+    def __init__(self, where="the image"):
+        super().__init__(f"No face was found in {where}.")
+
+
+class SeveralFaces(BadInput):
+    def __init__(self, count, where="the image"):
+        super().__init__(
+            f"{count} faces were found in {where}; use a photo with one face "
+            "or ask to take the largest face."
+        )
+        self.count = count
+
+
+class FaceTooSmall(BadInput):
+    def __init__(self, size_px, minimum_px, where="the image"):
+        super().__init__(
+            f"The face in {where} is {size_px:.0f} px wide, smaller than the {minimum_px} px needed."
+        )
+
+
+class UnknownPerson(BadInput):
+    def __init__(self, name):
+        super().__init__(f"Nobody called {name!r} is enrolled.")
+
+
+class ModelUnavailable(LikenessError):
+    """A model file is missing or damaged, or no runtime can run it."""
+
+
+class EncoderMismatch(LikenessError):
+    """Embeddings of different encoders must never be compared."""
+
+
+class SettingsError(LikenessError):
+    """A setting is out of range or of the wrong type."""
+
+
+class CameraLost(LikenessError):
+    """The camera stopped delivering frames."""
+
+
+class GalleryError(LikenessError):
+    """The gallery file cannot be read or written."""

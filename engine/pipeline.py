@@ -1,0 +1,128 @@
+"""FacePipeline: image -> faces with their boxes, landmarks, chips, embeddings and matches.
+
+The one path used by the GUI, the CLI, the tests and the benchmarks:
+detect -> align -> encode (all faces of a frame as one batch) -> match against the gallery matrix.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import RecognitionSettings
+from .errors import FaceTooSmall, NoFace, SeveralFaces, UnreadableImage
+from .faces.align import ChipTemplate, align_faces
+from .faces.detect import Detection, FaceDetector
+from .faces.encode import FaceEncoder
+from .faces.quality import Quality, assess
+from .match import Identification, identify
+
+JPEG_END = b"\xff\xd9"
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3). Raises UnreadableImage with the reason."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableImage(path, error.strerror or str(error)) from error
+    if data[:2] == b"\xff\xd8" and JPEG_END not in data[-64:]:
+        raise UnreadableImage(path, "the JPEG file is truncated or corrupt")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UnreadableImage(path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """One face of one image; every array in pixels of that image (box x1, y1, x2, y2)."""
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+    chip: np.ndarray
+    embedding: np.ndarray
+    quality: Quality
+    match: Identification | None = None
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent in each stage by the last call of observe()."""
+
+    detect: float = 0.0
+    align: float = 0.0
+    encode: float = 0.0
+    match: float = 0.0
+    faces: int = 0
+
+
+class FacePipeline:
+    """Owns the detector, the alignment template and the encoder; matches against an optional gallery."""
+
+    def __init__(self, settings: RecognitionSettings, gallery=None, detector: FaceDetector | None = None,
+                 encoder: FaceEncoder | None = None, template: ChipTemplate | None = None):
+        self.settings = settings
+        self.gallery = gallery
+        self.detector = detector or FaceDetector(
+            use_gpu=settings.use_gpu, detection_size=settings.detection_size, score_threshold=settings.detection_score
+        )
+        self.encoder = encoder or FaceEncoder(use_gpu=settings.use_gpu)
+        self.template = template or ChipTemplate.load()
+        self.times = StageTimes()
+
+    def apply_settings(self, settings: RecognitionSettings) -> None:
+        """Take new settings live; only a change of GPU use needs new ONNX sessions."""
+        if settings.use_gpu != self.settings.use_gpu:
+            self.detector = FaceDetector(use_gpu=settings.use_gpu)
+            self.encoder = FaceEncoder(use_gpu=settings.use_gpu)
+        self.detector.detection_size = settings.detection_size
+        self.detector.score_threshold = settings.detection_score
+        self.settings = settings
+
+    def observe(self, image_rgb: np.ndarray) -> list[FaceObservation]:
+        """Every face of the image, largest first, each matched against the gallery when there is one."""
+        start = time.perf_counter()
+        detections = sorted(self.detector.detect(image_rgb), key=lambda d: d.area, reverse=True)
+        detected = time.perf_counter()
+        chips = align_faces(image_rgb, [d.landmarks for d in detections], self.template)
+        aligned = time.perf_counter()
+        embeddings = self.encoder.encode(chips)
+        encoded = time.perf_counter()
+        matches = self._match(embeddings)
+        matched = time.perf_counter()
+        self.times = StageTimes(
+            1000 * (detected - start), 1000 * (aligned - detected), 1000 * (encoded - aligned),
+            1000 * (matched - encoded), len(detections),
+        )
+        return [self._observation(d, chip, e, m) for d, chip, e, m in zip(detections, chips, embeddings, matches)]
+
+    def embed_one(self, image_rgb: np.ndarray, where: str = "the image", take_largest: bool = False,
+                  check_size: bool = True) -> FaceObservation:
+        """The one face of an image (or its largest face when take_largest); raises NoFace, SeveralFaces or FaceTooSmall."""
+        faces = self.observe(image_rgb)
+        if not faces:
+            raise NoFace(where)
+        if len(faces) > 1 and not take_largest:
+            raise SeveralFaces(len(faces), where)
+        face = faces[0]
+        if check_size and face.quality.face_px < self.settings.min_face_px:
+            raise FaceTooSmall(face.quality.face_px, self.settings.min_face_px, where)
+        return face
+
+    def _match(self, embeddings: np.ndarray) -> list[Identification | None]:
+        if self.gallery is None or len(embeddings) == 0:
+            return [None] * len(embeddings)
+        matrix = self.gallery.matrix()
+        if len(matrix.names) == 0:
+            return [None] * len(embeddings)
+        return identify(embeddings, matrix, self.settings.tau)
+
+    def _observation(self, detection: Detection, chip, embedding, match) -> FaceObservation:
+        quality = assess(chip, detection.landmarks, detection.width, self.settings.min_face_px)
+        return FaceObservation(detection.box, detection.landmarks, detection.score, chip, embedding, quality, match)

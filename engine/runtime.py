@@ -1,0 +1,123 @@
+"""The one place that knows the model files and the devices that run them.
+
+Model files live in resources/models/. Their expected sha256 sums are in
+resources/models/checksums.sha256 (the format of `sha256sum`, so `sha256sum -c` checks them too);
+the tools in tools/ that produce a model file also write its line there.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import ModelUnavailable
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "resources" / "models"
+CHECKSUMS = MODELS_DIR / "checksums.sha256"
+
+
+def expected_checksums(checksums_file: Path = CHECKSUMS) -> dict[str, str]:
+    """File name -> expected sha256, read from a `sha256sum`-style file."""
+    sums = {}
+    if checksums_file.exists():
+        for line in checksums_file.read_text().splitlines():
+            if line.strip():
+                digest, name = line.split(maxsplit=1)
+                sums[name.lstrip("*").strip()] = digest
+    return sums
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
+    return file_sha256(path) == expected
+
+
+def model_path(filename: str, models_dir: Path = MODELS_DIR) -> Path:
+    """Path of a model file, checked against its recorded sha256.
+
+    Raises ModelUnavailable with one sentence when the file is missing, unknown or damaged.
+    """
+    path = models_dir / filename
+    expected = expected_checksums(models_dir / CHECKSUMS.name).get(filename)
+    if expected is None:
+        raise ModelUnavailable(f"The model {filename} has no recorded checksum in {CHECKSUMS.name}.")
+    if not path.is_file():
+        raise ModelUnavailable(f"The model file {path} is missing; reinstall Likeness or rerun its tool in tools/.")
+    stat = path.stat()
+    if not _verified(path, stat.st_size, stat.st_mtime_ns, expected):
+        raise ModelUnavailable(
+            f"The model file {path} is damaged (its sha256 does not match); reinstall Likeness or rerun its tool in tools/."
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """Which ONNX Runtime provider really runs a session, and why."""
+
+    provider: str  # "CUDA" or "CPU"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.provider} ({self.reason})"
+
+
+def _cuda_problem() -> str | None:
+    """Why the CUDA provider cannot run here, in words, or None if it might."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime build has no CUDA provider"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return "CUDA_VISIBLE_DEVICES hides every GPU"
+    if ctypes.util.find_library("cuda") is None and not Path("/usr/lib/wsl/lib/libcuda.so.1").exists():
+        return "no NVIDIA driver (libcuda) was found"
+    return None
+
+
+def onnx_session(model_file: Path, use_gpu: bool = True):
+    """Create an ONNX Runtime session on CUDA when it really works, else on the CPU.
+
+    Returns (session, ProviderReport). A missing CUDA or cuDNN library becomes the report's reason,
+    never an exception.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # ORT prints its own CUDA warnings otherwise; we report in words
+    problem = "GPU use is off in the settings" if not use_gpu else _cuda_problem()
+    if problem is None:
+        try:
+            session = ort.InferenceSession(
+                str(model_file), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+            )
+        except Exception as error:  # a broken CUDA install must not stop the app
+            problem = f"the CUDA provider failed to start ({str(error).splitlines()[0][:160]})"
+        else:
+            if session.get_providers()[0] == "CUDAExecutionProvider":
+                return session, ProviderReport("CUDA", "GPU available")
+            problem = "the CUDA provider could not load its libraries (CUDA or cuDNN missing)"
+    try:
+        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise ModelUnavailable(f"ONNX Runtime cannot load {model_file.name}: {str(error).splitlines()[0]}") from error
+    return session, ProviderReport("CPU", problem)
+
+
+def torch_device(use_gpu: bool = True):
+    """The torch device for training and style transfer: CUDA when present and allowed, else CPU."""
+    import torch
+
+    return torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
