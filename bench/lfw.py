@@ -23,7 +23,7 @@ from engine.config import RecognitionSettings  # noqa: E402
 from engine.errors import LikenessError  # noqa: E402
 from engine.pipeline import FacePipeline, load_image  # noqa: E402
 from engine.training.calibration import (  # noqa: E402
-    accuracy, best_accuracy_threshold, roc, tar_at_far,
+    SHIPPED_CALIBRATION, Calibration, accuracy, best_accuracy_threshold, roc, tar_at_far,
 )
 from engine.training.pairs import read_pairs  # noqa: E402
 
@@ -88,6 +88,18 @@ def plot_roc(curve) -> None:
     fig.savefig(OUT / "lfw_roc.png", dpi=120, bbox_inches="tight")
 
 
+def save_calibration(train, embeddings, encoder_id) -> None:
+    paths = sorted({p for pair in train for p in (pair.first, pair.second) if not np.isnan(embeddings[p][0])})
+    labels = np.array([p.parent.name for p in paths])
+    calibration = Calibration.from_embeddings(
+        np.stack([embeddings[p] for p in paths]), labels, encoder_id,
+        f"LFW View-1 DevTrain: all pairs of its {len(paths)} images",
+    )
+    calibration.save(SHIPPED_CALIBRATION)
+    print(f"calibration: {calibration.genuine.sum()} genuine and {calibration.impostor.sum()} impostor pairs; presets "
+          + ", ".join(f"{name} tau={tau:.3f} (FAR {calibration.far(tau):.1e})" for name, tau in calibration.presets().items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True)
@@ -95,6 +107,8 @@ def main() -> None:
     parser.add_argument("--train", type=Path, help="View 1 training pairs: tau is chosen on them")
     parser.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
     parser.add_argument("--limit", type=int, help="only the first N pairs of each file (a quick look)")
+    parser.add_argument("--save-calibration", action="store_true",
+                        help=f"write the distance histograms of all pairs of --train's images to {SHIPPED_CALIBRATION.name}")
     args = parser.parse_args()
     images = args.root / "images" if (args.root / "images").is_dir() else args.root
 
@@ -117,6 +131,8 @@ def main() -> None:
         print(f"tau chosen on {args.train.name}: {tau:.4f} (train accuracy "
               f"{100 * accuracy(train_d[train_same], train_d[~train_same], tau):.2f} %)")
         report_test(distances, same, tau)
+        if args.save_calibration:
+            save_calibration(train, embeddings, pipeline.encoder.id)
     else:
         folds = np.array([p.fold for p in test])
         scores = []

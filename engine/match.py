@@ -1,0 +1,83 @@
+"""Matching embeddings: distances, verify 1:1 (d <= tau), identify 1:K open set.
+
+Embeddings are unit vectors, so ||q - g||^2 = 2 - 2 q.g and all distances against the gallery come
+from one matrix product. A person is as close as their closest stored embedding ("best", the default;
+bench/gallery_rule.py compares it with the distance to the person's mean embedding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CANDIDATES = 64  # nearest embeddings examined per probe to find the best and the runner-up person
+
+
+@dataclass(frozen=True)
+class GalleryMatrix:
+    """All stored embeddings of one encoder: row i belongs to person names[owners[i]]."""
+
+    embeddings: np.ndarray  # (M, 128) float32
+    owners: np.ndarray  # (M,) int index into names
+    names: tuple[str, ...]
+
+    def per_person_means(self) -> "GalleryMatrix":
+        """One row per person: the re-normalised mean of their embeddings."""
+        sums = np.zeros((len(self.names), self.embeddings.shape[1]), np.float64)
+        np.add.at(sums, self.owners, self.embeddings)
+        means = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+        return GalleryMatrix(means.astype(np.float32), np.arange(len(self.names)), self.names)
+
+
+@dataclass(frozen=True)
+class Verification:
+    same: bool
+    distance: float
+    tau: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    name: str | None  # None when not recognized
+    best_name: str | None  # the closest person, recognized or not
+    distance: float
+    runner_up_name: str | None
+    runner_up_distance: float
+    recognized: bool
+
+    @property
+    def margin(self) -> float:
+        """How much farther the runner-up is than the best match (inf with a one-person gallery)."""
+        return self.runner_up_distance - self.distance
+
+
+def distances(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(n, M) Euclidean distances between unit vectors, by one matrix product."""
+    return np.sqrt(np.clip(2.0 - 2.0 * (queries @ matrix.T), 0.0, None))
+
+
+def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float) -> Verification:
+    """Is the probe the person whose embeddings are `enrolled` (k, 128)? Same when the closest is within tau."""
+    distance = float(distances(probe[None], enrolled).min())
+    return Verification(distance <= tau, distance, tau)
+
+
+def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = "best") -> list[Identification]:
+    """Open-set 1:K: for each probe the closest person, the closest other person, and whether d <= tau."""
+    if rule == "mean":
+        gallery = gallery.per_person_means()
+    d = distances(probes, gallery.embeddings)
+    k = min(CANDIDATES, d.shape[1])
+    nearest = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
+    return [_decide(row[idx], gallery.owners[idx], gallery.names, tau) for row, idx in zip(d, nearest)]
+
+
+def _decide(candidate_d: np.ndarray, candidate_owner: np.ndarray, names, tau: float) -> Identification:
+    order = np.argsort(candidate_d)
+    best = order[0]
+    others = order[candidate_owner[order] != candidate_owner[best]]
+    runner_up_name = names[candidate_owner[others[0]]] if len(others) else None
+    runner_up_d = float(candidate_d[others[0]]) if len(others) else float("inf")
+    best_d, best_name = float(candidate_d[best]), names[candidate_owner[best]]
+    recognized = best_d <= tau
+    return Identification(best_name if recognized else None, best_name, best_d, runner_up_name, runner_up_d, recognized)
