@@ -66,10 +66,12 @@ def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str =
     """Open-set 1:K: for each probe the closest person, the closest other person, and whether d <= tau."""
     if rule == "mean":
         gallery = gallery.per_person_means()
-    d = distances(probes, gallery.embeddings)
-    k = min(CANDIDATES, d.shape[1])
-    nearest = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
-    return [_decide(row[idx], gallery.owners[idx], gallery.names, tau) for row, idx in zip(d, nearest)]
+    similarity = probes @ gallery.embeddings.T  # the nearest have the largest dot product: no sqrt over all K
+    size = similarity.shape[1]
+    k = min(CANDIDATES, size)
+    nearest = np.argpartition(similarity, size - k, axis=1)[:, size - k:] if k < size else np.tile(np.arange(k), (len(probes), 1))
+    candidate_d = np.sqrt(np.clip(2.0 - 2.0 * np.take_along_axis(similarity, nearest, axis=1), 0.0, None))
+    return [_decide(d, gallery.owners[idx], gallery.names, tau) for d, idx in zip(candidate_d, nearest)]
 
 
 def _decide(candidate_d: np.ndarray, candidate_owner: np.ndarray, names, tau: float) -> Identification:
