@@ -1,8 +1,10 @@
 """FaceEncoder: aligned 150x150 chips -> L2-normalised 128-D embeddings, on ONNX Runtime.
 
 The model is dlib's face-recognition ResNet, converted by tools/convert_dlib_resnet.py; its raw
-outputs equal dlib's compute_face_descriptor (tests/test_encoder.py). We normalise them to unit
-length so distances live in [0, 2] and identification is one matrix product.
+outputs equal dlib's compute_face_descriptor to within 1e-6 (tests/test_encoder.py). Raw descriptors
+have a norm close to 1.41 (1.34-1.57 on the LFW fixture chips); we scale them to unit length so distances
+live in [0, 2] and identification is one matrix product. dlib's threshold of 0.6 applies to raw
+descriptors: on unit vectors it corresponds to about 0.6 / 1.41 = 0.42, to be calibrated, not assumed.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput, ModelUnavailable
 from ..runtime import expected_checksums, file_sha256, model_path, onnx_session
 
 MODEL_FILE = "dlib_resnet_v1.onnx"
@@ -18,25 +21,39 @@ EMBEDDING_SIZE = 128
 
 
 class FaceEncoder:
+    CHIP_SIZE = CHIP_SIZE
+    EMBEDDING_SIZE = EMBEDDING_SIZE
+
     def __init__(self, model_file: Path | None = None, use_gpu: bool = True):
-        path = model_file or model_path(MODEL_FILE)
+        path = Path(model_file) if model_file is not None else model_path(MODEL_FILE)
         self.session, self.provider = onnx_session(path, use_gpu)
         self.id = self.model_id(path)
 
     @staticmethod
     def model_id(model_file: Path | None = None) -> str:
-        """Identifies the weights: embeddings of different ids must never be compared."""
+        """Names the weights, e.g. "dlib_resnet_v1:066d34a26f1d"; embeddings of different ids must never be compared.
+
+        Without a file, the id of the shipped model, from its recorded checksum (no session, no hashing).
+        """
         if model_file is None:
-            return f"{Path(MODEL_FILE).stem}:{expected_checksums()[MODEL_FILE][:12]}"
+            digest = expected_checksums().get(MODEL_FILE)
+            if digest is None:
+                raise ModelUnavailable(f"The model {MODEL_FILE} has no recorded checksum.")
+            return f"{Path(MODEL_FILE).stem}:{digest[:12]}"
         return f"{Path(model_file).stem}:{file_sha256(Path(model_file))[:12]}"
 
     def raw_descriptors(self, chips: np.ndarray) -> np.ndarray:
-        """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32, exactly dlib's descriptors."""
+        """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32, dlib's own descriptors (not normalised)."""
+        chips = np.asarray(chips)
+        expected = (self.CHIP_SIZE, self.CHIP_SIZE, 3)
+        if chips.ndim != 4 or chips.shape[1:] != expected or chips.dtype != np.uint8:
+            raise BadInput(f"The encoder takes uint8 RGB chips of shape (N, {self.CHIP_SIZE}, {self.CHIP_SIZE}, 3), "
+                           f"not {chips.dtype} {chips.shape}.")
         if len(chips) == 0:
             return np.empty((0, EMBEDDING_SIZE), np.float32)
-        return self.session.run(None, {"chips": np.ascontiguousarray(chips, dtype=np.uint8)})[0]
+        return self.session.run(None, {"chips": np.ascontiguousarray(chips)})[0]
 
     def encode(self, chips: np.ndarray) -> np.ndarray:
-        """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32 unit vectors; all chips in one batch."""
+        """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32 unit vectors; all chips go through in one run."""
         descriptors = self.raw_descriptors(chips)
         return descriptors / np.maximum(np.linalg.norm(descriptors, axis=1, keepdims=True), 1e-12)

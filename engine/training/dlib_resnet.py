@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+CHIP_SIZE = 150  # dlib's aligned face chips are 150x150 RGB
 INPUT_MEAN_RGB = (122.782, 117.001, 104.298)  # dlib's input_rgb_image defaults, also stored in the .dat
 INPUT_SCALE = 256.0
 GROUPS = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))  # width, blocks, downsample first
@@ -27,11 +28,12 @@ class Affine(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.gamma = nn.Parameter(torch.ones(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
+        # shaped (C, 1, 1) so they broadcast over an NCHW tensor with no reshape in the exported graph
+        self.gamma = nn.Parameter(torch.ones(channels, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(channels, 1, 1))
 
     def forward(self, x):
-        return x * self.gamma[None, :, None, None] + self.beta[None, :, None, None]
+        return x * self.gamma + self.beta
 
 
 def _add_padded(a, b):
@@ -39,6 +41,8 @@ def _add_padded(a, b):
     channels, rows, cols = (max(a.shape[i], b.shape[i]) for i in (1, 2, 3))
 
     def pad(t):
+        if t.shape[1:] == (channels, rows, cols):
+            return t
         return F.pad(t, (0, cols - t.shape[3], 0, rows - t.shape[2], 0, channels - t.shape[1]))
 
     return pad(a) + pad(b)
