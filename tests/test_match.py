@@ -22,10 +22,11 @@ def test_distances_equal_the_brute_force_norm():
     assert np.allclose(distances(centres[:5].astype(np.float32), g.embeddings), brute, atol=1e-5)
 
 
-def test_verify_uses_the_closest_enrolled_embedding():
+def test_verify_compares_with_the_mean_of_the_enrolled_embeddings():
     g, centres = gallery()
     own, other = g.embeddings[:3], g.embeddings[3:6]
-    assert verify(centres[0], own, tau=0.5).same
+    result = verify(centres[0], own, tau=0.5)
+    assert result.same and np.isclose(result.distance, np.linalg.norm(unit(own.mean(axis=0)) - centres[0]), atol=1e-5)
     result = verify(centres[0], other, tau=0.5)
     assert not result.same and result.distance > 0.5
 
@@ -33,7 +34,7 @@ def test_verify_uses_the_closest_enrolled_embedding():
 def test_identify_finds_the_person_and_a_different_runner_up():
     g, centres = gallery()
     probes = unit(centres[[7, 21]] + 0.01 * np.random.default_rng(1).normal(size=(2, 128))).astype(np.float32)
-    found = identify(probes, g, tau=0.5)
+    found = identify(probes, g, tau=0.5, rule="best")
     for probe, person, result in zip(probes, (7, 21), found):
         assert result.recognized and result.name == f"p{person}"
         brute = np.linalg.norm(g.embeddings - probe, axis=1)
