@@ -95,3 +95,14 @@ def test_grayscale_and_alpha_images_are_read_as_rgb(tmp_path):
     cv2.imwrite(str(tmp_path / "alpha.png"), cv2.cvtColor(image, cv2.COLOR_BGR2BGRA))
     for name in ("grey.png", "alpha.png"):
         assert load_image(tmp_path / name).shape == image.shape
+
+
+def test_a_face_too_small_to_enroll_is_refused(pipeline):
+    import cv2
+
+    from engine.errors import FaceTooSmall
+
+    image = load_image(FACES / "obama.jpg")
+    small = cv2.resize(image, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)
+    with pytest.raises(FaceTooSmall, match="smaller than the 40 px"):
+        pipeline.embed_one(small)

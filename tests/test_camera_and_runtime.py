@@ -1,0 +1,51 @@
+"""The camera stand-ins (video file, image folder) and the ONNX Runtime session factory."""
+import shutil
+
+import numpy as np
+import pytest
+
+from engine.camera import FrameSource
+from engine.errors import BadInput, CameraLost
+from engine.runtime import onnx_session, model_path
+
+from conftest import FIXTURES
+
+VIDEO = FIXTURES / "videos" / "zubair_live_webcam.mov"
+
+
+def test_a_video_file_plays_once_or_loops():
+    source = FrameSource(str(VIDEO), loop=False, realtime=False)
+    frames = list(source.frames())
+    assert source.fps == pytest.approx(15, abs=1)
+    assert 150 < len(frames) < 250 and frames[0].image.shape == (540, 960, 3)
+    assert all(b.timestamp >= a.timestamp for a, b in zip(frames, frames[1:]))
+    looping = FrameSource(str(VIDEO), loop=True, realtime=False).frames()
+    assert sum(1 for _, _ in zip(range(len(frames) + 20), looping)) == len(frames) + 20
+
+
+def test_a_folder_of_images_is_a_camera(tmp_path):
+    for name in ("obama.jpg", "biden.jpg"):
+        shutil.copy(FIXTURES / "faces" / name, tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    frames = list(FrameSource(str(tmp_path), loop=False, realtime=False).frames())
+    assert len(frames) == 2 and frames[0].image.ndim == 3
+
+
+def test_bad_sources_are_clear_errors(tmp_path):
+    with pytest.raises(BadInput, match="neither a webcam index"):
+        FrameSource(str(tmp_path / "nothing.mp4"))
+    with pytest.raises(BadInput, match="holds no images"):
+        FrameSource(str(tmp_path))
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
+    with pytest.raises(CameraLost):
+        list(FrameSource(str(tmp_path / "broken.mp4"), realtime=False).frames())
+
+
+def test_the_provider_in_use_is_reported_in_words():
+    session, report = onnx_session(model_path("retinaface_mnet025.onnx"), use_gpu=True)
+    assert report.provider in ("CUDA", "CPU") and report.reason
+    if report.provider == "CPU":
+        assert "CUDA" in report.reason or "driver" in report.reason or "GPU" in report.reason
+    _, off = onnx_session(model_path("retinaface_mnet025.onnx"), use_gpu=False)
+    assert str(off) == "CPU (GPU use is off in the settings)"
+    assert np.asarray(session.get_inputs()[0].shape).size == 4
