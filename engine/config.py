@@ -123,11 +123,20 @@ class CameraSettings(_Section):
 
 
 @dataclass(frozen=True)
+class KioskSettings(_Section):
+    frames_to_decide: int = _spec(3, "frames", 1, 30, help="consecutive frames that must agree before a name is shown")
+    cooldown: float = _spec(5.0, "s", 0.0, 3600.0, help="time before the same person is logged again")
+    log_thumbnails: bool = _spec(False, "", help="keep a face thumbnail with each logged recognition")
+    pin: str = _spec("0000", "", help="PIN that unlocks the settings and leaves kiosk mode")
+
+
+@dataclass(frozen=True)
 class Settings:
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     style: StyleSettings = field(default_factory=StyleSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
 
     def to_dict(self) -> dict:
         return {f.name: _section_dict(getattr(self, f.name)) for f in fields(self)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import EncoderMismatch, GalleryError, UnknownPerson
@@ -52,6 +53,12 @@ class ImportReport:
 
     def __str__(self) -> str:
         return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
+
+
+def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
+    """The face chip as JPEG bytes, to show the person in the gallery."""
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return data.tobytes()
 
 
 def now() -> str:
@@ -189,11 +196,13 @@ class Gallery:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def delete_all(self) -> None:
-        """Delete the whole gallery file (and its journal files)."""
-        self.close()
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{self.path}{suffix}")
+        """Delete everyone, every embedding and the whole log; the emptied file is rewritten (VACUUM)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM people")
+            db.execute("DELETE FROM events")
+        with self._lock:
+            self._db.execute("VACUUM")
+        self._scrub()
 
     def log_event(self, kind: str, name: str | None = None, distance: float | None = None, detail: str = "") -> None:
         with self._transaction() as db:

@@ -72,9 +72,12 @@ def test_deleted_faces_leave_no_trace_in_the_files(gallery, tmp_path):
         assert secret not in raw and b"jpeg-ada" not in raw and b"Ada" not in raw
 
 
-def test_delete_all_removes_the_files(gallery, tmp_path):
+def test_delete_all_leaves_an_empty_gallery_and_no_trace(gallery, tmp_path):
+    secret = gallery.embeddings_of("Grace")[0].tobytes()
     gallery.delete_all()
-    assert not list(tmp_path.glob("g.sqlite*"))
+    assert gallery.people() == [] and len(gallery.matrix().embeddings) == 0
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("g.sqlite*"))
+    assert secret not in raw and b"Grace" not in raw and b"jpeg-ada" not in raw
 
 
 def test_export_import_round_trip_and_no_duplicates(gallery, tmp_path):

@@ -5,11 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..config import data_dir, load_settings
 from ..errors import BadInput, LikenessError
+from ..gallery import Gallery, thumbnail_jpeg
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 
 
@@ -41,7 +41,7 @@ def register(commands) -> None:
     rename.add_argument("new")
     delete = action.add_parser("delete", parents=[common], help="delete a person and every trace of their face")
     delete.add_argument("name")
-    wipe = action.add_parser("delete-all", parents=[common], help="delete the whole gallery file")
+    wipe = action.add_parser("delete-all", parents=[common], help="delete everyone and the whole log")
     wipe.add_argument("--yes", action="store_true", required=True, help="confirm")
     people.set_defaults(run=run_people)
 
@@ -59,7 +59,6 @@ def register(commands) -> None:
 
 
 def _pipeline(args, with_gallery: bool = True):
-    from ..gallery import Gallery
     from ..pipeline import FacePipeline
 
     settings = load_settings().recognition
@@ -72,18 +71,12 @@ def _pipeline(args, with_gallery: bool = True):
 def _gallery(args):
     """The gallery alone, for commands that need no face model."""
     from ..faces.encode import FaceEncoder
-    from ..gallery import Gallery
 
     return Gallery(gallery_path(args), FaceEncoder.model_id())
 
 
 def gallery_path(args) -> Path:
     return getattr(args, "gallery", None) or data_dir() / "gallery.sqlite"
-
-
-def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return data.tobytes()
 
 
 def run_enroll(args) -> int:

@@ -1,0 +1,261 @@
+"""The Likeness window: the live camera on the left, the tabs on the right, a status bar below.
+
+`python main.py [--source S] [--once] [--kiosk] [--home DIR]`
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
+)
+
+from engine.config import Settings, config_dir, data_dir, load_settings, save_settings
+from engine.errors import LikenessError
+from engine.faces.encode import FaceEncoder
+from engine.gallery import Gallery
+from engine.pipeline import FacePipeline
+
+from .widgets.camera_view import CameraView
+from .workers import CameraWorker, Mailbox, PipelineWorker, start_in_thread
+
+PAINT_INTERVAL_MS = 15
+
+
+class Studio(QObject):
+    """What the tabs share: the settings, the gallery (this thread's connection), the pipeline worker."""
+
+    settings_changed = Signal(object)
+    gallery_changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, settings: Settings):
+        super().__init__()
+        self.settings = settings
+        self.gallery_path = data_dir() / "gallery.sqlite"
+        self.gallery = Gallery(self.gallery_path, FaceEncoder.model_id())
+        self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
+        self.pipeline = PipelineWorker(self._make_pipeline, self.frames_for_pipeline, self.results)
+        self.latest = None  # the newest PipelineResult painted
+        self._jobs: dict[int, object] = {}
+        self._job_ids = itertools.count()
+        self.pipeline.job_done.connect(self._job_done)
+
+    def _make_pipeline(self) -> FacePipeline:
+        """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
+        pipeline = FacePipeline(self.settings.recognition)
+        pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
+        return pipeline
+
+    def update_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        save_settings(settings)
+        self.pipeline.pending_settings.put(settings.recognition)
+        self.settings_changed.emit(settings)
+
+    def run_job(self, work, on_done) -> None:
+        """work(pipeline) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
+        job_id = next(self._job_ids)
+        self._jobs[job_id] = on_done
+        self.pipeline.submit(job_id, work)
+
+    def _job_done(self, job_id, result) -> None:
+        callback = self._jobs.pop(job_id, None)
+        if callback is not None:
+            callback(result)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, studio: Studio, source: str, loop: bool, kiosk: bool = False):
+        super().__init__()
+        from .tabs.enroll import EnrollTab
+        from .tabs.gallery import GalleryTab
+        from .tabs.recognize import RecognizeTab
+        from .tabs.settings import SettingsTab
+        from .tabs.verify import VerifyTab
+
+        self.studio = studio
+        self.setWindowTitle("Likeness")
+        self.view = CameraView()
+        self.tabs = QTabWidget()
+        self.recognize, self.enroll = RecognizeTab(studio), EnrollTab(studio)
+        self.verify, self.gallery_tab = VerifyTab(studio), GalleryTab(studio)
+        self.settings_tab = SettingsTab(studio)
+        for tab, title in ((self.recognize, "Recognize"), (self.enroll, "Enroll"), (self.verify, "Verify"),
+                           (self.gallery_tab, "Gallery"), (self.settings_tab, "Settings")):
+            self.tabs.addTab(tab, title)
+        self.gallery_tab.add_shots_requested.connect(self._add_shots_for)
+        splitter = QSplitter()
+        splitter.addWidget(self.view)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.setCentralWidget(splitter)
+        self._build_status_bar()
+        self._build_menus()
+        self._start_workers(source, loop)
+        self.window_state = QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+        self._restore_window()
+        self.kiosk = False
+        if kiosk:
+            self.enter_kiosk()
+
+    # --- workers and painting -------------------------------------------------------------------
+    def _start_workers(self, source: str, loop: bool) -> None:
+        studio = self.studio
+        self.camera = CameraWorker(source, loop, studio.frames_for_pipeline, studio.frames_for_screen)
+        self.camera.status.connect(self._camera_status)
+        self.camera.fps.connect(lambda fps: self.camera_fps.setText(f"camera {fps:.0f} fps"))
+        studio.pipeline.fps.connect(lambda fps: self.pipeline_fps.setText(f"pipeline {fps:.0f} fps"))
+        studio.pipeline.ready.connect(lambda report: self.provider.setText(f"encoder on {report}"))
+        studio.pipeline.failed.connect(self._pipeline_failed)
+        self.threads = [start_in_thread(self.camera, "camera"), start_in_thread(studio.pipeline, "pipeline")]
+        self.paint_timer = QTimer(self)
+        self.paint_timer.timeout.connect(self._paint_newest)
+        self.paint_timer.start(PAINT_INTERVAL_MS)
+
+    def _paint_newest(self) -> None:
+        frame = self.studio.frames_for_screen.take()
+        result = self.studio.results.take()
+        if result is not None:
+            self.studio.latest = result
+            self.recognize.on_result(result)
+            self.view.banner = (self.recognize.vote.current or "") if self.kiosk else ""
+        if frame is not None:
+            latest = self.studio.latest
+            self.view.show_frame(frame.image, latest.faces if latest else [])
+
+    def _camera_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+        if "Retrying" in text or "ended" in text:
+            self.view.show_message(text + "\nPhotos from disk still work: see the Enroll and Verify tabs.")
+
+    def _pipeline_failed(self, text: str) -> None:
+        self.view.show_message(text)
+        QMessageBox.warning(self, "Likeness", text)
+
+    # --- chrome -------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        self.camera_fps, self.pipeline_fps = QLabel("camera –"), QLabel("pipeline –")
+        self.provider, self.gallery_size = QLabel("loading models…"), QLabel()
+        for label in (self.camera_fps, self.pipeline_fps, self.provider, self.gallery_size):
+            self.statusBar().addPermanentWidget(label)
+        self.studio.gallery_changed.connect(self._count_people)
+        self._count_people()
+
+    def _count_people(self) -> None:
+        self.gallery_size.setText(f"{len(self.studio.gallery.people())} people enrolled")
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Add photos of a person…", QKeySequence.StandardKey.Open, self._add_photos)
+        self._action(file_menu, "&Export gallery…", "Ctrl+E", self.gallery_tab.export_gallery)
+        self._action(file_menu, "&Import gallery…", "Ctrl+I", self.gallery_tab.import_gallery)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "&Full screen", QKeySequence.StandardKey.FullScreen, self._toggle_full_screen)
+        self._action(view_menu, "&Kiosk mode", "Ctrl+K", self.enter_kiosk)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Likeness", None, self._about)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _add_photos(self) -> None:
+        self.tabs.setCurrentWidget(self.enroll)
+        self.enroll.add_photos()
+
+    def _add_shots_for(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.enroll)
+        self.enroll.name.setText(name)
+
+    def _toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Likeness",
+                          "Likeness: one-shot face recognition and neural style transfer, on this machine only.\n"
+                          f"Your gallery: {self.studio.gallery_path}")
+
+    # --- kiosk --------------------------------------------------------------------------------
+    def enter_kiosk(self) -> None:
+        self.kiosk = True
+        self.tabs.setCurrentWidget(self.recognize)
+        self.tabs.hide()
+        self.menuBar().hide()
+        self.showFullScreen()
+
+    def keyPressEvent(self, event) -> None:
+        if self.kiosk and event.key() == Qt.Key.Key_Escape:
+            pin, ok = QInputDialog.getText(self, "Leave kiosk mode", "PIN:", QLineEdit.EchoMode.Password)
+            if ok and pin == self.studio.settings.kiosk.pin:
+                self.leave_kiosk()
+            return
+        super().keyPressEvent(event)
+
+    def leave_kiosk(self) -> None:
+        self.kiosk = False
+        self.view.banner = ""
+        self.tabs.show()
+        self.menuBar().show()
+        self.showNormal()
+
+    # --- window state and shutdown ---------------------------------------------------------------
+    def _restore_window(self) -> None:
+        self.resize(self.window_state.value("size", None) or self.size().expandedTo(self.minimumSizeHint()))
+        self.tabs.setCurrentIndex(int(self.window_state.value("tab", 0)))
+
+    def closeEvent(self, event) -> None:
+        self.window_state.setValue("size", self.size())
+        self.window_state.setValue("tab", self.tabs.currentIndex())
+        self.window_state.sync()
+        self.stop_workers()
+        super().closeEvent(event)
+
+    def stop_workers(self) -> None:
+        """Stop every thread; each checks its stop flag at least once per frame."""
+        self.paint_timer.stop()
+        self.camera.stop()
+        self.studio.pipeline.stop()
+        deadline = time.monotonic() + 1.0
+        for thread in self.threads:
+            thread.quit()
+            thread.wait(max(1, int(1000 * (deadline - time.monotonic()))))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python main.py", description="Open the Likeness window.")
+    parser.add_argument("--source", help="webcam index, video file or image folder (default: the settings' camera)")
+    parser.add_argument("--once", action="store_true", help="play a video file once instead of looping")
+    parser.add_argument("--kiosk", action="store_true", help="full screen recognition; Esc and the PIN leave it")
+    parser.add_argument("--home", help="keep settings and gallery under this folder (sets LIKENESS_HOME)")
+    return parser.parse_args(argv)
+
+
+def run_app(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.home:
+        os.environ["LIKENESS_HOME"] = args.home
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Likeness")
+    try:
+        settings = load_settings()
+        studio = Studio(settings)
+    except LikenessError as error:
+        QMessageBox.critical(None, "Likeness", str(error))
+        return 2
+    window = MainWindow(studio, args.source or settings.camera.source, loop=not args.once, kiosk=args.kiosk)
+    window.show()
+    return app.exec()

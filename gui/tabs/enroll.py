@@ -1,0 +1,149 @@
+"""Enroll: a name, then shots from the camera (each passing the quality gates) or photos from disk."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+)
+
+from engine.errors import LikenessError
+from engine.gallery import thumbnail_jpeg
+from engine.pipeline import load_image
+
+from ..thumbnails import chip_pixmap
+
+SHOTS_PER_CAPTURE = 5
+SECONDS_BETWEEN_SHOTS = 0.4
+
+
+@dataclass(frozen=True)
+class Shot:
+    embedding: np.ndarray
+    chip: np.ndarray
+    source: str
+
+
+class EnrollTab(QWidget):
+    def __init__(self, studio):
+        super().__init__()
+        self.studio = studio
+        self.shots: list[Shot] = []
+        self.capture_timer = QTimer(self)
+        self.capture_timer.timeout.connect(self._try_capture)
+        self.last_capture = 0.0
+        self.setAcceptDrops(True)
+
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("Name of the person")
+        self.capture_button = QPushButton(f"Capture {SHOTS_PER_CAPTURE} shots from the camera")
+        self.capture_button.clicked.connect(self.start_capture)
+        photos = QPushButton("Add photos…")
+        photos.clicked.connect(lambda: self.add_photos())
+        self.feedback = QLabel("One photo is enough; more shots improve recognition. You can drop photos here.")
+        self.feedback.setWordWrap(True)
+        self.preview = QListWidget()
+        self.preview.setViewMode(QListWidget.ViewMode.IconMode)
+        self.preview.setIconSize(QSize(96, 96))
+        self.save_button = QPushButton("Enroll")
+        self.save_button.clicked.connect(self.save)
+        clear = QPushButton("Discard shots")
+        clear.clicked.connect(self.clear_shots)
+
+        row = QHBoxLayout()
+        row.addWidget(self.capture_button)
+        row.addWidget(photos)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.save_button)
+        bottom.addWidget(clear)
+        layout = QVBoxLayout(self)
+        for widget in (QLabel("Name:"), self.name):
+            layout.addWidget(widget)
+        layout.addLayout(row)
+        layout.addWidget(self.feedback)
+        layout.addWidget(self.preview)
+        layout.addLayout(bottom)
+
+    # --- shots from the camera ---------------------------------------------------------------
+    def start_capture(self) -> None:
+        self.capture_target = len(self.shots) + SHOTS_PER_CAPTURE
+        self.capture_button.setEnabled(False)
+        self.capture_timer.start(100)
+
+    def _try_capture(self) -> None:
+        result = self.studio.latest
+        if result is None:
+            return self._say("Waiting for the camera…")
+        if len(result.faces) != 1:
+            return self._say("No face in view." if not result.faces else
+                             f"{len(result.faces)} faces in view: only the person to enroll, please.")
+        face = result.faces[0]
+        if not face.quality.ok:
+            return self._say("Shot refused: " + "; ".join(face.quality.problems) + ".")
+        if time.monotonic() - self.last_capture < SECONDS_BETWEEN_SHOTS:
+            return
+        self.last_capture = time.monotonic()
+        self._add_shot(Shot(face.embedding, face.chip, "camera"))
+        self._say(f"Shot {len(self.shots)} taken. Move your head a little between shots.")
+        if len(self.shots) >= self.capture_target:
+            self.capture_timer.stop()
+            self.capture_button.setEnabled(True)
+            self._say(f"{len(self.shots)} shots ready: press Enroll.")
+
+    # --- photos from disk ----------------------------------------------------------------------
+    def add_photos(self, paths: list[str] | None = None) -> None:
+        if paths is None:
+            paths = QFileDialog.getOpenFileNames(self, "Photos of the person", "",
+                                                 "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")[0]
+        for path in paths:
+            self.studio.run_job(lambda pipeline, p=path: pipeline.embed_one(load_image(p), where=Path(p).name),
+                                lambda result, p=path: self._photo_done(p, result))
+
+    def _photo_done(self, path: str, result) -> None:
+        if isinstance(result, LikenessError):
+            self._say(str(result))
+            return
+        self._add_shot(Shot(result.embedding, result.chip, str(Path(path).resolve())))
+        self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)).")
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        self.add_photos([url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()])
+
+    # --- saving --------------------------------------------------------------------------------
+    def _add_shot(self, shot: Shot) -> None:
+        self.shots.append(shot)
+        self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.chip, 96)), ""))
+
+    def save(self) -> None:
+        name = self.name.text().strip()
+        if not name:
+            return self._say("Type the person's name first.")
+        if not self.shots:
+            return self._say("Take a shot from the camera or add a photo first.")
+        try:
+            self.studio.gallery.enroll(name, np.stack([s.embedding for s in self.shots]), [s.source for s in self.shots],
+                                       [thumbnail_jpeg(s.chip) for s in self.shots])
+        except LikenessError as error:
+            return self._say(str(error))
+        count = len(self.studio.gallery.embeddings_of(name))
+        self.clear_shots()
+        self._say(f"Enrolled {name}: {count} shot(s) stored.")
+        self.studio.gallery_changed.emit()
+
+    def clear_shots(self) -> None:
+        self.shots.clear()
+        self.preview.clear()
+        self.capture_timer.stop()
+        self.capture_button.setEnabled(True)
+
+    def _say(self, text: str) -> None:
+        self.feedback.setText(text)

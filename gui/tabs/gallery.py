@@ -1,0 +1,95 @@
+"""Gallery: the people enrolled, with their thumbnails; rename, delete, add shots, export and import."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QFileDialog, QGridLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QVBoxLayout, QWidget,
+)
+
+from engine.errors import LikenessError
+
+from ..thumbnails import jpeg_pixmap
+
+
+class GalleryTab(QWidget):
+    add_shots_requested = Signal(str)
+
+    def __init__(self, studio):
+        super().__init__()
+        self.studio = studio
+        self.people = QListWidget()
+        self.people.setIconSize(QSize(64, 64))
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        buttons = QGridLayout()
+        for i, (text, slot) in enumerate((("Rename…", self.rename), ("Delete…", self.delete),
+                                          ("Add shots", self.add_shots), ("Export…", self.export_gallery),
+                                          ("Import…", self.import_gallery), ("Delete everything…", self.delete_all))):
+            button = QPushButton(text)
+            button.clicked.connect(lambda checked=False, s=slot: s())
+            buttons.addWidget(button, i // 3, i % 3)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.people)
+        layout.addLayout(buttons)
+        layout.addWidget(self.info)
+        studio.gallery_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.people.clear()
+        for person in self.studio.gallery.people():
+            item = QListWidgetItem(QIcon(jpeg_pixmap(person.thumbnail, 64)),
+                                   f"{person.name}\n{person.embedding_count} shot(s), since {person.created[:10]}")
+            item.setData(Qt.ItemDataRole.UserRole, person.name)
+            self.people.addItem(item)
+        self.info.setText(f"Stored on this computer only: {self.studio.gallery_path}")
+
+    def selected(self) -> str | None:
+        item = self.people.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _change(self, action, done: str) -> None:
+        try:
+            action()
+        except LikenessError as error:
+            QMessageBox.warning(self, "Likeness", str(error))
+            return
+        self.info.setText(done)
+        self.studio.gallery_changed.emit()
+
+    def rename(self, new: str | None = None) -> None:
+        old = self.selected()
+        if old is None:
+            return
+        new = new or QInputDialog.getText(self, "Rename", f"New name for {old}:", text=old)[0]
+        if new and new != old:
+            self._change(lambda: self.studio.gallery.rename(old, new), f"Renamed {old} to {new}.")
+
+    def delete(self, confirm: bool = True) -> None:
+        name = self.selected()
+        if name is None:
+            return
+        question = f"Delete {name} and every stored shot of their face? This cannot be undone."
+        if not confirm or QMessageBox.question(self, "Delete", question) == QMessageBox.StandardButton.Yes:
+            self._change(lambda: self.studio.gallery.delete(name), f"Deleted {name}.")
+
+    def add_shots(self) -> None:
+        if (name := self.selected()) is not None:
+            self.add_shots_requested.emit(name)
+
+    def export_gallery(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getSaveFileName(self, "Export the gallery", "gallery.likeness")[0]
+        if path:
+            self._change(lambda: self.studio.gallery.export(path), f"Exported to {path}.")
+
+    def import_gallery(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getOpenFileName(self, "Import a gallery", "", "Likeness gallery (*.likeness *.sqlite)")[0]
+        if path:
+            self._change(lambda: self.info.setText(str(self.studio.gallery.import_(path))), f"Imported {path}.")
+
+    def delete_all(self) -> None:
+        question = "Delete the whole gallery: everyone, every shot and the log? This cannot be undone."
+        if QMessageBox.question(self, "Delete everything", question) == QMessageBox.StandardButton.Yes:
+            self._change(self.studio.gallery.delete_all, "Deleted the whole gallery.")

@@ -1,0 +1,78 @@
+"""Recognize: hands-free 1:K recognition with a decision over consecutive frames and a log."""
+from __future__ import annotations
+
+import csv
+import time
+from datetime import datetime
+
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from engine.kiosk import UNKNOWN, RecognitionVote
+
+from ..thumbnails import chip_pixmap
+
+
+class RecognizeTab(QWidget):
+    COLUMNS = ("time", "name", "distance", "face")
+
+    def __init__(self, studio):
+        super().__init__()
+        self.studio = studio
+        self.vote = self._new_vote(studio.settings)
+        studio.settings_changed.connect(lambda s: setattr(self, "vote", self._new_vote(s)))
+        self.decision = QLabel("Waiting for a face…")
+        self.decision.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.log = QTableWidget(0, len(self.COLUMNS))
+        self.log.setHorizontalHeaderLabels(self.COLUMNS)
+        self.log.horizontalHeader().setStretchLastSection(True)
+        export, clear = QPushButton("Export log as CSV…"), QPushButton("Clear log")
+        export.clicked.connect(self.export_csv)
+        clear.clicked.connect(lambda: self.log.setRowCount(0))
+        buttons = QHBoxLayout()
+        buttons.addWidget(export)
+        buttons.addWidget(clear)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.decision)
+        layout.addWidget(QLabel("Recognitions (newest first):"))
+        layout.addWidget(self.log)
+        layout.addLayout(buttons)
+        self.entries: list[tuple[str, str, float]] = []
+
+    @staticmethod
+    def _new_vote(settings) -> RecognitionVote:
+        return RecognitionVote(settings.kiosk.frames_to_decide, settings.kiosk.cooldown)
+
+    def on_result(self, result) -> None:
+        """Called with every new pipeline result: vote on the largest face, announce and log decisions."""
+        face = result.faces[0] if result.faces else None
+        announcement = self.vote.update(face.match if face else None, time.monotonic())
+        current = self.vote.current
+        self.decision.setText(current if current else ("Waiting for a face…" if face is None else "Looking…"))
+        if announcement is not None:
+            self._log(announcement, face)
+
+    def _log(self, announcement, face) -> None:
+        when = datetime.now().strftime("%H:%M:%S")
+        self.entries.insert(0, (when, announcement.name, announcement.distance))
+        self.log.insertRow(0)
+        for column, text in enumerate((when, announcement.name, f"{announcement.distance:.3f}")):
+            self.log.setItem(0, column, QTableWidgetItem(text))
+        if self.studio.settings.kiosk.log_thumbnails:
+            cell = QLabel()
+            cell.setPixmap(chip_pixmap(face.chip, 48))
+            self.log.setCellWidget(0, 3, cell)
+            self.log.setRowHeight(0, 52)
+        name = None if announcement.name == UNKNOWN else announcement.name
+        self.studio.gallery.log_event("identify", name, announcement.distance, "kiosk")
+
+    def export_csv(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getSaveFileName(self, "Export recognitions", "recognitions.csv", "CSV (*.csv)")[0]
+        if not path:
+            return
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(("time", "name", "distance"))
+            writer.writerows(self.entries)
+        self.studio.message.emit(f"Saved {len(self.entries)} recognitions to {path}.")

@@ -1,0 +1,138 @@
+"""Settings: one editor per field of engine.config.Settings, built from each field's unit, range and help.
+
+A change is validated by Settings itself, applied live and saved at once.
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+    QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from engine.config import Settings
+from engine.errors import LikenessError
+from engine.training.calibration import Calibration
+
+SECTION_TITLES = {"recognition": "Recognition", "kiosk": "Kiosk", "style": "Style transfer",
+                  "training": "Training", "camera": "Camera"}
+
+
+class SettingsTab(QScrollArea):
+    def __init__(self, studio):
+        super().__init__()
+        self.studio = studio
+        self.editors: dict[str, QWidget] = {}
+        try:
+            self.calibration = Calibration.load()
+        except (OSError, KeyError, ValueError):
+            self.calibration = None
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(self._tau_presets())
+        for section in fields(Settings):
+            layout.addWidget(self._section_box(section.name, getattr(studio.settings, section.name)))
+        reset = QPushButton("Reset to defaults")
+        reset.clicked.connect(self.reset)
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #e74c3c")
+        layout.addWidget(self.problem)
+        layout.addWidget(reset)
+        self.setWidget(body)
+        self.setWidgetResizable(True)
+        self.show_tau_meaning()
+
+    def _tau_presets(self) -> QGroupBox:
+        box = QGroupBox("τ presets (false-accept rate measured on LFW)")
+        row = QHBoxLayout(box)
+        presets = self.calibration.presets() if self.calibration else {}
+        for name, tau in presets.items():
+            button = QPushButton(f"{name} (τ {tau:.3f})")
+            button.clicked.connect(lambda checked=False, t=tau: self.set_value("recognition.tau", t))
+            row.addWidget(button)
+        self.tau_meaning = QLabel()
+        row.addWidget(self.tau_meaning)
+        return box
+
+    def _section_box(self, name: str, section) -> QGroupBox:
+        box = QGroupBox(SECTION_TITLES.get(name, name))
+        form = QFormLayout(box)
+        for f in fields(section):
+            key = f"{name}.{f.name}"
+            editor = self._editor(key, f, getattr(section, f.name))
+            unit = f.metadata.get("unit", "")
+            editor.setToolTip(f.metadata.get("help", ""))
+            self.editors[key] = editor
+            form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), editor)
+        return box
+
+    def _editor(self, key: str, f, value) -> QWidget:
+        meta = f.metadata
+        if isinstance(value, bool):
+            editor = QCheckBox()
+            editor.setChecked(value)
+            editor.toggled.connect(lambda v: self.set_value(key, v))
+        elif meta.get("choices") and not isinstance(value, tuple):
+            editor = QComboBox()
+            editor.addItems([str(c) for c in meta["choices"]])
+            editor.setCurrentText(str(value))
+            editor.currentTextChanged.connect(lambda v: self.set_value(key, v))
+        elif isinstance(value, (int, float)):
+            editor = QSpinBox() if isinstance(value, int) else QDoubleSpinBox()
+            if isinstance(editor, QDoubleSpinBox):
+                editor.setDecimals(4 if (meta.get("max") or 10) <= 10 else 1)
+                editor.setSingleStep(0.01 if (meta.get("max") or 10) <= 10 else 1.0)
+            editor.setRange(meta.get("min") or 0, meta.get("max") if meta.get("max") is not None else 2**31 - 1)
+            editor.setValue(value)
+            editor.editingFinished.connect(lambda e=editor: self.set_value(key, e.value()))
+        else:
+            editor = QLineEdit(", ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+            editor.editingFinished.connect(lambda e=editor, v=value: self.set_value(key, self._parse(e.text(), v)))
+        return editor
+
+    @staticmethod
+    def _parse(text: str, like):
+        if not isinstance(like, tuple):
+            return text
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return tuple(float(t) for t in items) if like and isinstance(like[0], float) else tuple(items)
+
+    def set_value(self, key: str, value) -> None:
+        try:
+            settings = self.studio.settings.with_value(key, value)
+            if settings != self.studio.settings:
+                self.studio.update_settings(settings)
+        except (LikenessError, ValueError) as error:
+            self.problem.setText(str(error))
+            return
+        self.problem.setText("")
+        self._show(key, value)
+        self.show_tau_meaning()
+
+    def _show(self, key: str, value) -> None:
+        editor = self.editors[key]
+        editor.blockSignals(True)
+        if isinstance(editor, QCheckBox):
+            editor.setChecked(value)
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentText(str(value))
+        elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.setValue(value)
+        else:
+            editor.setText(", ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        editor.blockSignals(False)
+
+    def show_tau_meaning(self) -> None:
+        tau = self.studio.settings.recognition.tau
+        if self.calibration:
+            self.tau_meaning.setText(f"At τ {tau:.3f}: {100 * self.calibration.far(tau):.3f} % of strangers' pairs "
+                                     f"accepted, {100 * self.calibration.frr(tau):.1f} % of genuine pairs rejected.")
+
+    def reset(self) -> None:
+        defaults = Settings()
+        self.studio.update_settings(defaults)
+        for key in self.editors:
+            section, name = key.split(".")
+            self._show(key, getattr(getattr(defaults, section), name))
+        self.show_tau_meaning()
