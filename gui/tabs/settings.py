@@ -45,14 +45,17 @@ class SettingsTab(QScrollArea):
 
     def _tau_presets(self) -> QGroupBox:
         box = QGroupBox("τ presets (false-accept rate measured on LFW)")
-        row = QHBoxLayout(box)
+        column = QVBoxLayout(box)
+        row = QHBoxLayout()
+        column.addLayout(row)
         presets = self.calibration.presets() if self.calibration else {}
         for name, tau in presets.items():
             button = QPushButton(f"{name} (τ {tau:.3f})")
             button.clicked.connect(lambda checked=False, t=tau: self.set_value("recognition.tau", t))
             row.addWidget(button)
         self.tau_meaning = QLabel()
-        row.addWidget(self.tau_meaning)
+        self.tau_meaning.setWordWrap(True)
+        column.addWidget(self.tau_meaning)
         return box
 
     def _section_box(self, name: str, section) -> QGroupBox:

@@ -59,8 +59,9 @@ class CameraView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
         if self.banner:
             painter.setFont(QFont(self.font().family(), 28, QFont.Weight.Bold))
-            painter.drawText(self.rect().adjusted(0, 0, 0, -20), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
-                             self.banner)
+            strip = QRectF(0, self.height() - 80, self.width(), 80)
+            painter.fillRect(strip, QColor(0, 0, 0, 150))
+            painter.drawText(strip, Qt.AlignmentFlag.AlignCenter, self.banner)
         painter.end()
         self.painted_frames += 1
 
@@ -72,7 +73,7 @@ class CameraView(QWidget):
             box = QRectF(origin.x() + x1, origin.y() + y1, x2 - x1, y2 - y1)
             painter.setPen(QPen(colour, 3))
             painter.drawRect(box)
-            label = QRectF(box.left(), box.top() - 24, max(box.width(), 8.0 * len(text)), 22)
+            label = QRectF(box.left(), box.top() - 24, max(box.width(), painter.fontMetrics().horizontalAdvance(text) + 10.0), 22)
             painter.fillRect(label, colour)
             painter.setPen(QColor(0, 0, 0))
             painter.drawText(label.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)

@@ -1,0 +1,78 @@
+"""Screenshots of every tab of the real window, for docs/screenshots/ (run under a display, e.g. xvfb-run).
+
+    xvfb-run -s "-screen 0 1600x900x24" python tools/screenshots.py --video ../shared/data/videos/zubair_live_webcam.mov
+
+Uses a temporary LIKENESS_HOME: enrolls the person of the video from one of its frames, and Obama from a
+test photo, then shows each tab with the video running as the camera.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "screenshots"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, required=True)
+    args = parser.parse_args()
+    os.environ["LIKENESS_HOME"] = tempfile.mkdtemp()
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.config import load_settings
+    from gui.app import MainWindow, Studio
+
+    app = QApplication([])
+    studio = Studio(load_settings())
+    window = MainWindow(studio, str(args.video), loop=True)
+    window.resize(1500, 820)
+    window.show()
+
+    def wait(ms: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    capture = cv2.VideoCapture(str(args.video))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 20)
+    frame = capture.read()[1]
+    photo = Path(os.environ["LIKENESS_HOME"]) / "zubair.jpg"
+    cv2.imwrite(str(photo), frame)
+    wait(3000)
+    for name, path in (("Zubair", photo), ("Barack Obama", ROOT / "tests" / "fixtures" / "faces" / "obama.jpg")):
+        window.enroll.name.setText(name)
+        window.enroll.add_photos([str(path)])
+        wait(1500)
+        window.enroll.save()
+    window.enroll.name.setText("Zubair")
+    window.enroll.add_photos([str(photo)])
+    OUT.mkdir(parents=True, exist_ok=True)
+    wait(4000)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        if window.tabs.widget(index) is window.verify:
+            window.verify.claim.setCurrentText("Zubair")
+            window.verify.verify_live()
+        if window.tabs.widget(index) is window.gallery_tab:
+            window.gallery_tab.people.setCurrentRow(1)
+        wait(1200)
+        name = window.tabs.tabText(index).lower().replace(" ", "_")
+        window.grab().save(str(OUT / f"{index + 1}_{name}.png"))
+        print(f"saved {name}")
+    window.enter_kiosk()
+    wait(2500)
+    window.grab().save(str(OUT / "kiosk.png"))
+    window.close()
+
+
+if __name__ == "__main__":
+    main()
