@@ -1,0 +1,85 @@
+"""Is the window responsive while the pipeline runs? Event-loop stalls and overlay lag of the real window.
+
+    python bench/gui_latency.py --video ../shared/data/videos/zubair_live_webcam.mov [--seconds 20]
+
+- stall: how late a 10 ms timer on the UI thread fires (the UI thread blocked for that long);
+- overlay lag: from the moment the camera read a frame to the moment the boxes computed on that frame
+  are painted on screen.
+Runs offscreen (QT_QPA_PLATFORM=offscreen unless a display is set) with a temporary LIKENESS_HOME and one
+person enrolled from a frame of the video, so matching is part of the path.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+TICK_MS = 10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    os.environ["LIKENESS_HOME"] = tempfile.mkdtemp()
+    if not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.config import load_settings
+    from engine.pipeline import FacePipeline
+    from gui.app import MainWindow, Studio
+
+    app = QApplication([])
+    studio = Studio(load_settings())
+    enroll_first_frame(studio, args.video, FacePipeline(studio.settings.recognition))
+    window = MainWindow(studio, str(args.video), loop=True)
+    window.resize(1280, 720)
+    window.show()
+
+    ticks, lags, shown = [], [], {"result": None}
+    paint = window.view.paintEvent
+
+    def measured_paint(event):
+        paint(event)
+        result = studio.latest
+        if result is not None and result is not shown["result"]:
+            shown["result"] = result
+            lags.append(1000 * (time.monotonic() - result.frame.timestamp))
+
+    window.view.paintEvent = measured_paint
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(TICK_MS)
+    QTimer.singleShot(int(1000 * args.seconds), app.quit)
+    app.exec()
+    window.close()
+    report(np.diff(ticks) * 1000 - TICK_MS, np.array(lags[5:]), window.camera_fps.text(), window.pipeline_fps.text())
+
+
+def enroll_first_frame(studio, video: Path, pipeline) -> None:
+    capture = cv2.VideoCapture(str(video))
+    frame = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
+    capture.release()
+    face = pipeline.embed_one(frame, take_largest=True)
+    studio.gallery.enroll("person in the video", face.embedding[None], ["bench"])
+
+
+def report(stalls: np.ndarray, lags: np.ndarray, camera: str, pipeline: str) -> None:
+    print(f"{camera}, {pipeline}; {len(stalls)} timer ticks, {len(lags)} overlays painted")
+    print("| measure | median | p99 | max |\n|---|---|---|---|")
+    print(f"| UI thread stall (ms) | {np.median(stalls):.1f} | {np.percentile(stalls, 99):.1f} | {stalls.max():.1f} |")
+    print(f"| overlay lag (ms) | {np.median(lags):.1f} | {np.percentile(lags, 99):.1f} | {lags.max():.1f} |")
+
+
+if __name__ == "__main__":
+    main()
