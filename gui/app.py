@@ -23,9 +23,11 @@ from engine.gallery import Gallery
 from engine.pipeline import FacePipeline
 
 from .widgets.camera_view import CameraView
-from .workers import CameraWorker, Mailbox, PipelineWorker, start_in_thread
+from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineWorker, start_in_thread
 
 PAINT_INTERVAL_MS = 15
+FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
+STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
 
 
 class Studio(QObject):
@@ -46,6 +48,14 @@ class Studio(QObject):
         self._jobs: dict[int, object] = {}
         self._job_ids = itertools.count()
         self.pipeline.job_done.connect(self._job_done)
+        self.background = BackgroundTasks(self)
+
+    def fresh_result(self):
+        """The newest pipeline result if it is recent enough to describe what the camera sees now, else None."""
+        latest = self.latest
+        if latest is None or time.monotonic() - latest.done_at > FRESH_SECONDS:
+            return None
+        return latest
 
     def _make_pipeline(self) -> FacePipeline:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
@@ -99,6 +109,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self._build_status_bar()
         self._build_menus()
+        studio.settings_changed.connect(self._settings_changed)
         self._start_workers(source, loop)
         self.window_state = QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
         self._restore_window()
@@ -109,16 +120,39 @@ class MainWindow(QMainWindow):
     # --- workers and painting -------------------------------------------------------------------
     def _start_workers(self, source: str, loop: bool) -> None:
         studio = self.studio
-        self.camera = CameraWorker(source, loop, studio.frames_for_pipeline, studio.frames_for_screen)
-        self.camera.status.connect(self._camera_status)
-        self.camera.fps.connect(lambda fps: self.camera_fps.setText(f"camera {fps:.0f} fps"))
-        studio.pipeline.fps.connect(lambda fps: self.pipeline_fps.setText(f"pipeline {fps:.0f} fps"))
-        studio.pipeline.ready.connect(lambda report: self.provider.setText(f"encoder on {report}"))
+        self.loop, self.camera, self.camera_thread, self._retired_cameras = loop, None, None, []
+        studio.pipeline.fps.connect(self._show_pipeline_fps)
+        studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
-        self.threads = [start_in_thread(self.camera, "camera"), start_in_thread(studio.pipeline, "pipeline")]
+        self.pipeline_thread = start_in_thread(studio.pipeline, "pipeline")
+        self.switch_camera(source)
         self.paint_timer = QTimer(self)
         self.paint_timer.timeout.connect(self._paint_newest)
         self.paint_timer.start(PAINT_INTERVAL_MS)
+
+    @property
+    def threads(self) -> list:
+        """Every thread this window started that may still run (camera first)."""
+        cameras = [self.camera_thread] + [thread for _, thread in self._retired_cameras]
+        return cameras + [self.pipeline_thread] + self.studio.background.threads()
+
+    def switch_camera(self, source: str) -> None:
+        """Read from another source; the old reader stops on its own thread (opening a webcam may be slow)."""
+        if self.camera is not None:
+            self.camera.stop()
+            self._retired_cameras = [(w, t) for w, t in self._retired_cameras if not t.isFinished()]
+            self._retired_cameras.append((self.camera, self.camera_thread))
+        self.source = source
+        self.camera = CameraWorker(source, self.loop, self.studio.frames_for_pipeline, self.studio.frames_for_screen)
+        self.camera.status.connect(self._camera_status)
+        self.camera.lost.connect(self._camera_lost)
+        self.camera.ended.connect(self._camera_lost)
+        self.camera.fps.connect(self._show_camera_fps)
+        self.camera_thread = start_in_thread(self.camera, "camera")
+
+    def _settings_changed(self, settings: Settings) -> None:
+        if settings.camera.source != self.source:
+            self.switch_camera(settings.camera.source)
 
     def _paint_newest(self) -> None:
         frame = self.studio.frames_for_screen.take()
@@ -129,16 +163,32 @@ class MainWindow(QMainWindow):
             self.view.banner = (self.recognize.vote.current or "") if self.kiosk else ""
         if frame is not None:
             latest = self.studio.latest
-            self.view.show_frame(frame.image, latest.faces if latest else [])
+            fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
+            self.view.show_frame(frame.image, latest.faces if fresh else [])
 
+    # Slots for the workers' signals: bound methods, so that Qt runs them on this (the UI) thread.
     def _camera_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
-        if "Retrying" in text or "ended" in text:
-            self.view.show_message(text + "\nPhotos from disk still work: see the Enroll and Verify tabs.")
+
+    def _camera_lost(self, text: str) -> None:
+        if self.sender() is not self.camera:
+            return  # a camera we already switched away from
+        self.camera_fps.setText("camera –")
+        self.view.show_message(text + "\nPhotos from disk still work: see the Enroll and Verify tabs.")
+
+    def _show_camera_fps(self, fps: float) -> None:
+        if self.sender() is self.camera:
+            self.camera_fps.setText(f"camera {fps:.0f} fps")
+
+    def _show_pipeline_fps(self, fps: float) -> None:
+        self.pipeline_fps.setText(f"pipeline {fps:.0f} fps")
+
+    def _show_provider(self, report: str) -> None:
+        self.provider.setText(f"encoder on {report}")
 
     def _pipeline_failed(self, text: str) -> None:
         self.view.show_message(text)
-        QMessageBox.warning(self, "Likeness", text)
+        self.statusBar().showMessage(text)
 
     # --- chrome -------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -153,6 +203,7 @@ class MainWindow(QMainWindow):
         self.gallery_size.setText(f"{len(self.studio.gallery.people())} people enrolled")
 
     def _build_menus(self) -> None:
+        self.menu_actions: list[QAction] = []
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Add photos of a person…", QKeySequence.StandardKey.Open, self._add_photos)
         self._action(file_menu, "&Export gallery…", "Ctrl+E", self.gallery_tab.export_gallery)
@@ -167,6 +218,7 @@ class MainWindow(QMainWindow):
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)
+        self.menu_actions.append(action)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
@@ -191,26 +243,34 @@ class MainWindow(QMainWindow):
 
     # --- kiosk --------------------------------------------------------------------------------
     def enter_kiosk(self) -> None:
+        """Full screen recognition; the tabs, the menus and their shortcuts are gone until the PIN is given."""
         self.kiosk = True
         self.tabs.setCurrentWidget(self.recognize)
         self.tabs.hide()
         self.menuBar().hide()
+        for action in self.menu_actions:
+            action.setEnabled(False)
         self.showFullScreen()
-
-    def keyPressEvent(self, event) -> None:
-        if self.kiosk and event.key() == Qt.Key.Key_Escape:
-            pin, ok = QInputDialog.getText(self, "Leave kiosk mode", "PIN:", QLineEdit.EchoMode.Password)
-            if ok and pin == self.studio.settings.kiosk.pin:
-                self.leave_kiosk()
-            return
-        super().keyPressEvent(event)
 
     def leave_kiosk(self) -> None:
         self.kiosk = False
         self.view.banner = ""
         self.tabs.show()
         self.menuBar().show()
+        for action in self.menu_actions:
+            action.setEnabled(True)
         self.showNormal()
+
+    def ask_pin(self, why: str) -> bool:
+        pin, ok = QInputDialog.getText(self, why, "PIN:", QLineEdit.EchoMode.Password)
+        return ok and pin == self.studio.settings.kiosk.pin
+
+    def keyPressEvent(self, event) -> None:
+        if self.kiosk and event.key() == Qt.Key.Key_Escape:
+            if self.ask_pin("Leave kiosk mode"):
+                self.leave_kiosk()
+            return
+        super().keyPressEvent(event)
 
     # --- window state and shutdown ---------------------------------------------------------------
     def _restore_window(self) -> None:
@@ -218,6 +278,9 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(self.window_state.value("tab", 0)))
 
     def closeEvent(self, event) -> None:
+        if self.kiosk and not self.ask_pin("Close Likeness"):
+            event.ignore()
+            return
         self.window_state.setValue("size", self.size())
         self.window_state.setValue("tab", self.tabs.currentIndex())
         self.window_state.sync()
@@ -227,8 +290,9 @@ class MainWindow(QMainWindow):
     def stop_workers(self) -> None:
         """Stop every thread; each checks its stop flag at least once per frame."""
         self.paint_timer.stop()
-        self.camera.stop()
         self.studio.pipeline.stop()
+        for worker in [self.camera] + [worker for worker, _ in self._retired_cameras]:
+            worker.stop()
         deadline = time.monotonic() + 1.0
         for thread in self.threads:
             thread.quit()

@@ -17,6 +17,14 @@ from engine.camera import Frame, FrameSource, describe_source
 from engine.errors import LikenessError
 
 RETRY_SECONDS = 2.0
+IDLE_WAIT_SECONDS = 0.005
+
+
+def as_sentence(error: Exception) -> str:
+    """Our typed errors already read as one sentence; anything else is a bug, said as plainly as we can."""
+    if isinstance(error, LikenessError):
+        return str(error)
+    return f"Unexpected error ({type(error).__name__}: {error})."
 
 
 class Mailbox:
@@ -62,7 +70,9 @@ class PipelineResult:
 class CameraWorker(QObject):
     """Reads a FrameSource into two mailboxes (one for the pipeline, one for the screen)."""
 
-    status = Signal(str)  # a sentence for the user: camera lost, retrying, ...
+    status = Signal(str)  # a sentence for the status bar: which camera is in use
+    lost = Signal(str)  # a sentence for the view: the camera is gone (or never came), retrying
+    ended = Signal(str)  # a video played once has ended
     fps = Signal(float)
 
     def __init__(self, source: str, loop: bool, for_pipeline: Mailbox, for_screen: Mailbox):
@@ -75,11 +85,11 @@ class CameraWorker(QObject):
         while not self._stop.is_set():
             try:
                 self._read(FrameSource(self.source, loop=self.loop))
-                if not self.loop:
-                    self.status.emit(f"{describe_source(self.source)} ended.")
+                if not self.loop and not self._stop.is_set():
+                    self.ended.emit(f"{describe_source(self.source)} ended.")
                     return
-            except LikenessError as error:
-                self.status.emit(f"{error} Retrying in {RETRY_SECONDS:.0f} s.")
+            except Exception as error:  # a camera that vanishes may raise anything from OpenCV
+                self.lost.emit(f"{as_sentence(error)} Retrying in {RETRY_SECONDS:.0f} s.")
                 self._stop.wait(RETRY_SECONDS)
 
     def _read(self, source: FrameSource) -> None:
@@ -120,29 +130,44 @@ class PipelineWorker(QObject):
     def run(self) -> None:
         try:
             pipeline = self.make_pipeline()
-        except LikenessError as error:
-            self.failed.emit(str(error))
-            return
+        except Exception as error:
+            self.failed.emit(as_sentence(error))
+            return self._refuse_jobs(error)
         self.ready.emit(str(pipeline.encoder.provider))
-        meter = RateMeter()
+        meter, last_problem = RateMeter(), None
         while not self._stop.is_set():
-            if (settings := self.pending_settings.take()) is not None:
-                pipeline.apply_settings(settings)
+            self._apply_pending_settings(pipeline)
             self._run_jobs(pipeline)
             frame = self.frames.take()
             if frame is None:
-                time.sleep(0.003)
+                self._stop.wait(IDLE_WAIT_SECONDS)
                 continue
             try:
                 faces = pipeline.observe(frame.image)
-            except LikenessError as error:
-                self.failed.emit(str(error))
+            except Exception as error:  # say it once, keep going: the next frame may be fine
+                if as_sentence(error) != last_problem:
+                    last_problem = as_sentence(error)
+                    self.failed.emit(last_problem)
                 continue
+            last_problem = None
             times = pipeline.times
             stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match}
             now = time.monotonic()
             self.results.put(PipelineResult(frame, faces, stages, now))
             self.fps.emit(meter.tick(now))
+
+    def _apply_pending_settings(self, pipeline) -> None:
+        settings = self.pending_settings.take()
+        if settings is None:
+            return
+        gpu_changed = settings.use_gpu != pipeline.settings.use_gpu
+        try:
+            pipeline.apply_settings(settings)
+        except Exception as error:
+            self.failed.emit(as_sentence(error))
+            return
+        if gpu_changed:
+            self.ready.emit(str(pipeline.encoder.provider))
 
     def _run_jobs(self, pipeline) -> None:
         while True:
@@ -151,9 +176,20 @@ class PipelineWorker(QObject):
             except queue.Empty:
                 return
             try:
-                self.job_done.emit(job_id, work(pipeline))
-            except LikenessError as error:
-                self.job_done.emit(job_id, error)
+                result = work(pipeline)
+            except Exception as error:
+                result = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+            self.job_done.emit(job_id, result)
+
+    def _refuse_jobs(self, error: Exception) -> None:
+        """Without models no job can run: answer each with the reason instead of leaving the tabs waiting."""
+        reason = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+        while not self._stop.is_set():
+            try:
+                job_id, _ = self.jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.job_done.emit(job_id, reason)
 
     def submit(self, job_id, work) -> None:
         """Run work(pipeline) on the pipeline's thread; the answer comes back by job_done."""
@@ -161,6 +197,45 @@ class PipelineWorker(QObject):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class BackgroundTask(QObject):
+    """Runs one slow call (probing webcams, ...) on its own QThread; done carries its result or its error."""
+
+    done = Signal(object)
+
+    def __init__(self, work):
+        super().__init__()
+        self.work = work
+
+    def run(self) -> None:
+        try:
+            result = self.work()
+        except Exception as error:
+            result = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+        self.done.emit(result)
+        self.thread().quit()
+
+
+class BackgroundTasks(QObject):
+    """Starts BackgroundTasks and keeps them (and their threads) alive until they have finished."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._running: list[tuple[BackgroundTask, QThread]] = []
+
+    def start(self, work, on_done) -> None:
+        """work() on a new thread; on_done(result) on the thread of on_done's owner (pass a widget's method)."""
+        self._running = [(task, thread) for task, thread in self._running if not thread.isFinished()]
+        task = BackgroundTask(work)
+        task.done.connect(on_done)
+        self._running.append((task, start_in_thread(task, "background")))
+
+    def wait(self, milliseconds: int) -> bool:
+        return all(thread.wait(milliseconds) for _, thread in self._running)
+
+    def threads(self) -> list[QThread]:
+        return [thread for _, thread in self._running]
 
 
 def start_in_thread(worker: QObject, name: str) -> QThread:

@@ -12,14 +12,15 @@ from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from engine.errors import LikenessError
+from engine.errors import LikenessError, UnknownPerson
 from engine.gallery import thumbnail_jpeg
 from engine.pipeline import load_image
 
-from ..thumbnails import chip_pixmap
+from ..thumbnails import chip_pixmap, jpeg_pixmap
 
 SHOTS_PER_CAPTURE = 5
 SECONDS_BETWEEN_SHOTS = 0.4
+SHOT_PX = 96
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,22 @@ class EnrollTab(QWidget):
         self.capture_timer = QTimer(self)
         self.capture_timer.timeout.connect(self._try_capture)
         self.last_capture = 0.0
+        self.last_result_used = None
         self.setAcceptDrops(True)
 
         self.name = QLineEdit()
         self.name.setPlaceholderText("Name of the person")
+        self.stored_timer = QTimer(self, singleShot=True, interval=300)  # look the name up once typing pauses
+        self.stored_timer.timeout.connect(self.show_stored_shots)
+        self.name.textChanged.connect(self.stored_timer.start)
         self.capture_button = QPushButton(f"Capture {SHOTS_PER_CAPTURE} shots from the camera")
         self.capture_button.clicked.connect(self.start_capture)
         photos = QPushButton("Add photos…")
         photos.clicked.connect(lambda: self.add_photos())
         self.feedback = QLabel("One photo is enough; more shots improve recognition. You can drop photos here.")
         self.feedback.setWordWrap(True)
-        self.preview = QListWidget()
-        self.preview.setViewMode(QListWidget.ViewMode.IconMode)
-        self.preview.setIconSize(QSize(96, 96))
+        self.preview, self.stored = shot_list(), shot_list()
+        self.stored_title = QLabel()
         self.save_button = QPushButton("Enroll")
         self.save_button.clicked.connect(self.save)
         clear = QPushButton("Discard shots")
@@ -66,8 +70,13 @@ class EnrollTab(QWidget):
             layout.addWidget(widget)
         layout.addLayout(row)
         layout.addWidget(self.feedback)
-        layout.addWidget(self.preview)
+        layout.addWidget(QLabel("New shots:"))
+        layout.addWidget(self.preview, 2)
         layout.addLayout(bottom)
+        layout.addWidget(self.stored_title)
+        layout.addWidget(self.stored, 1)
+        studio.gallery_changed.connect(self.show_stored_shots)
+        self.show_stored_shots()
 
     # --- shots from the camera ---------------------------------------------------------------
     def start_capture(self) -> None:
@@ -76,9 +85,11 @@ class EnrollTab(QWidget):
         self.capture_timer.start(100)
 
     def _try_capture(self) -> None:
-        result = self.studio.latest
+        result = self.studio.fresh_result()
         if result is None:
             return self._say("Waiting for the camera…")
+        if result is self.last_result_used:
+            return
         if len(result.faces) != 1:
             return self._say("No face in view." if not result.faces else
                              f"{len(result.faces)} faces in view: only the person to enroll, please.")
@@ -87,7 +98,7 @@ class EnrollTab(QWidget):
             return self._say("Shot refused: " + "; ".join(face.quality.problems) + ".")
         if time.monotonic() - self.last_capture < SECONDS_BETWEEN_SHOTS:
             return
-        self.last_capture = time.monotonic()
+        self.last_capture, self.last_result_used = time.monotonic(), result
         self._add_shot(Shot(face.embedding, face.chip, "camera"))
         self._say(f"Shot {len(self.shots)} taken. Move your head a little between shots.")
         if len(self.shots) >= self.capture_target:
@@ -121,7 +132,7 @@ class EnrollTab(QWidget):
     # --- saving --------------------------------------------------------------------------------
     def _add_shot(self, shot: Shot) -> None:
         self.shots.append(shot)
-        self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.chip, 96)), ""))
+        self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.chip, SHOT_PX)), ""))
 
     def save(self) -> None:
         name = self.name.text().strip()
@@ -139,6 +150,19 @@ class EnrollTab(QWidget):
         self._say(f"Enrolled {name}: {count} shot(s) stored.")
         self.studio.gallery_changed.emit()
 
+    def show_stored_shots(self) -> None:
+        """The shots already in the gallery for the name typed (all of them right after enrolling)."""
+        name = self.name.text().strip()
+        try:
+            thumbnails = self.studio.gallery.thumbnails_of(name) if name else []
+        except UnknownPerson:
+            thumbnails = []
+        self.stored.clear()
+        for data in thumbnails:
+            self.stored.addItem(QListWidgetItem(QIcon(jpeg_pixmap(data, SHOT_PX)), ""))
+        self.stored_title.setText(f"Stored for {name}: {len(thumbnails)} shot(s)" if thumbnails else
+                                  ("Nobody of that name is enrolled yet." if name else ""))
+
     def clear_shots(self) -> None:
         self.shots.clear()
         self.preview.clear()
@@ -147,3 +171,12 @@ class EnrollTab(QWidget):
 
     def _say(self, text: str) -> None:
         self.feedback.setText(text)
+
+
+def shot_list() -> QListWidget:
+    shots = QListWidget()
+    shots.setViewMode(QListWidget.ViewMode.IconMode)
+    shots.setMovement(QListWidget.Movement.Static)
+    shots.setIconSize(QSize(SHOT_PX, SHOT_PX))
+    shots.setAcceptDrops(False)  # photos dropped on the list go to the tab
+    return shots

@@ -87,7 +87,10 @@ class GalleryTab(QWidget):
     def import_gallery(self, path: str | None = None) -> None:
         path = path or QFileDialog.getOpenFileName(self, "Import a gallery", "", "Likeness gallery (*.likeness *.sqlite)")[0]
         if path:
-            self._change(lambda: self.info.setText(str(self.studio.gallery.import_(path))), f"Imported {path}.")
+            report = []
+            self._change(lambda: report.append(self.studio.gallery.import_(path)), f"Imported {path}.")
+            if report:
+                self.info.setText(f"Imported {path}: {report[0]}")
 
     def delete_all(self) -> None:
         question = "Delete the whole gallery: everyone, every shot and the log? This cannot be undone."

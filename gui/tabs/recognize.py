@@ -21,12 +21,12 @@ class RecognizeTab(QWidget):
         super().__init__()
         self.studio = studio
         self.vote = self._new_vote(studio.settings)
-        studio.settings_changed.connect(lambda s: setattr(self, "vote", self._new_vote(s)))
         self.decision = QLabel("Waiting for a face…")
-        self.decision.setStyleSheet("font-size: 20px; font-weight: bold;")
         self.log = QTableWidget(0, len(self.COLUMNS))
         self.log.setHorizontalHeaderLabels(self.COLUMNS)
         self.log.horizontalHeader().setStretchLastSection(True)
+        studio.settings_changed.connect(self._settings_changed)
+        self._settings_changed(studio.settings)
         export, clear = QPushButton("Export log as CSV…"), QPushButton("Clear log")
         export.clicked.connect(self.export_csv)
         clear.clicked.connect(lambda: self.log.setRowCount(0))
@@ -40,6 +40,10 @@ class RecognizeTab(QWidget):
         layout.addLayout(buttons)
         self.entries: list[tuple[str, str, float]] = []
 
+    def _settings_changed(self, settings) -> None:
+        self.vote = self._new_vote(settings)
+        self.log.setColumnHidden(self.COLUMNS.index("face"), not settings.kiosk.log_thumbnails)
+
     @staticmethod
     def _new_vote(settings) -> RecognitionVote:
         return RecognitionVote(settings.kiosk.frames_to_decide, settings.kiosk.cooldown)
@@ -50,6 +54,10 @@ class RecognizeTab(QWidget):
         announcement = self.vote.update(face.match if face else None, time.monotonic())
         current = self.vote.current
         self.decision.setText(current if current else ("Waiting for a face…" if face is None else "Looking…"))
+        colour = "#e74c3c" if current == UNKNOWN else "#27ae60" if current else "palette(text)"
+        style = f"font-size: 20px; font-weight: bold; color: {colour};"
+        if self.decision.styleSheet() != style:  # restyling costs a re-polish: only on a change
+            self.decision.setStyleSheet(style)
         if announcement is not None:
             self._log(announcement, face)
 

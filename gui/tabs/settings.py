@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import fields
 
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-    QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from engine.camera import describe_source, list_cameras
 from engine.config import Settings
 from engine.errors import LikenessError
 from engine.training.calibration import Calibration
@@ -24,20 +25,23 @@ class SettingsTab(QScrollArea):
         super().__init__()
         self.studio = studio
         self.editors: dict[str, QWidget] = {}
+        self.camera_choice: QComboBox | None = None
         try:
             self.calibration = Calibration.load()
         except (OSError, KeyError, ValueError):
             self.calibration = None
         body = QWidget()
         layout = QVBoxLayout(body)
+        self.problem = QLabel()  # at the top, where a refused value is seen
+        self.problem.setStyleSheet("color: #e74c3c")
+        self.problem.setWordWrap(True)
+        layout.addWidget(self.problem)
+        self.problem.hide()
         layout.addWidget(self._tau_presets())
         for section in fields(Settings):
             layout.addWidget(self._section_box(section.name, getattr(studio.settings, section.name)))
         reset = QPushButton("Reset to defaults")
         reset.clicked.connect(self.reset)
-        self.problem = QLabel()
-        self.problem.setStyleSheet("color: #e74c3c")
-        layout.addWidget(self.problem)
         layout.addWidget(reset)
         self.setWidget(body)
         self.setWidgetResizable(True)
@@ -63,11 +67,14 @@ class SettingsTab(QScrollArea):
         form = QFormLayout(box)
         for f in fields(section):
             key = f"{name}.{f.name}"
-            editor = self._editor(key, f, getattr(section, f.name))
+            if key == "camera.source":
+                editor, row = self._camera_picker(getattr(section, f.name))
+            else:
+                editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
             editor.setToolTip(f.metadata.get("help", ""))
             self.editors[key] = editor
-            form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), editor)
+            form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), row)
         return box
 
     def _editor(self, key: str, f, value) -> QWidget:
@@ -91,8 +98,61 @@ class SettingsTab(QScrollArea):
             editor.editingFinished.connect(lambda e=editor: self.set_value(key, e.value()))
         else:
             editor = QLineEdit(", ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+            if key == "kiosk.pin":
+                editor.setEchoMode(QLineEdit.EchoMode.Password)
             editor.editingFinished.connect(lambda e=editor, v=value: self.set_value(key, self._parse(e.text(), v)))
         return editor
+
+    # --- the camera picker --------------------------------------------------------------------------
+    def _camera_picker(self, source: str) -> tuple[QComboBox, QWidget]:
+        self.camera_choice = QComboBox()
+        self._choose_camera_item(source)
+        self.camera_choice.activated.connect(lambda index: self.set_value("camera.source",
+                                                                           self.camera_choice.itemData(index)))
+        self.find_cameras = QPushButton("Find webcams")
+        self.find_cameras.clicked.connect(self.look_for_cameras)
+        video, folder = QPushButton("Video file…"), QPushButton("Image folder…")
+        video.clicked.connect(lambda: self._pick_source(QFileDialog.getOpenFileName(
+            self, "Video to use as the camera", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")[0]))
+        folder.clicked.connect(lambda: self._pick_source(QFileDialog.getExistingDirectory(
+            self, "Folder of images to use as the camera")))
+        buttons = QHBoxLayout()
+        for button in (self.find_cameras, video, folder):
+            buttons.addWidget(button)
+        row = QWidget()
+        column = QVBoxLayout(row)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.camera_choice)
+        column.addLayout(buttons)
+        return self.camera_choice, row
+
+    def _choose_camera_item(self, source: str) -> None:
+        index = self.camera_choice.findData(source)
+        if index < 0:
+            self.camera_choice.addItem(camera_title(source), source)
+            index = self.camera_choice.count() - 1
+        self.camera_choice.setCurrentIndex(index)
+
+    def _pick_source(self, path: str) -> None:
+        if path:
+            self.set_value("camera.source", path)
+
+    def look_for_cameras(self) -> None:
+        """Probe the webcams on a background thread (opening each one may take a second)."""
+        self.find_cameras.setEnabled(False)
+        self.find_cameras.setText("Looking…")
+        self.studio.background.start(list_cameras, self.cameras_found)
+
+    def cameras_found(self, found) -> None:
+        self.find_cameras.setEnabled(True)
+        self.find_cameras.setText("Find webcams")
+        if isinstance(found, LikenessError):
+            self.show_problem(str(found))
+            return
+        for index in found:
+            if self.camera_choice.findData(str(index)) < 0:
+                self.camera_choice.addItem(camera_title(str(index)), str(index))
+        self.show_problem("" if found else "No webcam found; a video file or an image folder works as a camera.")
 
     @staticmethod
     def _parse(text: str, like):
@@ -107,17 +167,23 @@ class SettingsTab(QScrollArea):
             if settings != self.studio.settings:
                 self.studio.update_settings(settings)
         except (LikenessError, ValueError) as error:
-            self.problem.setText(str(error))
+            self.show_problem(str(error))
             return
-        self.problem.setText("")
+        self.show_problem("")
         self._show(key, value)
         self.show_tau_meaning()
+
+    def show_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
 
     def _show(self, key: str, value) -> None:
         editor = self.editors[key]
         editor.blockSignals(True)
         if isinstance(editor, QCheckBox):
             editor.setChecked(value)
+        elif editor is self.camera_choice:
+            self._choose_camera_item(value)
         elif isinstance(editor, QComboBox):
             editor.setCurrentText(str(value))
         elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
@@ -139,3 +205,7 @@ class SettingsTab(QScrollArea):
             section, name = key.split(".")
             self._show(key, getattr(getattr(defaults, section), name))
         self.show_tau_meaning()
+
+
+def camera_title(source: str) -> str:
+    return f"Webcam {source}" if source.isdigit() else describe_source(source)

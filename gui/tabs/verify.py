@@ -46,8 +46,11 @@ class VerifyTab(QWidget):
             self.claim.setCurrentText(current)
 
     def verify_live(self) -> None:
-        result = self.studio.latest
-        if result is None or not result.faces:
+        result = self.studio.fresh_result()
+        if result is None:
+            self.verdict.setText("The camera is not delivering frames: verify a photo instead.")
+            return
+        if not result.faces:
             self.verdict.setText("No face in the camera.")
             return
         self.show_decision(result.faces[0])

@@ -73,7 +73,9 @@ class CameraView(QWidget):
             box = QRectF(origin.x() + x1, origin.y() + y1, x2 - x1, y2 - y1)
             painter.setPen(QPen(colour, 3))
             painter.drawRect(box)
-            label = QRectF(box.left(), box.top() - 24, max(box.width(), painter.fontMetrics().horizontalAdvance(text) + 10.0), 22)
+            width = max(box.width(), painter.fontMetrics().horizontalAdvance(text) + 10.0)
+            above = box.top() - 24 if box.top() >= 24 else box.bottom() + 2  # below the box at the top edge
+            label = QRectF(min(box.left(), self.width() - width), above, width, 22)
             painter.fillRect(label, colour)
             painter.setPen(QColor(0, 0, 0))
             painter.drawText(label.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
