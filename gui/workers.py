@@ -82,6 +82,12 @@ class CameraWorker(QObject):
         self._stop = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.thread().quit()  # the thread ends with the loop, even when nobody waits for it
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self._read(FrameSource(self.source, loop=self.loop))
@@ -128,6 +134,12 @@ class PipelineWorker(QObject):
         self._stop = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.thread().quit()
+
+    def _run(self) -> None:
         try:
             pipeline = self.make_pipeline()
         except Exception as error:

@@ -119,3 +119,148 @@ def test_no_camera_says_so_and_photos_still_work(qtbot, tmp_path):
     assert "Photos from disk still work" in main.view.message
     enroll_photo(qtbot, main, "Obama", str(FACES / "obama.jpg"))
     main.close()
+
+
+def test_qt_calls_cannot_free_none(qtbot):
+    """shiboken6 6.12 on Python 3.11 drops a reference to None per void call; gui makes None immortal."""
+    import sys
+
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    for _ in range(20000):
+        label.setText("x")
+    if sys.version_info < (3, 12):
+        assert sys.getrefcount(None) > 2**39
+
+
+def test_guided_capture_takes_shots_that_pass_the_gates(qtbot, window):
+    tab = window.enroll
+    tab.name.setText("Zubair")
+    tab.start_capture()
+    qtbot.waitUntil(lambda: len(tab.shots) >= 3, timeout=15000)
+    tab.clear_shots()
+    tab.start_capture()
+    qtbot.waitUntil(lambda: len(tab.shots) == 5 and tab.capture_button.isEnabled(), timeout=15000)
+    assert "press Enroll" in tab.feedback.text()
+    tab.save()
+    qtbot.waitUntil(lambda: tab.stored.count() == 5, timeout=2000)
+    assert "Stored for Zubair: 5 shot(s)" in tab.stored_title.text()
+
+
+def test_photos_dropped_on_the_enroll_tab_are_added(qtbot, window):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(FACES / "obama.jpg")), QUrl.fromLocalFile(str(FACES / "two_people.jpg"))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.enroll.dropEvent(drop)
+    qtbot.waitUntil(lambda: "faces were found in two_people.jpg" in window.enroll.feedback.text()
+                    or len(window.enroll.shots) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: len(window.enroll.shots) == 1, timeout=10000)
+
+
+def test_kiosk_locks_the_window_until_the_pin(qtbot, window, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QInputDialog
+
+    window.enter_kiosk()
+    assert window.tabs.isHidden() and not any(action.isEnabled() for action in window.menu_actions)
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("1234", True)))
+    window.close()
+    assert window.isVisible() and window.threads[0].isRunning()  # a wrong PIN neither closes nor leaves
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.kiosk
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("0000", True)))
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.kiosk and window.tabs.isVisible()
+    assert all(action.isEnabled() for action in window.menu_actions)
+
+
+def test_the_camera_picker_switches_the_source_live(qtbot, window):
+    video_shape = window.studio.latest.frame.image.shape
+    window.settings_tab.set_value("camera.source", str(FACES))
+    assert window.settings_tab.camera_choice.currentText() == "faces"
+    qtbot.waitUntil(lambda: window.studio.latest.frame.image.shape != video_shape, timeout=10000)
+    old_cameras = [thread for _, thread in window._retired_cameras]
+    assert old_cameras
+    qtbot.waitUntil(lambda: all(thread.isFinished() for thread in old_cameras), timeout=2000)
+    assert load_settings().camera.source == str(FACES)
+
+
+def test_recognitions_export_as_csv(qtbot, window, zubair_photo, tmp_path):
+    import csv
+
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    qtbot.waitUntil(lambda: bool(window.recognize.entries), timeout=20000)
+    path = tmp_path / "log.csv"
+    window.recognize.export_csv(str(path))
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["time", "name", "distance"] and len(rows) == len(window.recognize.entries) + 1
+    assert rows[1][1] in ("Zubair", "not recognized") and 0 <= float(rows[1][2]) < 2
+
+
+def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubair_photo, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    tab = window.gallery_tab
+    tab.people.setCurrentRow(0)
+    tab.rename("Zubair A.")
+    assert [p.name for p in window.studio.gallery.people()] == ["Zubair A."]
+    assert window.verify.claim.findText("Zubair A.") >= 0
+    exported = tmp_path / "gallery.likeness"
+    tab.export_gallery(str(exported))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    tab.delete_all()
+    assert tab.people.count() == 0 and "0 people enrolled" in window.gallery_size.text()
+    tab.import_gallery(str(exported))
+    assert tab.people.count() == 1 and "1 shot(s) of 1 people" in tab.info.text()
+
+
+def test_the_status_bar_says_which_provider_runs_and_how_fast(qtbot, window):
+    qtbot.waitUntil(lambda: "fps" in window.pipeline_fps.text() and "fps" in window.camera_fps.text(), timeout=5000)
+    assert window.provider.text().startswith("encoder on ")
+    provider = window.studio.pipeline  # the report names CPU with a reason, or CUDA
+    assert "CPU (" in window.provider.text() or "CUDA" in window.provider.text(), provider
+
+
+def test_a_failing_job_is_answered_with_a_sentence(qtbot, window):
+    answers = []
+    window.studio.run_job(lambda pipeline: 1 / 0, answers.append)
+    qtbot.waitUntil(lambda: bool(answers), timeout=5000)
+    assert "ZeroDivisionError" in str(answers[0])
+
+
+def test_the_window_remembers_its_size_and_tab(qtbot, window):
+    window.resize(900, 640)
+    window.tabs.setCurrentWidget(window.gallery_tab)
+    window.close()
+    again = MainWindow(Studio(load_settings()), str(VIDEO), loop=True)
+    qtbot.addWidget(again)
+    assert again.tabs.currentWidget() is again.gallery_tab
+    assert (again.width(), again.height()) == (900, 640)
+    again.close()
+
+
+def test_run_app_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_path):
+    import os
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import run_app
+
+    def close_windows():
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, MainWindow):
+                widget.close()
+
+    QTimer.singleShot(2000, close_windows)
+    home = tmp_path / "elsewhere"
+    assert run_app(["--source", str(VIDEO), "--home", str(home)]) == 0
+    assert os.environ["LIKENESS_HOME"] == str(home)
+    assert (home / "config" / "window.ini").exists() and (home / "data" / "gallery.sqlite").exists()
