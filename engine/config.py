@@ -50,7 +50,7 @@ def _spec(default, unit: str, lo=None, hi=None, choices=None, help: str = ""):
 class _Section:
     def __post_init__(self):
         for f in fields(self):
-            _check(type(self).__name__, f, getattr(self, f.name))
+            _check(type(self).__name__.removesuffix("Settings").lower(), f, getattr(self, f.name))
 
 
 def _check(section: str, f: dataclasses.Field, value) -> None:
@@ -84,7 +84,8 @@ class RecognitionSettings(_Section):
 @dataclass(frozen=True)
 class StyleSettings(_Section):
     alpha: float = _spec(1.0, "weight", 0.0, 1e6, help="weight of the content cost")
-    beta: float = _spec(1e4, "weight", 0.0, 1e12, help="weight of the style cost")
+    # with the normalised costs of engine/style/losses.py, alpha/beta = 1000 balances a photo and a painting
+    beta: float = _spec(1e-3, "weight", 0.0, 1e12, help="weight of the style cost")
     content_layer: str = _spec(
         "conv4_2", "", choices=VGG19_CONV_LAYERS, help="VGG19 layer of the content cost"
     )

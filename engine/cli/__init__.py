@@ -13,11 +13,11 @@ EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import faces
+    from . import faces, style
 
     parser = argparse.ArgumentParser(prog="python main.py", description="Likeness: face recognition and neural style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (faces,):
+    for module in (faces, style):
         module.register(commands)
     return parser
 

@@ -6,8 +6,9 @@ import time
 
 
 class ProgressBar:
-    def __init__(self, total: int, label: str = "", stream=sys.stderr, width: int = 30):
-        self.total, self.label, self.stream, self.width = max(total, 1), label, stream, width
+    def __init__(self, total: int, label: str = "", stream=None, width: int = 30):
+        self.total, self.label, self.width = max(total, 1), label, width
+        self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self.done = 0
 
