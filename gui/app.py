@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
     def _start_workers(self, source: str, loop: bool) -> None:
         studio = self.studio
         self.loop, self.camera, self.camera_thread, self._retired_cameras = loop, None, None, []
+        self.shown_frame = None
         studio.pipeline.fps.connect(self._show_pipeline_fps)
         studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
@@ -162,9 +163,16 @@ class MainWindow(QMainWindow):
             self.recognize.on_result(result)
             self.view.banner = (self.recognize.vote.current or "") if self.kiosk else ""
         if frame is not None:
-            latest = self.studio.latest
-            fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
-            self.view.show_frame(frame.image, latest.faces if fresh else [])
+            self.view.show_frame(frame.image, self._faces_for(frame))
+            self.shown_frame = frame
+        elif result is not None and self.shown_frame is not None:
+            self.view.show_faces(self._faces_for(self.shown_frame))  # new boxes at once, not with the next frame
+
+    def _faces_for(self, frame) -> list:
+        """The newest boxes, unless they were computed on a frame too old to match the one shown."""
+        latest = self.studio.latest
+        fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
+        return latest.faces if fresh else []
 
     # Slots for the workers' signals: bound methods, so that Qt runs them on this (the UI) thread.
     def _camera_status(self, text: str) -> None:
@@ -278,7 +286,9 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(self.window_state.value("tab", 0)))
 
     def closeEvent(self, event) -> None:
-        if self.kiosk and not self.ask_pin("Close Likeness"):
+        # In kiosk mode the person in front of the screen needs the PIN to close (Alt+F4, the window's X);
+        # the program's own close() is not spontaneous and passes (the Quit action is disabled meanwhile).
+        if self.kiosk and event.spontaneous() and not self.ask_pin("Close Likeness"):
             event.ignore()
             return
         self.window_state.setValue("size", self.size())

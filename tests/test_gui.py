@@ -163,6 +163,18 @@ def test_photos_dropped_on_the_enroll_tab_are_added(qtbot, window):
     qtbot.waitUntil(lambda: len(window.enroll.shots) == 1, timeout=10000)
 
 
+class UserClose:
+    """A close request from the window system (Alt+F4, the X button), as Qt marks it: spontaneous."""
+
+    ignored = False
+
+    def spontaneous(self) -> bool:
+        return True
+
+    def ignore(self) -> None:
+        self.ignored = True
+
+
 def test_kiosk_locks_the_window_until_the_pin(qtbot, window, monkeypatch):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QInputDialog
@@ -170,8 +182,9 @@ def test_kiosk_locks_the_window_until_the_pin(qtbot, window, monkeypatch):
     window.enter_kiosk()
     assert window.tabs.isHidden() and not any(action.isEnabled() for action in window.menu_actions)
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("1234", True)))
-    window.close()
-    assert window.isVisible() and window.threads[0].isRunning()  # a wrong PIN neither closes nor leaves
+    alt_f4 = UserClose()
+    window.closeEvent(alt_f4)
+    assert alt_f4.ignored and window.threads[0].isRunning()  # a wrong PIN neither closes nor leaves
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.kiosk
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("0000", True)))
@@ -264,3 +277,31 @@ def test_run_app_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_path):
     assert run_app(["--source", str(VIDEO), "--home", str(home)]) == 0
     assert os.environ["LIKENESS_HOME"] == str(home)
     assert (home / "config" / "window.ini").exists() and (home / "data" / "gallery.sqlite").exists()
+
+
+def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
+    """Each editor shows the value in force, precisely enough that saving it unchanged changes nothing."""
+    from dataclasses import fields
+
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
+
+    panel, settings = window.settings_tab, window.studio.settings
+    for section in fields(settings):
+        for f in fields(getattr(settings, section.name)):
+            key, value = f"{section.name}.{f.name}", getattr(getattr(settings, section.name), f.name)
+            editor = panel.editors[key]
+            if isinstance(editor, QCheckBox):
+                shown = editor.isChecked()
+            elif editor is panel.camera_choice:
+                shown = editor.currentData()
+            elif isinstance(editor, QComboBox):
+                shown = editor.currentText()
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                shown = editor.value()
+            else:
+                shown = panel._parse(editor.text(), value)
+            assert shown == pytest.approx(value, rel=1e-5) if isinstance(value, float) else shown == value, key
+    panel.set_text("style.beta", "2.5e-3", like=0.001)
+    assert window.studio.settings.style.beta == 0.0025
+    panel.set_text("style.beta", "lots", like=0.001)
+    assert "needs a number" in panel.problem.text() and window.studio.settings.style.beta == 0.0025

@@ -88,19 +88,20 @@ class SettingsTab(QScrollArea):
             editor.addItems([str(c) for c in meta["choices"]])
             editor.setCurrentText(str(value))
             editor.currentTextChanged.connect(lambda v: self.set_value(key, v))
-        elif isinstance(value, (int, float)):
+        elif isinstance(value, int) or (isinstance(value, float) and fits_a_spin_box(meta)):
             editor = QSpinBox() if isinstance(value, int) else QDoubleSpinBox()
             if isinstance(editor, QDoubleSpinBox):
-                editor.setDecimals(4 if (meta.get("max") or 10) <= 10 else 1)
-                editor.setSingleStep(0.01 if (meta.get("max") or 10) <= 10 else 1.0)
+                editor.setDecimals(4)
+                editor.setSingleStep(0.01)
             editor.setRange(meta.get("min") or 0, meta.get("max") if meta.get("max") is not None else 2**31 - 1)
             editor.setValue(value)
             editor.editingFinished.connect(lambda e=editor: self.set_value(key, e.value()))
-        else:
-            editor = QLineEdit(", ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        else:  # text: tuples, free strings, and floats spanning many decades (1e-3 … 1e12)
+            editor = QLineEdit(format_value(value))
+            editor.setCursorPosition(0)
             if key == "kiosk.pin":
                 editor.setEchoMode(QLineEdit.EchoMode.Password)
-            editor.editingFinished.connect(lambda e=editor, v=value: self.set_value(key, self._parse(e.text(), v)))
+            editor.editingFinished.connect(lambda e=editor, v=value: self.set_text(key, e.text(), like=v))
         return editor
 
     # --- the camera picker --------------------------------------------------------------------------
@@ -154,8 +155,18 @@ class SettingsTab(QScrollArea):
                 self.camera_choice.addItem(camera_title(str(index)), str(index))
         self.show_problem("" if found else "No webcam found; a video file or an image folder works as a camera.")
 
+    def set_text(self, key: str, text: str, like) -> None:
+        try:
+            value = self._parse(text, like)
+        except ValueError:
+            self.show_problem(f"The setting {key} needs a number, not {text!r}.")
+            return
+        self.set_value(key, value)
+
     @staticmethod
     def _parse(text: str, like):
+        if isinstance(like, float):
+            return float(text)
         if not isinstance(like, tuple):
             return text
         items = [t.strip() for t in text.split(",") if t.strip()]
@@ -168,6 +179,8 @@ class SettingsTab(QScrollArea):
                 self.studio.update_settings(settings)
         except (LikenessError, ValueError) as error:
             self.show_problem(str(error))
+            section, name = key.split(".")
+            self._show(key, getattr(getattr(self.studio.settings, section), name))  # the value in force
             return
         self.show_problem("")
         self._show(key, value)
@@ -189,7 +202,8 @@ class SettingsTab(QScrollArea):
         elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
             editor.setValue(value)
         else:
-            editor.setText(", ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+            editor.setText(format_value(value))
+            editor.setCursorPosition(0)
         editor.blockSignals(False)
 
     def show_tau_meaning(self) -> None:
@@ -209,3 +223,16 @@ class SettingsTab(QScrollArea):
 
 def camera_title(source: str) -> str:
     return f"Webcam {source}" if source.isdigit() else describe_source(source)
+
+
+def fits_a_spin_box(meta) -> bool:
+    """A spin box with 4 decimals shows floats of a small range (tau, a probability) well; not 1e-3 … 1e12."""
+    return meta.get("max") is not None and meta["max"] <= 10 and (meta.get("min") or 0) >= 0
+
+
+def format_value(value) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -40,6 +40,10 @@ class CameraView(QWidget):
         self.image, self.faces, self.message = to_qimage(rgb), faces, ""
         self.update()
 
+    def show_faces(self, faces: list) -> None:
+        self.faces = faces
+        self.update()
+
     def show_message(self, text: str) -> None:
         self.message = text
         self.update()
