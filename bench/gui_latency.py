@@ -39,6 +39,7 @@ def main() -> None:
     from engine.pipeline import FacePipeline
     from gui.app import MainWindow, Studio
 
+    load_before = os.getloadavg()
     app = QApplication([])
     studio = Studio(load_settings())
     enroll_first_frame(studio, args.video, FacePipeline(studio.settings.recognition))
@@ -64,6 +65,8 @@ def main() -> None:
     app.exec()
     window.close()
     report(np.diff(ticks) * 1000 - TICK_MS, np.array(lags[5:]), window.camera_fps.text(), window.pipeline_fps.text())
+    print(f"load average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(other work on the machine raises both figures)")
 
 
 def enroll_first_frame(studio, video: Path, pipeline) -> None:

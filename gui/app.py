@@ -221,6 +221,10 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "&Full screen", QKeySequence.StandardKey.FullScreen, self._toggle_full_screen)
         self._action(view_menu, "&Kiosk mode", "Ctrl+K", self.enter_kiosk)
+        view_menu.addSeparator()
+        for number in range(self.tabs.count()):
+            self._action(view_menu, self.tabs.tabText(number), f"Ctrl+{number + 1}",
+                         lambda checked=False, n=number: self.tabs.setCurrentIndex(n))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About Likeness", None, self._about)
 

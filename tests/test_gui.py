@@ -305,3 +305,39 @@ def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
     assert window.studio.settings.style.beta == 0.0025
     panel.set_text("style.beta", "lots", like=0.001)
     assert "needs a number" in panel.problem.text() and window.studio.settings.style.beta == 0.0025
+
+
+def test_a_camera_that_vanishes_mid_stream_is_reported_and_retried(qtbot, monkeypatch):
+    import gui.workers
+    from engine.camera import FrameSource
+    from engine.errors import CameraLost
+
+    opened = []
+
+    class UnpluggedOnce(FrameSource):
+        """The real recording, except that the first time it stops after a few frames as an unplugged webcam."""
+
+        def frames(self):
+            opened.append(self)
+            for frame in super().frames():
+                if len(opened) == 1 and frame.index == 5:
+                    raise CameraLost("Camera 0 stopped delivering frames.")
+                yield frame
+
+    monkeypatch.setattr(gui.workers, "FrameSource", UnpluggedOnce)
+    monkeypatch.setattr(gui.workers, "RETRY_SECONDS", 0.3)
+    main = MainWindow(Studio(load_settings()), str(VIDEO), loop=True)
+    qtbot.addWidget(main)
+    qtbot.waitUntil(lambda: "stopped delivering frames" in main.view.message, timeout=10000)
+    assert "Retrying" in main.view.message and main.camera_fps.text() == "camera –"
+    qtbot.waitUntil(lambda: len(opened) == 2 and main.view.message == "", timeout=5000)  # frames again
+    main.close()
+    assert not any(thread.isRunning() for thread in main.threads)
+
+
+def test_tab_shortcuts(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.gallery_tab
