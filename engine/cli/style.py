@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -42,7 +41,7 @@ STYLE_KEYS = ("alpha", "beta", "iterations", "size", "tv_weight", "seed", "learn
 
 def run_style(args) -> int:
     from ..pipeline import load_image
-    from ..style.transfer import StyleTransfer, estimate_memory
+    from ..style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
     overrides = {key: getattr(args, key) for key in STYLE_KEYS if getattr(args, key) is not None}
     settings = dataclasses.replace(load_settings().style, **overrides)
@@ -57,22 +56,12 @@ def run_style(args) -> int:
     result = transfer.run(content, styles, args.style_weights,
                           on_progress=lambda p: bar.update(p.iteration, f"J={p.cost:.3g}"))
     bar.close()
-    save_png_with_settings(result, args.output, {
+    save_png_with_recipe(result, args.output, {
         "content": str(args.content), "styles": [str(s) for s in args.styles],
         "style_weights": args.style_weights, "settings": dataclasses.asdict(settings),
     })
     print(f"wrote {args.output}")
     return EXIT_OK
-
-
-def save_png_with_settings(rgb, path: Path, recipe: dict) -> None:
-    """PNG with the recipe as a text chunk (key "likeness-style"), so a result can be reproduced."""
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("likeness-style", json.dumps(recipe))
-    Image.fromarray(rgb).save(path, pnginfo=info)
 
 
 def run_convnet(args) -> int:

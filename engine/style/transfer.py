@@ -6,9 +6,11 @@ checks `should_stop()` and a pause event between iterations, so a GUI can previe
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -58,6 +60,16 @@ def keep_content_colours(result: np.ndarray, content: np.ndarray) -> np.ndarray:
     mixed = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
     mixed[..., 0] = cv2.cvtColor(result, cv2.COLOR_RGB2YCrCb)[..., 0]
     return cv2.cvtColor(mixed, cv2.COLOR_YCrCb2RGB)
+
+
+def save_png_with_recipe(rgb: np.ndarray, path: Path, recipe: dict) -> None:
+    """PNG with the recipe (inputs and settings) as a text chunk "likeness-style", so a result can be reproduced."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("likeness-style", json.dumps(recipe))
+    Image.fromarray(rgb).save(path, pnginfo=info)
 
 
 def estimate_memory(height: int, width: int, settings: StyleSettings) -> int:
