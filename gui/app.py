@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
     def _start_workers(self, source: str, loop: bool) -> None:
         studio = self.studio
         self.loop, self.camera, self.camera_thread, self._retired_cameras = loop, None, None, []
-        self.shown_frame = None
+        self.shown_frame, self.camera_setting = None, studio.settings.camera.source
         studio.pipeline.fps.connect(self._show_pipeline_fps)
         studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
@@ -152,7 +152,9 @@ class MainWindow(QMainWindow):
         self.camera_thread = start_in_thread(self.camera, "camera")
 
     def _settings_changed(self, settings: Settings) -> None:
-        if settings.camera.source != self.source:
+        # Only a change of the camera setting itself switches: --source may differ from the saved setting.
+        if settings.camera.source != self.camera_setting:
+            self.camera_setting = settings.camera.source
             self.switch_camera(settings.camera.source)
 
     def _paint_newest(self) -> None:

@@ -84,6 +84,7 @@ def test_settings_survive_a_restart(qtbot, window):
     window.settings_tab.set_value("recognition.tau", 0.36)
     window.settings_tab.set_value("kiosk.frames_to_decide", 5)
     assert window.studio.settings.recognition.tau == 0.36
+    assert window.source == str(VIDEO)  # other settings leave the --source camera alone
     window.close()
     again = load_settings()
     assert again.recognition.tau == 0.36 and again.kiosk.frames_to_decide == 5
