@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
@@ -25,7 +25,6 @@ from engine.pipeline import FacePipeline
 from .widgets.camera_view import CameraView
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineWorker, start_in_thread
 
-PAINT_INTERVAL_MS = 15
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
 
@@ -125,11 +124,9 @@ class MainWindow(QMainWindow):
         studio.pipeline.fps.connect(self._show_pipeline_fps)
         studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
+        studio.pipeline.new_result.connect(self._paint_newest)
         self.pipeline_thread = start_in_thread(studio.pipeline, "pipeline")
         self.switch_camera(source)
-        self.paint_timer = QTimer(self)
-        self.paint_timer.timeout.connect(self._paint_newest)
-        self.paint_timer.start(PAINT_INTERVAL_MS)
 
     @property
     def threads(self) -> list:
@@ -149,6 +146,7 @@ class MainWindow(QMainWindow):
         self.camera.lost.connect(self._camera_lost)
         self.camera.ended.connect(self._camera_lost)
         self.camera.fps.connect(self._show_camera_fps)
+        self.camera.new_frame.connect(self._paint_newest)
         self.camera_thread = start_in_thread(self.camera, "camera")
 
     def _settings_changed(self, settings: Settings) -> None:
@@ -305,7 +303,6 @@ class MainWindow(QMainWindow):
 
     def stop_workers(self) -> None:
         """Stop every thread; each checks its stop flag at least once per frame."""
-        self.paint_timer.stop()
         self.studio.pipeline.stop()
         for worker in [self.camera] + [worker for worker, _ in self._retired_cameras]:
             worker.stop()

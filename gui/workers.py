@@ -1,8 +1,9 @@
 """Workers on their own QThreads: the camera reader and the face pipeline.
 
-Frames pass through one-slot mailboxes (the newest frame wins, nothing queues up), and the window
-pulls the newest frame and the newest observations on a timer, so a slow pipeline never slows the camera
-and a fast camera never floods the event loop. A worker never touches a widget; signals carry plain data.
+Frames pass through one-slot mailboxes (the newest frame wins, nothing queues up). After each put a worker
+emits an empty wake-up signal; the window then takes whatever is newest, so a slow pipeline never slows the
+camera, and wake-ups that pile up during a stall cost nothing (the mailbox is empty by then). A worker never
+touches a widget; signals carry plain data.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ class PipelineResult:
     frame: Frame
     faces: list
     stage_ms: dict
-    done_at: float
+    done_at: float  # time.monotonic() when the faces were ready
+    started_at: float = 0.0  # when the pipeline took the frame (frame.timestamp .. started_at: waiting)
 
 
 class CameraWorker(QObject):
@@ -74,6 +76,7 @@ class CameraWorker(QObject):
     lost = Signal(str)  # a sentence for the view: the camera is gone (or never came), retrying
     ended = Signal(str)  # a video played once has ended
     fps = Signal(float)
+    new_frame = Signal()  # wake-up: the screen mailbox holds a newer frame
 
     def __init__(self, source: str, loop: bool, for_pipeline: Mailbox, for_screen: Mailbox):
         super().__init__()
@@ -107,6 +110,7 @@ class CameraWorker(QObject):
                     return
                 self.for_pipeline.put(frame)
                 self.for_screen.put(frame)
+                self.new_frame.emit()
                 if frame.index % 10 == 0:
                     self.fps.emit(meter.tick(frame.timestamp))
                 else:
@@ -125,6 +129,7 @@ class PipelineWorker(QObject):
     fps = Signal(float)
     ready = Signal(str)  # the provider report, once the models are loaded
     failed = Signal(str)
+    new_result = Signal()  # wake-up: the results mailbox holds newer faces
 
     def __init__(self, make_pipeline, frames: Mailbox, results: Mailbox):
         super().__init__()
@@ -154,6 +159,7 @@ class PipelineWorker(QObject):
             if frame is None:
                 self._stop.wait(IDLE_WAIT_SECONDS)
                 continue
+            started = time.monotonic()
             try:
                 faces = pipeline.observe(frame.image)
             except Exception as error:  # say it once, keep going: the next frame may be fine
@@ -165,7 +171,8 @@ class PipelineWorker(QObject):
             times = pipeline.times
             stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match}
             now = time.monotonic()
-            self.results.put(PipelineResult(frame, faces, stages, now))
+            self.results.put(PipelineResult(frame, faces, stages, now, started))
+            self.new_result.emit()
             self.fps.emit(meter.tick(now))
 
     def _apply_pending_settings(self, pipeline) -> None:

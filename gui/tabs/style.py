@@ -26,7 +26,7 @@ class StyleWorker(QObject):
 
     progress = Signal(object)  # StyleProgress
     finished = Signal(object)  # the result (uint8 RGB) or a LikenessError
-    
+
     def __init__(self, settings, content, styles, weights):
         super().__init__()
         self.settings, self.content, self.styles, self.weights = settings, content, styles, weights
