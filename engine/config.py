@@ -103,6 +103,7 @@ class StyleSettings(_Section):
     learning_rate: float = _spec(2.0, "pixel units", 1e-4, 100.0, help="Adam step size")
     init: str = _spec("noise", "", choices=["noise", "content", "blend"], help="how G starts")
     preserve_colors: bool = _spec(False, "", help="keep the content's colours (luminance-only transfer)")
+    coarse_to_fine: bool = _spec(True, "", help="outputs of 512 px or more are first optimised at half size")
     seed: int = _spec(0, "", 0, 2**31 - 1)
     preview_every: int = _spec(10, "iterations", 1, 1000)
 

@@ -94,7 +94,8 @@ class StyleTransfer:
             on_progress=None, should_stop=lambda: False) -> np.ndarray:
         """Content and styles as uint8 RGB arrays; returns G as uint8 RGB at the settings' size."""
         settings = self.settings
-        sizes = [settings.size // 2, settings.size] if settings.size >= COARSE_TO_FINE_FROM else [settings.size]
+        coarse_first = settings.coarse_to_fine and settings.size >= COARSE_TO_FINE_FROM
+        sizes = [settings.size // 2, settings.size] if coarse_first else [settings.size]
         per_scale = [settings.iterations // len(sizes)] * len(sizes)
         per_scale[-1] += settings.iterations - sum(per_scale)
         weights = np.asarray(style_weights or [1.0] * len(styles), dtype=np.float64)
