@@ -295,7 +295,7 @@ class MainWindow(QMainWindow):
         if self.kiosk and event.spontaneous() and not self.ask_pin("Close Likeness"):
             event.ignore()
             return
-        self.window_state.setValue("size", self.size())
+        self.window_state.setValue("size", self.normalGeometry().size() if self.isFullScreen() else self.size())
         self.window_state.setValue("tab", self.tabs.currentIndex())
         self.window_state.sync()
         self.stop_workers()
@@ -335,4 +335,6 @@ def run_app(argv: list[str]) -> int:
         return 2
     window = MainWindow(studio, args.source or settings.camera.source, loop=not args.once, kiosk=args.kiosk)
     window.show()
-    return app.exec()
+    status = app.exec()
+    studio.background.wait(5000)  # a webcam probe may outlive the window; Qt aborts if a running QThread is freed
+    return status

@@ -342,3 +342,14 @@ def test_tab_shortcuts(qtbot, window):
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.gallery_tab
+
+
+def test_looking_for_webcams_does_not_block_the_window(qtbot, window):
+    panel = window.settings_tab
+    start = time.monotonic()
+    panel.look_for_cameras()
+    assert time.monotonic() - start < 0.05 and not panel.find_cameras.isEnabled()
+    qtbot.waitUntil(panel.find_cameras.isEnabled, timeout=15000)
+    webcams = [panel.camera_choice.itemData(i) for i in range(panel.camera_choice.count())
+               if panel.camera_choice.itemData(i).isdigit()]
+    assert webcams or "No webcam found" in panel.problem.text()
