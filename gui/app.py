@@ -68,6 +68,14 @@ class Studio(QObject):
         self.pipeline.pending_settings.put(settings.recognition)
         self.settings_changed.emit(settings)
 
+    def log_event(self, kind: str, name: str | None, distance: float, detail: str) -> None:
+        """Write to the gallery's log on the pipeline thread: a disk commit must not stall the window."""
+        self.run_job(lambda pipeline: pipeline.gallery.log_event(kind, name, distance, detail), self._logged)
+
+    def _logged(self, result) -> None:
+        if isinstance(result, LikenessError):
+            self.message.emit(f"The log could not be written: {result}")
+
     def run_job(self, work, on_done) -> None:
         """work(pipeline) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
         job_id = next(self._job_ids)
@@ -205,6 +213,7 @@ class MainWindow(QMainWindow):
         for label in (self.camera_fps, self.pipeline_fps, self.provider, self.gallery_size):
             self.statusBar().addPermanentWidget(label)
         self.studio.gallery_changed.connect(self._count_people)
+        self.studio.message.connect(lambda text: self.statusBar().showMessage(text, 8000))  # emitted on this thread
         self._count_people()
 
     def _count_people(self) -> None:

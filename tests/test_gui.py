@@ -215,6 +215,8 @@ def test_recognitions_export_as_csv(qtbot, window, zubair_photo, tmp_path):
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["time", "name", "distance"] and len(rows) == len(window.recognize.entries) + 1
     assert rows[1][1] in ("Zubair", "not recognized") and 0 <= float(rows[1][2]) < 2
+    assert "Saved" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: any(e[1] == "identify" for e in window.studio.gallery.events()), timeout=5000)
 
 
 def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubair_photo, tmp_path, monkeypatch):

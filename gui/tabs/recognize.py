@@ -73,7 +73,7 @@ class RecognizeTab(QWidget):
             self.log.setCellWidget(0, 3, cell)
             self.log.setRowHeight(0, 52)
         name = None if announcement.name == UNKNOWN else announcement.name
-        self.studio.gallery.log_event("identify", name, announcement.distance, "kiosk")
+        self.studio.log_event("identify", name, announcement.distance, "kiosk")
 
     def export_csv(self, path: str | None = None) -> None:
         path = path or QFileDialog.getSaveFileName(self, "Export recognitions", "recognitions.csv", "CSV (*.csv)")[0]

@@ -76,7 +76,7 @@ class VerifyTab(QWidget):
             return
         gallery, tau = self.studio.gallery, self.studio.settings.recognition.tau
         result = verify(face.embedding, gallery.embeddings_of(name), tau)
-        gallery.log_event("verify", name, result.distance, "accepted" if result.same else "rejected")
+        self.studio.log_event("verify", name, result.distance, "accepted" if result.same else "rejected")
         colour, verdict = ("#2ecc71", f"Same person: {name}") if result.same else ("#e74c3c", f"Not {name}")
         sign = "≤" if result.same else ">"
         self.verdict.setText(f"<span style='font-size:20px; color:{colour}'><b>{verdict}</b></span><br>"
