@@ -54,8 +54,8 @@ def enroll_photo(qtbot, window, name, photo):
 def test_a_person_enrolled_from_one_photo_is_recognized_in_the_video(qtbot, window, zubair_photo):
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     qtbot.waitUntil(lambda: any(e[1] == "Zubair" for e in window.recognize.entries), timeout=20000)
-    qtbot.waitUntil(lambda: any(f.match and f.match.name == "Zubair" for f in window.view.faces), timeout=5000)
-    assert window.recognize.decision.text() == "Zubair"
+    qtbot.waitUntil(lambda: any(f.match and f.match.name == "Zubair" for f in window.view.faces)
+                    and window.recognize.decision.text() == "Zubair", timeout=10000)
     assert "1 people enrolled" in window.gallery_size.text()
 
 
@@ -65,11 +65,19 @@ def test_a_stranger_is_not_recognized(qtbot, window):
     assert not any(e[1] == "Obama" for e in window.recognize.entries)
 
 
+def live_name(window):
+    """The name the newest result gives the main face (None: no face, nobody matched, or not recognized)."""
+    latest = window.studio.latest
+    match = latest.faces[0].match if latest and latest.faces else None
+    return match.name if match else None
+
+
 def test_verify_accepts_the_right_claim_and_rejects_a_wrong_one(qtbot, window, zubair_photo):
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     enroll_photo(qtbot, window, "Obama", str(FACES / "obama.jpg"))
     verify = window.verify
-    qtbot.waitUntil(lambda: bool(window.studio.latest and window.studio.latest.faces), timeout=10000)
+    # the recording has moments where he looks aside (d > tau): verify on a frame facing the camera
+    qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
     verify.claim.setCurrentText("Zubair")
     verify.verify_live()
     assert "Same person: Zubair" in verify.verdict.text()
