@@ -363,3 +363,10 @@ def test_looking_for_webcams_does_not_block_the_window(qtbot, window):
     webcams = [panel.camera_choice.itemData(i) for i in range(panel.camera_choice.count())
                if panel.camera_choice.itemData(i).isdigit()]
     assert webcams or "No webcam found" in panel.problem.text()
+
+
+def test_turning_the_gpu_off_is_applied_live_and_reported(qtbot, window):
+    window.settings_tab.set_value("recognition.use_gpu", False)
+    qtbot.waitUntil(lambda: "GPU use is off in the settings" in window.provider.text(), timeout=10000)
+    before = window.studio.latest
+    qtbot.waitUntil(lambda: window.studio.latest is not before, timeout=5000)  # still observing
