@@ -270,7 +270,7 @@ def test_the_window_remembers_its_size_and_tab(qtbot, window):
     again.close()
 
 
-def test_run_app_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_path):
+def test_run_app_kiosk_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_path):
     import os
 
     from PySide6.QtCore import QTimer
@@ -278,14 +278,18 @@ def test_run_app_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_path):
 
     from gui.app import run_app
 
+    seen = []
+
     def close_windows():
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, MainWindow):
+                seen.append((widget.kiosk, widget.isFullScreen(), widget.tabs.currentWidget() is widget.recognize))
                 widget.close()
 
     QTimer.singleShot(2000, close_windows)
     home = tmp_path / "elsewhere"
-    assert run_app(["--source", str(VIDEO), "--home", str(home)]) == 0
+    assert run_app(["--source", str(VIDEO), "--home", str(home), "--kiosk"]) == 0
+    assert seen == [(True, True, True)]
     assert os.environ["LIKENESS_HOME"] == str(home)
     assert (home / "config" / "window.ini").exists() and (home / "data" / "gallery.sqlite").exists()
 
