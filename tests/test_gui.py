@@ -374,3 +374,13 @@ def test_turning_the_gpu_off_is_applied_live_and_reported(qtbot, window):
     qtbot.waitUntil(lambda: "GPU use is off in the settings" in window.provider.text(), timeout=10000)
     before = window.studio.latest
     qtbot.waitUntil(lambda: window.studio.latest is not before, timeout=5000)  # still observing
+
+
+def test_log_thumbnails_only_when_allowed(qtbot, window, zubair_photo):
+    face_column = window.recognize.COLUMNS.index("face")
+    assert window.recognize.log.isColumnHidden(face_column)
+    window.settings_tab.set_value("kiosk.log_thumbnails", True)
+    assert not window.recognize.log.isColumnHidden(face_column)
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    qtbot.waitUntil(lambda: window.recognize.log.rowCount() > 0, timeout=20000)
+    assert window.recognize.log.cellWidget(0, face_column).pixmap().width() > 0
