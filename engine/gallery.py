@@ -1,9 +1,11 @@
 """The gallery: people and their face embeddings in one SQLite file on this machine.
 
 - WAL journal and one transaction per change: a crash mid-write leaves the previous state.
-- `secure_delete` and a WAL checkpoint after deletions: a deleted face is overwritten, not just unlinked.
+- `secure_delete` plus a WAL checkpoint after deletions: a deleted face is overwritten, not just unlinked.
 - Every embedding carries its encoder's id; a gallery belongs to one encoder and refuses others.
-- One connection shared by the threads of the app behind a lock (the writes are small and rare).
+- Threads: one connection per Gallery object, shared behind a lock (check_same_thread=False); the writes
+  are small and rare. Several Gallery objects on the same file (the GUI gives its pipeline thread its own)
+  see each other's commits: `matrix()` watches SQLite's data_version.
 """
 from __future__ import annotations
 
@@ -11,16 +13,20 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from .errors import EncoderMismatch, GalleryError, UnknownPerson
+from .config import data_dir
+from .errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from .match import GalleryMatrix
 
+DIMENSION = 128
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,6 +40,9 @@ CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings(person_id);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, time TEXT NOT NULL, kind TEXT NOT NULL, person TEXT, distance REAL, detail TEXT);
 """
+INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)")
+CHECKPOINT_TRIES = 50  # x 0.1 s: how long a deletion waits for another reader to let go of the WAL
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,16 @@ class Person:
     id: int
     name: str
     embedding_count: int
-    created: str
-    thumbnail: bytes | None
+    created: str  # ISO 8601, UTC
+    thumbnail: bytes | None  # JPEG of the first shot that has one
+
+
+class Event(NamedTuple):
+    time: str  # ISO 8601, UTC
+    kind: str  # "enroll", "verify", "identify", "delete", "spoof", ...
+    person: str | None
+    distance: float | None
+    detail: str | None
 
 
 @dataclass(frozen=True)
@@ -55,8 +72,13 @@ class ImportReport:
         return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
 
 
+def default_path() -> Path:
+    """gallery.sqlite in the user's data folder (LIKENESS_HOME/data when that variable is set)."""
+    return data_dir() / "gallery.sqlite"
+
+
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
-    """The face chip as JPEG bytes, to show the person in the gallery."""
+    """The face chip (H, W, 3) uint8 RGB as JPEG bytes, to show the person in the gallery."""
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return data.tobytes()
 
@@ -76,53 +98,96 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
 
 
+def _checked_embeddings(embeddings, sources, thumbnails) -> tuple[np.ndarray, list]:
+    array = np.asarray(embeddings, np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != DIMENSION or len(array) == 0:
+        raise BadInput(f"Embeddings must be an (n, {DIMENSION}) array with n >= 1, not of shape {np.shape(embeddings)}.")
+    if not np.isfinite(array).all():
+        raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
+    thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
+    if len(sources) != len(array) or len(thumbnails) != len(array):
+        raise BadInput(f"Give one source and one thumbnail (or None) per embedding: {len(array)} embeddings, "
+                       f"{len(sources)} sources, {len(thumbnails)} thumbnails.")
+    return np.ascontiguousarray(array), thumbnails
+
+
+def _checked_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("A person needs a name that is not empty.")
+    return name
+
+
 class Gallery:
-    def __init__(self, path: Path, encoder_id: str):
-        self.path, self.encoder_id = Path(path), encoder_id
+    """People and their embeddings from one encoder, in the SQLite file at `path`."""
+
+    def __init__(self, path: Path | str | None, encoder_id: str):
+        """Open (or create) the gallery at `path` (None: `default_path()`) for embeddings of `encoder_id`.
+
+        Raises EncoderMismatch when the file belongs to another encoder, GalleryError when the file is damaged,
+        is not a Likeness gallery, or cannot be created.
+        """
+        self.path, self.encoder_id = Path(path) if path is not None else default_path(), encoder_id
         self._lock = threading.RLock()
         self._matrix_cache: tuple | None = None
         self._changes = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+        except OSError as error:
+            raise GalleryError(f"Cannot create the gallery at {self.path}: {error.strerror or error}.") from error
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
+        try:
             self._setup()
-        except (sqlite3.Error, OSError) as error:
-            raise (_translate(error, self.path) if isinstance(error, sqlite3.Error) else
-                   GalleryError(f"Cannot create the gallery at {self.path}: {error}.")) from error
+        except BaseException:
+            self._db.close()
+            raise
 
     def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA secure_delete=ON")
-        db.execute("PRAGMA synchronous=FULL")
-        with self._transaction():
+        try:
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=FULL"):
+                self._db.execute(f"PRAGMA {pragma}")
+            self._refuse_foreign_database()
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
+        with self._transaction() as db:
             for statement in filter(str.strip, SCHEMA.split(";")):
                 db.execute(statement)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (self.encoder_id,))
-        stored = db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()[0]
-        if stored != self.encoder_id:
+        meta = dict(self._query("SELECT key, value FROM meta"))
+        if int(meta["schema"]) > SCHEMA_VERSION:
+            raise GalleryError(f"The gallery {self.path} was written by a newer Likeness; update the app to open it.")
+        if meta["encoder"] != self.encoder_id:
             raise EncoderMismatch(
-                f"The gallery {self.path} holds embeddings of encoder {stored}, not of the current {self.encoder_id}; "
-                "re-enroll everyone with this encoder in a new gallery, or switch back."
+                f"The gallery {self.path} holds embeddings of encoder {meta['encoder']}, not of the current "
+                f"{self.encoder_id}; re-enroll everyone with this encoder in a new gallery, or switch back."
             )
+
+    def _refuse_foreign_database(self) -> None:
+        """Never add our tables to some other program's SQLite database."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise GalleryError(f"The file {self.path} is an SQLite database of another program, not a Likeness gallery; "
+                               "choose another file.")
 
     @contextlib.contextmanager
     def _transaction(self):
+        """All statements inside commit together or not at all; SQLite errors become GalleryError."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+                yield self._db
                 self._db.execute("COMMIT")
-            except sqlite3.Error as error:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise _translate(error, self.path) from error
+            except BaseException as error:
+                if self._db.in_transaction:  # SQLite may have rolled back already (e.g. when the disk is full)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise _translate(error, self.path) from error
+                raise
             self._changes += 1
 
     def _query(self, sql: str, args=()) -> list[tuple]:
@@ -140,24 +205,26 @@ class Gallery:
 
     def enroll(self, name: str, embeddings: np.ndarray, sources: list[str],
                thumbnails: list[bytes | None] | None = None) -> int:
-        """Store embeddings (n, 128) of a person, creating the person if new. Returns the person's id."""
-        embeddings = np.asarray(embeddings, np.float32).reshape(-1, 128)
-        thumbnails = thumbnails or [None] * len(embeddings)
-        if not name.strip():
-            raise GalleryError("A person needs a name.")
+        """Store embeddings of a person, creating the person if new, appending to their shots otherwise.
+
+        name: the person's name. embeddings: (n, 128) float32 unit vectors of this gallery's encoder.
+        sources: n strings saying where each came from ("camera", a file path). thumbnails: n JPEG bytes
+        (see thumbnail_jpeg) or None each, or None for none at all. Returns the person's id.
+        """
+        name = _checked_name(name)
+        embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
             person = db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()[0]
-            db.executemany(
-                "INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) VALUES (?,?,?,?,?,?)",
-                [(person, e.tobytes(), self.encoder_id, s, now(), t) for e, s, t in zip(embeddings, sources, thumbnails)],
-            )
+            stamp = now()
+            db.executemany(INSERT_EMBEDDING, ((person, vector.tobytes(), self.encoder_id, str(source), stamp, thumbnail)
+                                              for vector, source, thumbnail in zip(embeddings, sources, thumbnails)))
             db.execute("INSERT INTO events (time, kind, person, detail) VALUES (?, 'enroll', ?, ?)",
-                       (now(), name, f"{len(embeddings)} shot(s)"))
+                       (stamp, name, f"{len(embeddings)} shot(s)"))
         return person
 
     def people(self) -> list[Person]:
-        """Everyone enrolled, by name, with their number of embeddings and first thumbnail."""
+        """Everyone enrolled, sorted by name (case-insensitive), with their shot count and first thumbnail."""
         rows = self._query(
             "SELECT p.id, p.name, COUNT(e.id), p.created, "
             "(SELECT thumbnail FROM embeddings WHERE person_id=p.id AND thumbnail IS NOT NULL ORDER BY id LIMIT 1) "
@@ -166,16 +233,22 @@ class Gallery:
         return [Person(*row) for row in rows]
 
     def embeddings_of(self, name: str) -> np.ndarray:
-        rows = self._query("SELECT vector FROM embeddings WHERE person_id=? ORDER BY id", (self._person_id(name),))
-        return np.array([np.frombuffer(r[0], np.float32) for r in rows]).reshape(-1, 128)
+        """The (k, 128) float32 embeddings of a person, oldest first; UnknownPerson if nobody has that name."""
+        rows = self._query("SELECT vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
+                           (self._person_id(name), self.encoder_id))
+        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(-1, DIMENSION).copy()
 
     def thumbnails_of(self, name: str) -> list[bytes]:
+        """The JPEG thumbnails of a person's shots that have one, oldest first; UnknownPerson if unknown."""
         rows = self._query("SELECT thumbnail FROM embeddings WHERE person_id=? AND thumbnail IS NOT NULL ORDER BY id",
                            (self._person_id(name),))
         return [r[0] for r in rows]
 
     def rename(self, old: str, new: str) -> None:
-        person = self._person_id(old)
+        """Give a person another name (their log lines follow); GalleryError if `new` is taken."""
+        person, new = self._person_id(old), _checked_name(new)
+        if new == old:
+            return
         if self._query("SELECT 1 FROM people WHERE name=?", (new,)):
             raise GalleryError(f"Somebody called {new!r} is already enrolled.")
         with self._transaction() as db:
@@ -183,79 +256,133 @@ class Gallery:
             db.execute("UPDATE events SET person=? WHERE person=?", (new, old))
 
     def delete(self, name: str) -> None:
-        """Remove a person, their embeddings, thumbnails and log lines, overwriting the freed pages."""
+        """Remove a person: their embeddings, thumbnails and every log line naming them, overwriting the freed bytes.
+
+        The log lines go too (not just their name): times and distances of someone's visits are theirs.
+        A 'delete' event without a name records that a deletion happened.
+        """
         person = self._person_id(name)
         with self._transaction() as db:
+            shots = db.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (person,)).fetchone()[0]
             db.execute("DELETE FROM people WHERE id=?", (person,))  # embeddings go by ON DELETE CASCADE
             db.execute("DELETE FROM events WHERE person=?", (name,))
-        self._scrub()
-
-    def _scrub(self) -> None:
-        """Copy the overwritten pages into the database file and empty the write-ahead log."""
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("INSERT INTO events (time, kind, detail) VALUES (?, 'delete', ?)",
+                       (now(), f"one person, {shots} shot(s)"))
+        self._empty_wal()
 
     def delete_all(self) -> None:
-        """Delete everyone, every embedding and the whole log; the emptied file is rewritten (VACUUM)."""
+        """Delete everyone, every embedding and the whole log, and rewrite the file at its smallest.
+
+        The file itself stays (empty, with its encoder id): other connections, such as the GUI's pipeline
+        thread, keep working on it instead of writing into an unlinked file.
+        """
         with self._transaction() as db:
             db.execute("DELETE FROM people")
             db.execute("DELETE FROM events")
+        self._empty_wal()  # the zeroed pages reach the main file before VACUUM shrinks it
         with self._lock:
-            self._db.execute("VACUUM")
-        self._scrub()
+            try:
+                self._db.execute("VACUUM")
+            except sqlite3.Error as error:
+                raise _translate(error, self.path) from error
+            self._changes += 1
+        self._empty_wal()
+
+    def _empty_wal(self) -> None:
+        """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing."""
+        for _ in range(CHECKPOINT_TRIES):
+            busy = self._query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]
+            if not busy:
+                return
+            time.sleep(0.1)  # another connection is reading; it lets go within one query
+        raise GalleryError(f"The deletion is done, but another program is reading {self.path}, so an old copy "
+                           "stays in its -wal file until that program closes.")
 
     def log_event(self, kind: str, name: str | None = None, distance: float | None = None, detail: str = "") -> None:
+        """Append one line to the events log: kind ("enroll", "verify", "identify", "delete", "spoof" ...),
+        the person's name or None, the distance or None, and free text."""
+        distance = None if distance is None else float(distance)
         with self._transaction() as db:
             db.execute("INSERT INTO events (time, kind, person, distance, detail) VALUES (?,?,?,?,?)",
                        (now(), kind, name, distance, detail))
 
-    def events(self, limit: int = 100) -> list[tuple]:
-        """Newest first: (time, kind, person, distance, detail)."""
-        return self._query("SELECT time, kind, person, distance, detail FROM events ORDER BY id DESC LIMIT ?", (limit,))
+    def events(self, limit: int = 100) -> list[Event]:
+        """The newest `limit` events, newest first, as Event(time, kind, person, distance, detail)."""
+        rows = self._query("SELECT time, kind, person, distance, detail FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return [Event(*row) for row in rows]
 
     def matrix(self) -> GalleryMatrix:
-        """All embeddings as one matrix; rebuilt only after a change (ours or another connection's)."""
-        version = (self._changes, self._query("PRAGMA data_version")[0][0])
-        if self._matrix_cache is None or self._matrix_cache[0] != version:
-            rows = self._query("SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id")
-            names = tuple(dict.fromkeys(r[0] for r in rows))
-            index = {name: i for i, name in enumerate(names)}
-            embeddings = np.array([np.frombuffer(r[1], np.float32) for r in rows], np.float32).reshape(-1, 128)
-            owners = np.array([index[r[0]] for r in rows], dtype=np.int64)
-            self._matrix_cache = (version, GalleryMatrix(embeddings, owners, names))
-        return self._matrix_cache[1]
+        """All embeddings of this encoder as one (M, 128) matrix, rows grouped by person.
 
-    def export(self, path: Path) -> None:
-        """Write people and embeddings (not the events log) to one portable SQLite file."""
-        path, tmp = Path(path), Path(f"{path}.tmp")
+        Cached: rebuilt only after a change, by this object or by another connection to the file.
+        """
+        with self._lock:
+            version = (self._changes, self._query("PRAGMA data_version")[0][0])
+            if self._matrix_cache is None or self._matrix_cache[0] != version:
+                self._matrix_cache = (version, self._load_matrix())
+            return self._matrix_cache[1]
+
+    def _load_matrix(self) -> GalleryMatrix:
+        rows = self._query("SELECT e.person_id, e.vector, p.name FROM embeddings e JOIN people p ON p.id=e.person_id "
+                           "WHERE e.encoder=? ORDER BY e.person_id, e.id", (self.encoder_id,))
+        embeddings = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, DIMENSION)
+        person_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        _, first_row, owners = np.unique(person_ids, return_index=True, return_inverse=True)
+        names = tuple(rows[i][2] for i in first_row)
+        embeddings.flags.writeable = False  # shared by every caller until the next change
+        return GalleryMatrix(embeddings, owners.astype(np.int64), names)
+
+    def export(self, path: Path | str) -> None:
+        """Write people and embeddings, with the encoder id but without the events log, to one SQLite file.
+
+        The file is written whole or not at all (written beside, then renamed); read it back with import_().
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         with self._lock:
             try:
                 self._db.execute("VACUUM INTO ?", (str(tmp),))
                 copy = sqlite3.connect(tmp, isolation_level=None)
-                copy.execute("DELETE FROM events")
-                copy.execute("VACUUM")
-                copy.close()
+                try:
+                    copy.execute("DELETE FROM events")
+                    copy.execute("VACUUM")  # rebuilds the file: no freed page keeps a log line
+                finally:
+                    copy.close()
             except sqlite3.Error as error:
                 tmp.unlink(missing_ok=True)
                 raise _translate(error, path) from error
         os.replace(tmp, path)
 
-    def import_(self, path: Path) -> ImportReport:
-        """Merge an exported gallery: new people are added, known names get the shots they lack."""
+    def import_(self, path: Path | str) -> ImportReport:
+        """Merge a file written by export(): new people are added; a known name gets the shots it lacks.
+
+        Raises EncoderMismatch when the file holds another encoder's embeddings, GalleryError when it is
+        not an export. Returns how many people and shots came in and how many were already present.
+        """
+        encoders, rows = self._read_export(Path(path))
+        foreign = encoders - {self.encoder_id}
+        if foreign:
+            raise EncoderMismatch(f"The file {path} holds embeddings of encoder {sorted(foreign)[0]}, not of "
+                                  f"{self.encoder_id}; export it again from a gallery of this encoder.")
+        if any(len(r[1]) != 4 * DIMENSION for r in rows):
+            raise GalleryError(f"The file {path} holds embeddings that are not {DIMENSION}-D; it is not a Likeness export.")
+        return self._merge(rows)
+
+    @staticmethod
+    def _read_export(path: Path) -> tuple[set[str], list[tuple]]:
         try:
-            source = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-            encoder = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()[0]
-            rows = source.execute(
-                "SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e JOIN people p ON p.id=e.person_id"
-            ).fetchall()
-            source.close()
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
+                encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
+                rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
+                                      "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
+            finally:
+                source.close()
         except (sqlite3.Error, TypeError) as error:
             raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-        if encoder != self.encoder_id:
-            raise EncoderMismatch(f"The file {path} holds embeddings of encoder {encoder}, not of {self.encoder_id}; "
-                                  "it cannot be mixed with this gallery.")
-        return self._merge(rows)
+        return encoders, rows
 
     def _merge(self, rows) -> ImportReport:
         by_person: dict[str, list] = {}
@@ -267,16 +394,22 @@ class Gallery:
                 db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
                 person = db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()[0]
                 known = {r[0] for r in db.execute("SELECT vector FROM embeddings WHERE person_id=?", (person,))}
-                new = [s for s in shots if s[0] not in known]
+                new = [shot for shot in shots if shot[0] not in known]
                 skipped += len(shots) - len(new)
                 added += len(new)
-                db.executemany(
-                    "INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) VALUES (?,?,?,?,?,?)",
-                    [(person, v, self.encoder_id, s, now(), t) for v, s, t in new],
-                )
+                db.executemany(INSERT_EMBEDDING, [(person, v, self.encoder_id, s, now(), t) for v, s, t in new])
+            db.execute("INSERT INTO events (time, kind, detail) VALUES (?, 'import', ?)",
+                       (now(), f"{added} shot(s) of {len(by_person)} people"))
         return ImportReport(len(by_person), added, skipped)
 
     def close(self) -> None:
+        """Close the connection; the object cannot be used afterwards."""
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

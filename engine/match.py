@@ -1,9 +1,10 @@
 """Matching embeddings: distances, verify 1:1 (d <= tau), identify 1:K open set.
 
 Embeddings are unit vectors, so ||q - g||^2 = 2 - 2 q.g and all distances against the gallery come
-from one matrix product. A person is represented by the re-normalised mean of their stored embeddings
-("mean", the default): on LFW it recognises more people than their closest single shot ("best") at the
-same rate of strangers accepted (bench/gallery_rule.py, numbers in README.md).
+from one matrix product. A person is represented either by the re-normalised mean of their stored
+embeddings ("mean", the default) or by their closest stored embedding ("best"). On LFW the mean recognises
+more people than the closest shot at the same rate of strangers accepted (bench/gallery_rule.py, numbers in
+README.md), so it is the default of both verify and identify.
 """
 from __future__ import annotations
 
@@ -12,29 +13,39 @@ from functools import cached_property
 
 import numpy as np
 
-CANDIDATES = 64  # nearest embeddings examined per probe to find the best and the runner-up person
+from .errors import BadInput
+
+RULES = ("mean", "best")
+DEFAULT_RULE = "mean"
+CANDIDATES = 64  # nearest rows examined per probe to find the best and the runner-up person
 
 
 @dataclass(frozen=True)
 class GalleryMatrix:
     """All stored embeddings of one encoder: row i belongs to person names[owners[i]]."""
 
-    embeddings: np.ndarray  # (M, 128) float32
+    embeddings: np.ndarray  # (M, 128) float32 unit vectors
     owners: np.ndarray  # (M,) int index into names
     names: tuple[str, ...]
 
     @cached_property
     def per_person_means(self) -> "GalleryMatrix":
-        """One row per person: the re-normalised mean of their embeddings (computed once per matrix)."""
-        sums = np.zeros((len(self.names), self.embeddings.shape[1]), np.float64)
-        np.add.at(sums, self.owners, self.embeddings)
+        """One row per person who has embeddings: the re-normalised mean of them (computed once per matrix)."""
+        if len(self.embeddings) == 0:
+            return self
+        embeddings, owners = self.embeddings, self.owners
+        if np.any(owners[1:] < owners[:-1]):  # Gallery.matrix() groups rows by person: no sort, no copy
+            order = np.argsort(owners, kind="stable")
+            embeddings, owners = embeddings[order], owners[order]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        sums = np.add.reduceat(embeddings, starts, axis=0)
         means = sums / np.linalg.norm(sums, axis=1, keepdims=True)
-        return GalleryMatrix(means.astype(np.float32), np.arange(len(self.names)), self.names)
+        return GalleryMatrix(means.astype(np.float32), owners[starts], self.names)
 
 
 @dataclass(frozen=True)
 class Verification:
-    same: bool
+    same: bool  # distance <= tau
     distance: float
     tau: float
 
@@ -42,11 +53,11 @@ class Verification:
 @dataclass(frozen=True)
 class Identification:
     name: str | None  # None when not recognized
-    best_name: str | None  # the closest person, recognized or not
-    distance: float
-    runner_up_name: str | None
-    runner_up_distance: float
-    recognized: bool
+    best_name: str | None  # the closest person, recognized or not (None only for an empty gallery)
+    distance: float  # to best_name (inf for an empty gallery)
+    runner_up_name: str | None  # the closest *other* person
+    runner_up_distance: float  # inf when there is nobody else
+    recognized: bool  # distance <= tau
 
     @property
     def margin(self) -> float:
@@ -55,42 +66,102 @@ class Identification:
 
 
 def distances(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(n, M) Euclidean distances between unit vectors, by one matrix product."""
+    """(n, M) Euclidean distances between unit vectors queries (n, 128) and matrix (M, 128), by one matrix product."""
+    queries, matrix = _float32_rows(queries), _float32_rows(matrix)
     return np.sqrt(np.clip(2.0 - 2.0 * (queries @ matrix.T), 0.0, None))
 
 
 def mean_embedding(embeddings: np.ndarray) -> np.ndarray:
-    mean = embeddings.mean(axis=0)
+    """The re-normalised mean (128,) of unit vectors (k, 128)."""
+    mean = np.asarray(embeddings, np.float64).mean(axis=0)
     return (mean / np.linalg.norm(mean)).astype(np.float32)
 
 
-def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float) -> Verification:
-    """Is the probe the person whose embeddings are `enrolled` (k, 128)? Same when their mean is within tau."""
-    distance = float(distances(probe[None], mean_embedding(enrolled)[None])[0, 0])
+def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float, rule: str = DEFAULT_RULE) -> Verification:
+    """Is `probe` (128,) the person whose embeddings are `enrolled` (k, 128)? Same when the distance <= tau.
+
+    rule "mean": distance to their re-normalised mean embedding; "best": to their closest embedding.
+    """
+    enrolled = _float32_rows(enrolled)
+    if len(enrolled) == 0:
+        raise BadInput("Nobody to verify against: the person has no enrolled embeddings.")
+    references = mean_embedding(enrolled)[None] if _checked_rule(rule) == "mean" else enrolled
+    distance = float(np.linalg.norm(references - np.asarray(probe, np.float32).reshape(1, -1), axis=1).min())
     return Verification(distance <= tau, distance, tau)
 
 
-def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = "mean") -> list[Identification]:
-    """Open-set 1:K: for each probe the closest person, the closest other person, and whether d <= tau.
+def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = DEFAULT_RULE) -> list[Identification]:
+    """Open-set 1:K: for each probe (n, 128) the closest person, the closest other person, and whether d <= tau.
 
     rule "mean" compares with each person's mean embedding, "best" with their closest stored one.
+    Cost: one (n, 128) x (128, M) product and a partial sort of each row; no loop over people.
+    Returns one Identification per probe.
     """
-    if rule == "mean":
+    probes = _float32_rows(probes)
+    if _checked_rule(rule) == "mean":
         gallery = gallery.per_person_means
-    similarity = probes @ gallery.embeddings.T  # the nearest have the largest dot product: no sqrt over all K
+    if len(gallery.embeddings) == 0:
+        return [Identification(None, None, float("inf"), None, float("inf"), False) for _ in probes]
+    similarity = probes @ gallery.embeddings.T  # the nearest have the largest dot product: no sqrt over all M
+    nearest = _nearest_rows(similarity, CANDIDATES)
+    return [_decide(probe, row, candidates, gallery, tau) for probe, row, candidates in zip(probes, similarity, nearest)]
+
+
+def _nearest_rows(similarity: np.ndarray, k: int) -> list[np.ndarray]:
+    """Per probe, the row indices of its k largest similarities (more on ties), nearest first.
+
+    np.partition finds each row's k-th largest value without a full sort (and without argpartition's
+    index array, which costs more at M = 1e6); one comparison then picks the rows at or above it.
+    """
     size = similarity.shape[1]
-    k = min(CANDIDATES, size)
-    nearest = np.argpartition(similarity, size - k, axis=1)[:, size - k:] if k < size else np.tile(np.arange(k), (len(probes), 1))
-    candidate_d = np.sqrt(np.clip(2.0 - 2.0 * np.take_along_axis(similarity, nearest, axis=1), 0.0, None))
-    return [_decide(d, gallery.owners[idx], gallery.names, tau) for d, idx in zip(candidate_d, nearest)]
+    if size <= k:
+        return [np.argsort(-row, kind="stable") for row in similarity]
+    kth_largest = np.partition(similarity, size - k, axis=1)[:, size - k]
+    nearest = []
+    for row, threshold in zip(similarity, kth_largest):
+        top = np.flatnonzero(row >= threshold)
+        nearest.append(top[np.argsort(-row[top], kind="stable")])
+    return nearest
 
 
-def _decide(candidate_d: np.ndarray, candidate_owner: np.ndarray, names, tau: float) -> Identification:
-    order = np.argsort(candidate_d)
-    best = order[0]
-    others = order[candidate_owner[order] != candidate_owner[best]]
-    runner_up_name = names[candidate_owner[others[0]]] if len(others) else None
-    runner_up_d = float(candidate_d[others[0]]) if len(others) else float("inf")
-    best_d, best_name = float(candidate_d[best]), names[candidate_owner[best]]
+def _decide(probe, similarity, candidates, gallery: GalleryMatrix, tau: float) -> Identification:
+    best_row = candidates[0]
+    best_owner = gallery.owners[best_row]
+    runner_up_row = _runner_up_row(similarity, candidates, gallery.owners, best_owner)
+    best_d = _distance(probe, gallery.embeddings[best_row])
+    best_name = gallery.names[best_owner]
     recognized = best_d <= tau
+    if runner_up_row is None:
+        runner_up_name, runner_up_d = None, float("inf")
+    else:
+        runner_up_name = gallery.names[gallery.owners[runner_up_row]]
+        runner_up_d = _distance(probe, gallery.embeddings[runner_up_row])
     return Identification(best_name if recognized else None, best_name, best_d, runner_up_name, runner_up_d, recognized)
+
+
+def _runner_up_row(similarity, candidates, owners, best_owner) -> int | None:
+    """The nearest row of another person than the best one, or None when every row is the best person's."""
+    others = candidates[owners[candidates] != best_owner]
+    if len(others):
+        return int(others[0])
+    # Every candidate is the best person's (they have >= CANDIDATES close shots): search all rows once.
+    masked = np.where(owners == best_owner, -np.inf, similarity)
+    row = int(masked.argmax())
+    return None if masked[row] == -np.inf else row
+
+
+def _distance(probe: np.ndarray, row: np.ndarray) -> float:
+    """Exact ||probe - row||: the matrix product form loses precision for near-identical vectors."""
+    return float(np.linalg.norm(probe.astype(np.float64) - row))
+
+
+def _float32_rows(vectors: np.ndarray) -> np.ndarray:
+    """As float32 (n, d): a float64 probe would otherwise turn the whole gallery product into float64."""
+    vectors = np.asarray(vectors, np.float32)
+    return vectors[None] if vectors.ndim == 1 else vectors
+
+
+def _checked_rule(rule: str) -> str:
+    if rule not in RULES:
+        raise BadInput(f"The matching rule must be one of {', '.join(RULES)}, not {rule!r}.")
+    return rule

@@ -1,13 +1,18 @@
 """The SQLite gallery: persistence, real deletion, crash safety, export/import, bad files."""
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.errors import EncoderMismatch, GalleryError, UnknownPerson
-from engine.gallery import Gallery
+from engine.errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
+from engine.gallery import Gallery, default_path
+
+REPO = Path(__file__).resolve().parent.parent
 
 ENCODER = "test_encoder:000000000000"
 
@@ -37,6 +42,24 @@ def test_people_and_embeddings_survive_reopening(gallery, tmp_path):
     assert matrix.owners.tolist() == [0, 0, 0, 1]
 
 
+def test_the_default_file_is_in_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIKENESS_HOME", str(tmp_path))
+    with Gallery(None, ENCODER) as g:
+        assert g.path == default_path() == tmp_path / "data" / "gallery.sqlite" and g.path.exists()
+
+
+def test_bad_enrollments_are_refused_and_write_nothing(gallery):
+    with pytest.raises(BadInput, match="one source"):
+        gallery.enroll("Linus", unit_vectors(2, 7), ["only one"])
+    with pytest.raises(BadInput, match="shape"):
+        gallery.enroll("Linus", np.zeros((2, 64), np.float32), ["a", "b"])
+    with pytest.raises(BadInput, match="NaN"):
+        gallery.enroll("Linus", np.full((1, 128), np.nan, np.float32), ["a"])
+    with pytest.raises(BadInput, match="name"):
+        gallery.enroll("  ", unit_vectors(1, 7), ["a"])
+    assert [p.name for p in gallery.people()] == ["Ada", "Grace"]
+
+
 def test_enrolling_again_appends_and_the_matrix_follows(gallery):
     before = gallery.matrix()
     gallery.enroll("Grace", unit_vectors(2, 3), ["x", "y"])
@@ -60,24 +83,36 @@ def test_rename_and_unknown_names(gallery):
         gallery.rename("Ada", "Grace Hopper")
 
 
+def raw_bytes(folder, stem="g.sqlite"):
+    """Every byte SQLite keeps for the gallery: the database, its write-ahead log and shared memory."""
+    return b"".join(p.read_bytes() for p in sorted(folder.glob(stem + "*")))
+
+
 def test_deleted_faces_leave_no_trace_in_the_files(gallery, tmp_path):
-    secret = gallery.embeddings_of("Ada")[0].tobytes()
+    photo = np.random.default_rng(8).bytes(9000)  # larger than a page: stored in overflow pages
+    gallery.enroll("Ada", unit_vectors(1, 9), ["camera"], [photo])
+    secrets = [e.tobytes() for e in gallery.embeddings_of("Ada")] + [b"jpeg-ada", photo[:64], photo[-64:], b"Ada"]
     gallery.log_event("identify", "Ada", 0.3, "kiosk")
+    assert all(secret in raw_bytes(tmp_path) for secret in secrets)
     gallery.delete("Ada")
     assert [p.name for p in gallery.people()] == ["Grace"]
-    assert all(e[2] != "Ada" for e in gallery.events())
-    for suffix in ("", "-wal"):
-        path = tmp_path / f"g.sqlite{suffix}"
-        raw = path.read_bytes() if path.exists() else b""
-        assert secret not in raw and b"jpeg-ada" not in raw and b"Ada" not in raw
+    assert all(e.person != "Ada" for e in gallery.events())
+    assert gallery.events(1)[0].kind == "delete" and gallery.events(1)[0].person is None
+    assert (tmp_path / "g.sqlite-wal").stat().st_size == 0
+    raw = raw_bytes(tmp_path)
+    assert not [secret for secret in secrets if secret in raw]
+    with pytest.raises(UnknownPerson):
+        gallery.delete("Ada")
 
 
 def test_delete_all_leaves_an_empty_gallery_and_no_trace(gallery, tmp_path):
     secret = gallery.embeddings_of("Grace")[0].tobytes()
     gallery.delete_all()
-    assert gallery.people() == [] and len(gallery.matrix().embeddings) == 0
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("g.sqlite*"))
+    assert gallery.people() == [] and len(gallery.matrix().embeddings) == 0 and gallery.events() == []
+    raw = raw_bytes(tmp_path)
     assert secret not in raw and b"Grace" not in raw and b"jpeg-ada" not in raw
+    gallery.enroll("Linus", unit_vectors(1, 4), ["l"])  # still a working gallery of the same encoder
+    assert Gallery(tmp_path / "g.sqlite", ENCODER).people()[0].name == "Linus"
 
 
 def test_export_import_round_trip_and_no_duplicates(gallery, tmp_path):
@@ -88,16 +123,29 @@ def test_export_import_round_trip_and_no_duplicates(gallery, tmp_path):
     report = fresh.import_(tmp_path / "export.likeness")
     assert (report.people, report.embeddings) == (2, 4)
     assert np.array_equal(fresh.matrix().embeddings, gallery.matrix().embeddings)
+    assert fresh.matrix().names == gallery.matrix().names
+    assert np.array_equal(fresh.matrix().owners, gallery.matrix().owners)
+    assert fresh.thumbnails_of("Ada") == [b"jpeg-ada"]
     assert fresh.import_(tmp_path / "export.likeness").duplicates_skipped == 4
+
+
+def test_importing_a_known_name_appends_the_shots_it_lacks(gallery, tmp_path):
+    gallery.export(tmp_path / "export.likeness")
+    other = Gallery(tmp_path / "other.sqlite", ENCODER)
+    other.enroll("Ada", unit_vectors(2, 10), ["phone", "phone"])
+    report = other.import_(tmp_path / "export.likeness")
+    assert (report.embeddings, report.duplicates_skipped) == (4, 0)
+    assert np.array_equal(other.embeddings_of("Ada"), np.vstack([unit_vectors(2, 10), unit_vectors(3, 1)]))
 
 
 def test_another_encoders_embeddings_are_refused(gallery, tmp_path):
     gallery.export(tmp_path / "export.likeness")
-    with pytest.raises(EncoderMismatch, match="encoder"):
+    with pytest.raises(EncoderMismatch, match="re-enroll everyone"):
         Gallery(tmp_path / "g.sqlite", "other_encoder:111111111111")
     other = Gallery(tmp_path / "other.sqlite", "other_encoder:111111111111")
     with pytest.raises(EncoderMismatch):
         other.import_(tmp_path / "export.likeness")
+    assert other.people() == []
 
 
 def test_a_damaged_file_is_a_clear_error(tmp_path):
@@ -108,25 +156,81 @@ def test_a_damaged_file_is_a_clear_error(tmp_path):
         Gallery(tmp_path / "ok.sqlite", ENCODER).import_(tmp_path / "bad.sqlite")
 
 
+def test_another_programs_database_is_refused_and_left_alone(tmp_path):
+    foreign = sqlite3.connect(tmp_path / "photos.db")
+    foreign.execute("CREATE TABLE albums (title TEXT)")
+    foreign.commit()
+    foreign.close()
+    with pytest.raises(GalleryError, match="another program"):
+        Gallery(tmp_path / "photos.db", ENCODER)
+    tables = sqlite3.connect(tmp_path / "photos.db").execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("albums",)]
+
+
+def test_a_place_that_cannot_be_written_is_a_clear_error(tmp_path):
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(GalleryError, match="Cannot create the gallery"):
+        Gallery(tmp_path / "a file" / "g.sqlite", ENCODER)
+
+
 def test_a_full_disk_loses_nothing(gallery):
+    before = gallery.matrix()
     gallery._db.execute(f"PRAGMA max_page_count={gallery._db.execute('PRAGMA page_count').fetchone()[0]}")
-    with pytest.raises(GalleryError, match="full"):
+    with pytest.raises(GalleryError, match="full; nothing was written"):
         gallery.enroll("Big", unit_vectors(200, 5), ["x"] * 200, [bytes(4000)] * 200)
-    assert [p.name for p in gallery.people()] == ["Ada", "Grace"]
+    assert [(p.name, p.embedding_count) for p in gallery.people()] == [("Ada", 3), ("Grace", 1)]
+    assert np.array_equal(gallery.matrix().embeddings, before.embeddings)
+    gallery._db.execute("PRAGMA max_page_count=1073741823")
+    gallery.enroll("Big", unit_vectors(200, 5), ["x"] * 200)  # works again once there is room
 
 
-def test_a_crash_in_the_middle_of_a_write_leaves_the_previous_state(gallery, tmp_path):
+def test_a_crash_in_the_middle_of_an_enrollment_leaves_the_previous_state(gallery, tmp_path):
+    before = gallery.matrix().embeddings.copy()
+    gallery.close()
     crash = textwrap.dedent(f"""
         import os, numpy as np
         from engine.gallery import Gallery
+
+        class SourcesThatDie(list):
+            \"\"\"Dies like a power cut after 1500 rows of the enrollment are written, before COMMIT.\"\"\"
+            def __iter__(self):
+                for i, item in enumerate(list.__iter__(self)):
+                    if i == 1500:
+                        os._exit(9)
+                    yield item
+
         g = Gallery({str(tmp_path / 'g.sqlite')!r}, {ENCODER!r})
-        g._db.execute("BEGIN IMMEDIATE")
-        g._db.execute("INSERT INTO people (name, created) VALUES ('Half', 'now')")
-        os._exit(9)  # dies before COMMIT, as a power cut would
+        g._db.execute("PRAGMA cache_size=10")  # a small page cache spills the open transaction into the WAL
+        vectors = np.random.default_rng(0).normal(size=(2000, 128)).astype(np.float32)
+        g.enroll("Half", vectors, SourcesThatDie(["camera"] * 2000), [bytes(500)] * 2000)
     """)
-    result = subprocess.run([sys.executable, "-c", crash], cwd=str(__import__("pathlib").Path(__file__).parent.parent))
+    result = subprocess.run([sys.executable, "-c", crash], cwd=REPO)
     assert result.returncode == 9
+    assert (tmp_path / "g.sqlite-wal").stat().st_size > 100_000  # the dead transaction's pages reached the disk
     again = Gallery(tmp_path / "g.sqlite", ENCODER)
-    assert [p.name for p in again.people()] == ["Ada", "Grace"]
+    assert again._query("PRAGMA integrity_check") == [("ok",)]
+    assert [(p.name, p.embedding_count) for p in again.people()] == [("Ada", 3), ("Grace", 1)]
+    assert np.array_equal(again.matrix().embeddings, before)
     again.enroll("Whole", unit_vectors(1, 6), ["w"])
     assert "Whole" in [p.name for p in again.people()]
+
+
+def test_one_gallery_shared_by_a_reading_and_a_writing_thread(gallery):
+    errors, done = [], threading.Event()
+
+    def read_like_the_pipeline():
+        try:
+            while not done.is_set():
+                matrix = gallery.matrix()
+                assert len(matrix.embeddings) == len(matrix.owners)
+                gallery.log_event("identify", "Ada", 0.3, "pipeline")
+        except Exception as error:  # reported to the test below
+            errors.append(error)
+
+    reader = threading.Thread(target=read_like_the_pipeline)
+    reader.start()
+    for i in range(30):
+        gallery.enroll(f"person {i}", unit_vectors(2, 100 + i), ["camera"] * 2)
+    done.set()
+    reader.join()
+    assert errors == [] and len(gallery.matrix().embeddings) == 4 + 60
