@@ -2,18 +2,23 @@
 
     python bench/style_speed.py --content ../shared/data/art/tubingen.jpg --style ../shared/data/art/starry_night.jpg
     python bench/style_speed.py ... --quality      # also the 300-iteration quality run at 256 px -> docs/
+    python bench/style_speed.py ... --sizes 256 --iters 6 --devices cpu   # quicker
+
+On a machine with CUDA the same table is measured on the GPU too (peak memory there is
+torch.cuda.max_memory_allocated; on the CPU it is the process's max RSS).
 
 The reference is written here in the structure of the classic PyTorch tutorial: an nn.Sequential of
 VGG19's layers with content- and style-loss modules inserted after the chosen layers (cut after the last
 one), the network's weights left trainable as the classic tutorial left them. Both use the same weights, the
 same normalised costs (on post-ReLU activations, as Gatys et al.) and the same start, so they produce the
 same image; the cost after the last iteration is printed for both to show it. Each run is a separate process
-so its peak memory (max RSS) is its own. Time is per iteration (one forward and backward pass).
+so its peak memory (max RSS) is its own. Time is the median per iteration (one forward and backward pass).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -36,7 +41,7 @@ from engine.style.vgg import BGR_MEAN, load_vgg19  # noqa: E402
 # --- the reference, tutorial style ------------------------------------------------------------------
 class Normalization(nn.Module):
     def forward(self, x):
-        return x.flip(1) - torch.tensor(BGR_MEAN).view(1, 3, 1, 1)
+        return x.flip(1) - torch.tensor(BGR_MEAN, device=x.device).view(1, 3, 1, 1)
 
 
 class ContentLoss(nn.Module):
@@ -60,14 +65,14 @@ class StyleLoss(nn.Module):
 
 
 def reference_model(settings: StyleSettings, content: torch.Tensor, style: torch.Tensor):
-    vgg = load_vgg19("cpu")
+    vgg = load_vgg19(str(content.device))
     model, content_losses, style_losses = nn.Sequential(Normalization()), [], []
     lambdas = dict(zip(settings.style_layers, settings.style_layer_weights))
     last = max(VGG19_CONV_LAYERS.index(n) for n in (settings.content_layer, *settings.style_layers))
     for index, name in enumerate(VGG19_CONV_LAYERS[: last + 1]):
         if index > 0 and name.endswith("_1"):
             model.add_module(f"pool_{name}", nn.AvgPool2d(2))
-        conv = nn.Conv2d(*vgg.convs[name].weight.shape[1::-1], 3, padding=1)
+        conv = nn.Conv2d(*vgg.convs[name].weight.shape[1::-1], 3, padding=1).to(content.device)
         conv.load_state_dict(vgg.convs[name].state_dict())  # trainable, as in the classic tutorial
         model.add_module(name, conv)
         model.add_module(f"relu_{name}", nn.ReLU(inplace=False))
@@ -82,10 +87,11 @@ def reference_model(settings: StyleSettings, content: torch.Tensor, style: torch
     return model, content_losses, style_losses
 
 
-def run_reference(settings, content, style, iterations):
-    content_t, style_t = to_tensor(content, "cpu"), to_tensor(style, "cpu")
+def run_reference(settings, content, style, iterations, device):
+    content_t, style_t = to_tensor(content, device), to_tensor(style, device)
     model, content_losses, style_losses = reference_model(settings, content_t, style_t)
-    generated = (torch.rand(content_t.shape, generator=torch.Generator().manual_seed(settings.seed)) * 255).requires_grad_(True)
+    noise = torch.rand(content_t.shape, generator=torch.Generator().manual_seed(settings.seed)) * 255
+    generated = noise.to(device).requires_grad_(True)
     optimiser = (torch.optim.LBFGS([generated], lr=1.0, max_iter=1, history_size=100) if settings.optimizer == "lbfgs"
                  else torch.optim.Adam([generated], lr=settings.learning_rate))
     last = {}
@@ -98,20 +104,26 @@ def run_reference(settings, content, style, iterations):
         last["cost"] = cost.item()
         return cost
 
-    for done in range(iterations):
-        if done == 1:
-            start = time.perf_counter()  # timed from the end of the first iteration, as ours
+    times = []
+    for _ in range(iterations):
         optimiser.step(closure)
         with torch.no_grad():
             generated.clamp_(0, 255)
-    return (time.perf_counter() - start) / (iterations - 1), last["cost"]
+        times.append(time.perf_counter())
+    return median_step(times), last["cost"]
 
 
-def run_ours(settings, content, style, iterations):
+def run_ours(settings, content, style, iterations, device):
     costs, times = [], []
-    transfer = StyleTransfer(settings, use_gpu=False)
+    transfer = StyleTransfer(settings, device=torch.device(device))
     transfer.run(content, [style], on_progress=lambda p: (costs.append(p.cost), times.append(time.perf_counter())))
-    return (times[-1] - times[0]) / (iterations - 1), costs[-1]
+    return median_step(times), costs[-1]
+
+
+def median_step(times: list[float]) -> float:
+    """Median seconds between consecutive iterations (the first, with its warm-up, is not counted; the
+    median, not the mean, so that another job briefly sharing the CPU does not decide the result)."""
+    return float(np.median(np.diff(times)))
 
 
 def worker(args) -> None:
@@ -120,8 +132,11 @@ def worker(args) -> None:
     content = resize_longest(load(args.content), args.size)
     style = cv2.resize(load(args.style), content.shape[1::-1], interpolation=cv2.INTER_AREA)
     run = run_ours if args.worker == "ours" else run_reference
-    seconds, cost = run(settings, content, style, args.iters)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds, cost = run(settings, content, style, args.iters, args.device)
+    if args.device == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "cost": cost, "peak_mb": peak_mb}))
 
 
@@ -130,30 +145,44 @@ def load(path) -> np.ndarray:
 
 
 def compare(args) -> None:
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
-    print("| size | optimiser | ours s/iter | reference s/iter | speed-up | ours peak MB | reference peak MB | cost ours / reference |")
-    print("|---|---|---|---|---|---|---|---|")
-    for size, iters in ((256, args.iters), (512, max(3, args.iters // 2))):
-        for optimizer in ("lbfgs", "adam"):
-            results = {}
-            for impl in ("ours", "reference"):
-                command = [sys.executable, __file__, "--worker", impl, "--size", str(size), "--iters", str(iters),
-                           "--optimizer", optimizer, "--content", str(args.content), "--style", str(args.style)]
-                results[impl] = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-            ours, ref = results["ours"], results["reference"]
-            print(f"| {size} | {optimizer} | {ours['seconds']:.3f} | {ref['seconds']:.3f} | "
-                  f"{ref['seconds'] / ours['seconds']:.2f}x | {ours['peak_mb']:.0f} | {ref['peak_mb']:.0f} | "
-                  f"{ours['cost'] / ref['cost']:.4f} |", flush=True)
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices {', '.join(devices)}, "
+          f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f}")
+    print("| device | size | optimiser | ours s/iter | reference s/iter | speed-up | ours peak MB | reference peak MB | cost ours / reference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        for size in args.sizes:
+            for optimizer in ("lbfgs", "adam"):
+                compare_one(args, device, size, optimizer)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def compare_one(args, device: str, size: int, optimizer: str) -> None:
+    """Ours and the reference alternate for `rounds` rounds; each keeps its fastest round (another job on a
+    shared machine only ever adds time) and its largest peak memory."""
+    iters = args.iters if size <= 256 or device == "cuda" else max(3, args.iters // 2)
+    runs = {"ours": [], "reference": []}
+    for _ in range(args.rounds):
+        for impl in runs:
+            command = [sys.executable, __file__, "--worker", impl, "--size", str(size), "--iters", str(iters),
+                       "--optimizer", optimizer, "--device", device, "--content", str(args.content),
+                       "--style", str(args.style)]
+            runs[impl].append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+    ours, ref = ({"seconds": min(r["seconds"] for r in rs), "peak_mb": max(r["peak_mb"] for r in rs),
+                  "cost": rs[0]["cost"]} for rs in runs.values())
+    print(f"| {device} | {size} | {optimizer} | {ours['seconds']:.3f} | {ref['seconds']:.3f} | "
+          f"{ref['seconds'] / ours['seconds']:.2f}x | {ours['peak_mb']:.0f} | {ref['peak_mb']:.0f} | "
+          f"{ours['cost'] / ref['cost']:.4f} |", flush=True)
 
 
 def quality(args) -> None:
-    settings = StyleSettings(size=256, iterations=300)
+    settings = StyleSettings(size=256, iterations=args.quality_iters)
     progress = []
     transfer = StyleTransfer(settings, use_gpu=False)
     result = transfer.run(load(args.content), [load(args.style)], on_progress=progress.append)
     out = ROOT / "docs" / "style_tubingen_starry.png"
     cv2.imwrite(str(out), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
-    print(f"quality run: 256 px, 300 L-BFGS iterations in {progress[-1].elapsed:.0f} s; J_style "
+    print(f"quality run: 256 px, {settings.iterations} L-BFGS iterations in {progress[-1].elapsed:.0f} s; J_style "
           f"{progress[0].style:.3g} -> {progress[-1].style:.3g} ({progress[0].style / progress[-1].style:.0f}x lower); {out}")
     plot_costs(progress, settings, ROOT / "docs" / "style_costs.png")
 
@@ -178,11 +207,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--content", type=Path, required=True)
     parser.add_argument("--style", type=Path, required=True)
-    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations at 256 px (half as many above)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each; the fastest counts")
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=["cpu", "cuda"],
+                        help="cuda is skipped when no GPU is present")
+    parser.add_argument("--quality-iters", type=int, default=300)
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)

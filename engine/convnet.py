@@ -22,6 +22,9 @@ from .style.vgg import load_vgg19
 SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples" / "convnet"
 SCAN_SIZE = 224  # longest side of the images as the network sees them
 PATCH_PX = 64
+# Max pooling, as VGG19 was trained: we look at what the trained network's units respond to. (Style transfer
+# uses average pooling, which Gatys et al. found better for synthesis; it changes the deeper activations.)
+POOLING = "max"
 
 
 def receptive_field(layer: str) -> tuple[int, int, float]:
@@ -66,7 +69,7 @@ def load_scaled(path: Path) -> np.ndarray:
 
 def _cache_file(layer: str, paths: list[Path]) -> Path:
     key = hashlib.sha256("\n".join(f"{p}:{p.stat().st_mtime_ns}" for p in paths).encode()).hexdigest()[:16]
-    return data_dir() / "convnet_cache" / f"{layer}-{key}.npz"
+    return data_dir() / "convnet_cache" / f"{layer}-{POOLING}-{key}.npz"
 
 
 def scan_folder(layer: str, folder: Path | None = None, on_progress=None) -> Scan:
@@ -76,7 +79,7 @@ def scan_folder(layer: str, folder: Path | None = None, on_progress=None) -> Sca
     if cache.exists():
         with np.load(cache) as data:
             return Scan(layer, tuple(map(str, paths)), data["peaks"], data["where"])
-    network = load_vgg19("cpu")
+    network = load_vgg19("cpu", POOLING)
     peaks, where = [], []
     with torch.no_grad():
         for done, path in enumerate(paths, 1):

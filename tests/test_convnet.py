@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from engine.convnet import PATCH_PX, SAMPLES, load_scaled, receptive_field, scan_folder, top_patches, top_patches_grid
+from engine.convnet import PATCH_PX, POOLING, SAMPLES, load_scaled, receptive_field, scan_folder, top_patches, top_patches_grid
 from engine.style.vgg import load_vgg19
 
 
@@ -20,7 +20,7 @@ def test_the_nine_patches_are_the_strongest_responses():
     top = scan.top(unit)
     assert len(top) == 9 and [t[3] for t in top] == sorted((t[3] for t in top), reverse=True)
     # brute force on the best image and on one image outside the top nine
-    network = load_vgg19("cpu")
+    network = load_vgg19("cpu", POOLING)
     outside = next(i for i in range(len(scan.image_paths)) if i not in {t[0] for t in top})
     with torch.no_grad():
         def response(i):

@@ -1,6 +1,7 @@
 """Neural style transfer: the cost formulas by hand, gradients, and short real runs on a photo and a painting."""
 import json
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -82,18 +83,41 @@ def test_cancel_stops_within_one_iteration(images):
     assert len(seen) == 3
 
 
-def test_pause_holds_the_loop_until_resumed(images):
-    seen = []
+def test_pause_holds_the_loop_until_resumed_and_is_not_counted_as_work(images):
+    seen, wall = [], []
     transfer = StyleTransfer(small(iterations=4), use_gpu=False)
 
     def pause_after_first(progress):
         seen.append(progress)
+        wall.append(time.monotonic())
         if progress.iteration == 1:
             transfer.resume.clear()
-            threading.Timer(0.3, transfer.resume.set).start()
+            threading.Timer(0.5, transfer.resume.set).start()
 
     transfer.run(images[0], [images[1]], on_progress=pause_after_first)
-    assert seen[1].elapsed - seen[0].elapsed >= 0.25
+    assert wall[1] - wall[0] >= 0.45
+    assert (seen[1].elapsed - seen[0].elapsed) < (wall[1] - wall[0]) - 0.4  # the ETA does not grow while paused
+
+
+def test_cancel_wakes_a_paused_run(images):
+    transfer = StyleTransfer(small(iterations=50), use_gpu=False)
+    transfer.resume.clear()
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    start = time.monotonic()
+    result = transfer.run(images[0], [images[1]], should_stop=cancel.is_set)
+    assert time.monotonic() - start < 2 and result.shape[2] == 3
+
+
+def test_a_style_equal_to_the_content_costs_nothing_at_any_size(images):
+    from engine.style.transfer import resize_longest, to_tensor
+
+    content = resize_longest(images[0], 64)
+    transfer = StyleTransfer(small(), use_gpu=False)
+    targets = transfer._targets(content, [images[0]], np.array([1.0]))  # the same photo at 128 px
+    at_content = transfer._costs(to_tensor(content, "cpu"), targets)[2].item()
+    noise = torch.rand((1, 3, *content.shape[:2]), generator=torch.Generator().manual_seed(0)) * 255
+    assert at_content < 0.01 * transfer._costs(noise, targets)[2].item()
 
 
 def test_preserved_colours_are_the_contents(images):

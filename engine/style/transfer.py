@@ -22,6 +22,7 @@ from .losses import content_cost, gram_matrix, style_cost, total_variation
 from .vgg import WIDTHS, load_vgg19
 
 COARSE_TO_FINE_FROM = 512  # outputs this large first run at half size, then refine
+LBFGS_HISTORY = 100  # pairs of image-sized vectors L-BFGS keeps: at large sizes most of the memory
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class StyleProgress:
     content: float
     style: float
     tv: float
-    elapsed: float  # seconds since the start
+    elapsed: float  # seconds of optimisation since the start (time spent paused is not counted)
     image: np.ndarray | None  # uint8 RGB (H, W, 3), every preview_every iterations and at the end
 
     @property
@@ -44,6 +45,12 @@ def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
     scale = size / max(image.shape[:2])
     shape = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     return cv2.resize(image, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def resize_to_area(image: np.ndarray, pixels: int) -> np.ndarray:
+    """The image scaled, aspect ratio kept, to about `pixels` pixels."""
+    scale = (pixels / (image.shape[0] * image.shape[1])) ** 0.5
+    return resize_longest(image, max(1, round(max(image.shape[:2]) * scale)))
 
 
 def to_tensor(rgb: np.ndarray, device) -> torch.Tensor:
@@ -74,12 +81,14 @@ def save_png_with_recipe(rgb: np.ndarray, path: Path, recipe: dict) -> None:
 
 def estimate_memory(height: int, width: int, settings: StyleSettings) -> int:
     """Rough bytes needed: activations of every layer up to the deepest used, kept for the backward pass
-    (about 3 copies: output, ReLU mask, gradient), plus the weights and the optimiser's history."""
+    (about 3 copies: output, ReLU mask, gradient), plus the weights (80 MB) and the optimiser's state
+    (L-BFGS: LBFGS_HISTORY pairs of image-sized vectors once the history is full; Adam: two moments).
+    The Python, torch and OpenCV runtime itself (about 250 MB resident on a CPU) is not included."""
     deepest = max(VGG19_CONV_LAYERS.index(n) for n in (settings.content_layer, *settings.style_layers))
     values = sum(WIDTHS[int(name[4])] * (height >> (int(name[4]) - 1)) * (width >> (int(name[4]) - 1))
                  for name in VGG19_CONV_LAYERS[: deepest + 1])
-    lbfgs_history = 100 * 3 * height * width if settings.optimizer == "lbfgs" else 3 * 3 * height * width
-    return 4 * (3 * values + lbfgs_history) + 80_000_000
+    optimiser_vectors = 2 * LBFGS_HISTORY + 2 if settings.optimizer == "lbfgs" else 3
+    return 4 * (3 * values + optimiser_vectors * 3 * height * width) + 80_000_000
 
 
 class StyleTransfer:
@@ -87,19 +96,24 @@ class StyleTransfer:
         self.settings = settings
         self.device = device or torch_device(use_gpu)
         self.network = load_vgg19(str(self.device))
-        self.resume = threading.Event()  # cleared = paused
+        self.resume = threading.Event()  # cleared = paused; set again to resume
         self.resume.set()
+        self._paused_seconds = 0.0
 
     def run(self, content: np.ndarray, styles: list[np.ndarray], style_weights: list[float] | None = None,
-            on_progress=None, should_stop=lambda: False) -> np.ndarray:
-        """Content and styles as uint8 RGB arrays; returns G as uint8 RGB at the settings' size."""
+            on_progress=None, should_stop=None) -> np.ndarray:
+        """Content and styles as uint8 RGB arrays; returns G as uint8 RGB at the settings' size.
+
+        on_progress(StyleProgress) is called after every iteration. should_stop() is checked before every
+        iteration (and while paused): when it turns true the run returns the current G at once."""
         settings = self.settings
+        should_stop = should_stop or (lambda: False)
+        self._paused_seconds = 0.0
         coarse_first = settings.coarse_to_fine and settings.size >= COARSE_TO_FINE_FROM
         sizes = [settings.size // 2, settings.size] if coarse_first else [settings.size]
         per_scale = [settings.iterations // len(sizes)] * len(sizes)
         per_scale[-1] += settings.iterations - sum(per_scale)
         weights = np.asarray(style_weights or [1.0] * len(styles), dtype=np.float64)
-        torch.manual_seed(settings.seed)
         generated, done, start = None, 0, time.monotonic()
         for size, iterations in zip(sizes, per_scale):
             content_small = resize_longest(content, size)
@@ -120,16 +134,21 @@ class StyleTransfer:
 
     @torch.no_grad()
     def _targets(self, content: np.ndarray, styles: list[np.ndarray], weights: np.ndarray) -> dict:
+        """Content activations and the blended style Grams, computed once per scale.
+
+        Each style keeps its aspect ratio and is scaled to G's number of pixels. A Gram is a sum over
+        positions, so it is rescaled by (G's positions / S's positions) per layer to be on G's scale."""
         settings = self.settings
-        height, width = content.shape[:2]
-        content_act = self.network(to_tensor(content, self.device), [settings.content_layer])[settings.content_layer]
+        layers = {settings.content_layer, *settings.style_layers}
+        content_acts = self.network(to_tensor(content, self.device), layers)
         grams = {name: 0 for name in settings.style_layers}
         for style, weight in zip(styles, weights):
-            style = cv2.resize(style, (width, height), interpolation=cv2.INTER_AREA)  # same n_H n_W as G
-            acts = self.network(to_tensor(style, self.device), settings.style_layers)
+            acts = self.network(to_tensor(resize_to_area(style, content.shape[0] * content.shape[1]), self.device),
+                                settings.style_layers)
             for name in settings.style_layers:
-                grams[name] = grams[name] + float(weight) * gram_matrix(acts[name])
-        return {"content": content_act, "grams": grams}
+                positions = content_acts[name][0, 0].numel() / acts[name][0, 0].numel()
+                grams[name] = grams[name] + float(weight) * positions * gram_matrix(acts[name])
+        return {"content": content_acts[settings.content_layer], "grams": grams}
 
     def _costs(self, generated: torch.Tensor, targets: dict):
         settings = self.settings
@@ -144,7 +163,7 @@ class StyleTransfer:
         settings = self.settings
         generated = generated.detach().clone().requires_grad_(True)
         if settings.optimizer == "lbfgs":
-            optimiser = torch.optim.LBFGS([generated], lr=1.0, max_iter=1, history_size=100)
+            optimiser = torch.optim.LBFGS([generated], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY)
         else:
             optimiser = torch.optim.Adam([generated], lr=settings.learning_rate)
         last = {}
@@ -158,7 +177,7 @@ class StyleTransfer:
 
         total = settings.iterations
         for _ in range(iterations):
-            self.resume.wait()
+            self._wait_while_paused(should_stop)
             if should_stop():
                 break
             optimiser.step(closure)
@@ -168,5 +187,21 @@ class StyleTransfer:
             if on_progress is not None:
                 preview = done % settings.preview_every == 0 or done == total
                 on_progress(StyleProgress(done, total, last["cost"], last["content"], last["style"], last["tv"],
-                                          time.monotonic() - start, to_image(generated) if preview else None))
+                                          time.monotonic() - start - self._paused_seconds,
+                                          to_image(generated) if preview else None))
         return generated.detach(), done
+
+    def _wait_while_paused(self, should_stop) -> None:
+        """Block while `resume` is cleared; a cancel ends the wait too (polled every 50 ms)."""
+        began = time.monotonic()
+        while not self.resume.wait(0.05) and not should_stop():
+            pass
+        self._paused_seconds += time.monotonic() - began
+
+
+def run_style_transfer(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
+                       style_weights: list[float] | None = None, on_progress=None, should_stop=None,
+                       device: torch.device | None = None) -> np.ndarray:
+    """G for `content` in the blended style of `styles` (uint8 RGB arrays in and out), in one call.
+    Use StyleTransfer directly to pause and resume (its `resume` event)."""
+    return StyleTransfer(settings, device=device).run(content, styles, style_weights, on_progress, should_stop)
