@@ -14,6 +14,7 @@ return weights that do at least as well as the shipped ones on the held-out peop
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -100,6 +101,7 @@ class TrainableEncoder:
             from ..runtime import model_path
 
             self.model = DlibResNet.from_onnx(base_model or model_path(MODEL_FILE))
+        self._stem_cache: dict[bytes, torch.Tensor] = {}
         if mode == "last-block":
             for name, parameter in self.model.named_parameters():
                 parameter.requires_grad = name.startswith((f"blocks.{len(self.model.blocks) - 1}.", "fc."))
@@ -107,13 +109,23 @@ class TrainableEncoder:
     def parameters(self):
         return [p for p in self.model.parameters() if p.requires_grad]
 
-    def inputs(self, chips: np.ndarray, batch: int = 64) -> "Inputs":
+    def inputs(self, chips: np.ndarray, mirrored: bool = True) -> "Inputs":
+        """What the trainable part takes for each chip; in last-block mode the frozen stem's output, computed
+        once per distinct chip (and its mirror image when `mirrored`) and remembered."""
         if self.mode != "last-block":
             return Inputs(torch.from_numpy(chips), None, flip_dim=2)
+        plain = self._stems(chips)
+        return Inputs(plain, self._stems(np.ascontiguousarray(chips[:, :, ::-1])) if mirrored else None, flip_dim=None)
+
+    def _stems(self, chips: np.ndarray, batch: int = 64) -> torch.Tensor:
+        keys = [hashlib.sha1(chip.tobytes()).digest() for chip in chips]
+        todo = sorted({i for i, key in enumerate(keys) if key not in self._stem_cache})
         with torch.no_grad():
-            stems = [torch.cat([_dlib_stem(self.model, torch.from_numpy(chips[i:i + batch])) for i in range(0, len(chips), batch)])
-                     for chips in (chips, np.ascontiguousarray(chips[:, :, ::-1]))]
-        return Inputs(stems[0], stems[1], flip_dim=None)
+            for start in range(0, len(todo), batch):
+                index = todo[start:start + batch]
+                for i, stem in zip(index, _dlib_stem(self.model, torch.from_numpy(chips[index]))):
+                    self._stem_cache[keys[i]] = stem
+        return torch.stack([self._stem_cache[key] for key in keys]) if keys else torch.zeros(0, 256, 3, 3)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-length embeddings (FaceNet constrains f(x) to the hypersphere; alpha is set on that scale)."""
@@ -136,6 +148,8 @@ class Inputs:
         x = self.plain[index]
         if flip is None or not flip.any():
             return x
+        if self.flip_dim is None and self.mirrored is None:
+            raise ValueError("These inputs were prepared without their mirror images.")
         flip = torch.from_numpy(flip)
         if self.mirrored is not None:
             return torch.where(flip[:, None, None, None], self.mirrored[index], x)
@@ -175,7 +189,7 @@ def train(train_set: FaceSet, held_out: FaceSet, config: TrainConfig, encoder: T
     encoder = encoder or TrainableEncoder(config.mode)
     torch.manual_seed(config.seed)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    train_inputs, held_inputs = encoder.inputs(train_set.chips), encoder.inputs(held_out.chips)
+    train_inputs, held_inputs = encoder.inputs(train_set.chips, config.flip), encoder.inputs(held_out.chips, False)
     state = _resume(checkpoint, encoder, optimizer, config)
     if state is None:
         tar, auc = held_out_scores(embed_all(encoder, held_inputs), held_out.labels)
@@ -199,7 +213,7 @@ def train(train_set: FaceSet, held_out: FaceSet, config: TrainConfig, encoder: T
             optimizer.zero_grad()
             loss.total.backward()
             optimizer.step()
-            losses, triplets, active = losses + float(loss.total), triplets + loss.triplets, active + loss.active
+            losses, triplets, active = losses + float(loss.total.detach()), triplets + loss.triplets, active + loss.active
             if on_step:
                 on_step(step, config.steps_per_epoch, losses / max(triplets, 1))
         tar, auc = held_out_scores(embed_all(encoder, held_inputs), held_out.labels)

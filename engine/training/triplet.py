@@ -106,7 +106,7 @@ class BatchLoss:
 
     @property
     def mean(self) -> float:
-        return float(self.total) / max(self.triplets, 1)
+        return float(self.total.detach()) / max(self.triplets, 1)
 
     @property
     def active_fraction(self) -> float:
