@@ -1,0 +1,100 @@
+"""The liveness command: passive verdict per face of videos and images (a file cannot answer a challenge)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..camera import IMAGE_SUFFIXES
+from ..errors import BadInput
+from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+
+
+def register(commands) -> None:
+    liveness = commands.add_parser(
+        "liveness", help="is each face live, or a photo / screen replay? (passive cues)",
+        description="Judge every face of each video or image with the passive liveness cues. "
+                    "Exit 0 when every face looks live, 1 when a spoof is found, 2 on bad input.")
+    liveness.add_argument("files", nargs="+", type=Path, metavar="VIDEO_OR_IMAGE")
+    liveness.add_argument("--threshold", type=float, default=None,
+                          help="spoof score at or above which a face is a spoof (default: the settings' or 0.5)")
+    liveness.add_argument("--every", type=int, default=1, metavar="N", help="look at every N-th video frame (speed)")
+    liveness.set_defaults(run=run_liveness)
+
+
+def run_liveness(args) -> int:
+    from ..faces.detect import FaceDetector
+    from ..faces.landmarks import FaceMeshModel
+    from ..faces.liveness import DEFAULT_THRESHOLD
+
+    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
+    if not 0.0 < threshold <= 1.0:
+        print("error: --threshold must be in (0, 1].", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    detector, mesh_model = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False)
+    spoof_found, bad_input = False, False
+    for path in args.files:
+        try:
+            spoof_found |= judge_file(path, detector, mesh_model, threshold, max(1, args.every))
+        except BadInput as error:
+            print(f"{path}: error: {error}", file=sys.stderr)
+            bad_input = True
+    if bad_input:
+        return EXIT_BAD_INPUT
+    return EXIT_NEGATIVE if spoof_found else EXIT_OK
+
+
+def judge_file(path: Path, detector, mesh_model, threshold: float, every: int) -> bool:
+    """Print one line per face; True when a face is a spoof."""
+    from ..faces.liveness import assess_frames
+
+    is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    frames = image_frames(path) if is_image else video_frames(path, every)
+    reports, too_short = assess_frames(frames, detector, mesh_model, threshold, min_frames=1 if is_image else 5)
+    if not reports:
+        print(f"{path}: no face to judge")
+    for report in reports:
+        x1, y1, x2, y2 = report.mean_box
+        where = f"face {report.track_id} at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f})"
+        span = "" if is_image else f", {report.frames} frames from frame {report.first_frame}"
+        verdict = "live" if report.live else "SPOOF suspected"
+        reasons = "; ".join(report.reasons) or "no sign of a screen or a print"
+        print(f"{path}: {where}{span}: {verdict} (score {report.score:.2f}, threshold {threshold:.2f}): {reasons}")
+    if too_short:
+        print(f"{path}: {too_short} face track(s) shorter than 5 frames not judged", file=sys.stderr)
+    return any(not report.live for report in reports)
+
+
+def image_frames(path: Path):
+    from ..pipeline import load_image
+
+    yield 0, 0.0, load_image(path)
+
+
+def video_frames(path: Path, every: int):
+    """(index, timestamp from the video's frame rate, RGB) of a video file played once."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise BadInput(f"Cannot open the video {path}.")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if 1 <= fps <= 240 else 30.0
+    index, delivered = 0, 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index % every == 0:
+                delivered += 1
+                yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+    if delivered == 0:
+        raise BadInput(f"The video {path} has no readable frames.")
