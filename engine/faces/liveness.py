@@ -155,7 +155,8 @@ class ChallengeSession:
         signed = yaw if towards_image_right else -yaw  # > 0 in the asked direction
         self._seen_frontal |= abs(yaw) < FRONTAL_YAW
         self._turn_frames = self._turn_frames + 1 if signed > TURN_YAW and self._seen_frontal else 0
-        self._wrong_frames = self._wrong_frames + 1 if signed < -TURN_YAW else 0
+        # judged only once the face came back to the camera: the last step's turn is still ending
+        self._wrong_frames = self._wrong_frames + 1 if signed < -TURN_YAW and self._seen_frontal else 0
         if self._wrong_frames >= TURN_FRAMES:
             other = "right" if action is Action.TURN_LEFT else "left"
             self._finish(ChallengeState.FAILED, f"the head turned {other} when asked to {action.value}")
@@ -254,8 +255,9 @@ def face_view(gray: np.ndarray, detection: Detection) -> tuple[np.ndarray, np.nd
     return view, inside
 
 
-def border_sides(gray: np.ndarray, detection: Detection) -> dict[str, float]:
-    """Straight edges that frame the face: side name -> longest segment (face widths).
+def border_segments(gray: np.ndarray, detection: Detection) -> dict[str, list[np.ndarray]]:
+    """Straight edges that may frame the face: side name -> segments [[x0, y0], [x1, y1]] in face
+    widths from the face's centre (x across, y down the face).
 
     below / above: a near-horizontal segment that passes under (over) the whole face;
     left / right: a near-vertical segment beside the whole face, clear of its outline.
@@ -264,11 +266,10 @@ def border_sides(gray: np.ndarray, detection: Detection) -> dict[str, float]:
     edges = cv2.Canny(cv2.GaussianBlur(view, (3, 3), 0), 40, 120)
     edges[~inside] = 0
     segments = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=int(MIN_LINE * VIEW_PX), maxLineGap=10)
-    found: dict[str, float] = {}
+    found: dict[str, list[np.ndarray]] = {}
     for x1, y1, x2, y2 in ([] if segments is None else segments[:, 0]):
-        xs = np.array([x1, x2]) / VIEW_PX - VIEW_LEFT  # face widths from the face's centre
-        ys = np.array([y1, y2]) / VIEW_PX - VIEW_UP
-        length = float(np.hypot(np.ptp(xs), np.ptp(ys)))
+        ends = np.array([[x1, y1], [x2, y2]]) / VIEW_PX - [VIEW_LEFT, VIEW_UP]
+        xs, ys = ends[:, 0], ends[:, 1]
         tilt = np.degrees(np.arctan2(np.ptp(ys), np.ptp(xs)))
         side = None
         if tilt <= LINE_TILT and xs.min() <= -0.5 and xs.max() >= 0.5:
@@ -276,21 +277,36 @@ def border_sides(gray: np.ndarray, detection: Detection) -> dict[str, float]:
         elif tilt >= 90 - LINE_TILT and ys.min() <= -0.3 and ys.max() >= 0.5:
             side = "left" if -2.4 <= xs.mean() <= -0.75 else "right" if 0.75 <= xs.mean() <= 2.4 else None
         if side:
-            found[side] = max(found.get(side, 0.0), length)
+            found.setdefault(side, []).append(ends)
     return found
 
 
+CORNER_GAP = 0.3  # face widths: a side and the line below meet when their ends are this close
+
+
+def meets(side: np.ndarray, below: np.ndarray) -> bool:
+    """Do a vertical segment and a horizontal one form a corner (an end of each close to the other line)?"""
+    side_x, side_bottom = side[:, 0].mean(), side[:, 1].max()
+    below_y, below_x0, below_x1 = below[:, 1].mean(), below[:, 0].min(), below[:, 0].max()
+    reaches_down = abs(side_bottom - below_y) <= CORNER_GAP
+    reaches_across = below_x0 - CORNER_GAP <= side_x <= below_x1 + CORNER_GAP
+    return reaches_down and reaches_across
+
+
 def screen_frame_cue(gray: np.ndarray, detection: Detection) -> Cue:
-    sides = border_sides(gray, detection)
-    beside = [s for s in ("left", "right") if s in sides]
-    if "below" in sides and beside:
+    """A corner of a frame under the face (a side meeting the line below it) is a screen's or a print's
+    border. A line below alone is weaker: a desk, a podium or crossed arms can make one."""
+    segments = border_segments(gray, detection)
+    below = segments.get("below", [])
+    sides = segments.get("left", []) + segments.get("right", [])
+    if any(meets(side, line) for side in sides for line in below):
         evidence = 1.0
-    elif "below" in sides:
-        evidence = 0.7
+    elif below:
+        evidence = 0.5
     else:
-        evidence = 0.15 * len(beside)  # door and window frames stand beside live heads too
-    words = ", ".join(sorted(sides)) or "none"
-    return Cue("screen_frame", evidence, f"straight border around the face ({words}), like a screen or a photo's edge")
+        evidence = 0.0
+    words = ", ".join(sorted(segments)) or "none"
+    return Cue("screen_frame", evidence, f"{CUE_REASONS['screen_frame']} ({words})")
 
 
 def moire_cue(gray: np.ndarray, detection: Detection) -> Cue:
