@@ -75,7 +75,7 @@ def main() -> None:
     start = time.monotonic()
     result = train(trainable, held_out, config, encoder, on_epoch=lambda log: print(
         f"  epoch {log.epoch}: loss {log.loss:.4f}, active {100 * log.active_fraction:.1f} %, held-out "
-        f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f} ({log.seconds:.0f} s)", flush=True))
+        f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)", flush=True))
     minutes = (time.monotonic() - start) / 60
     after = evaluate()
     print(f"\n{args.set.upper()} fine-tuning ({args.mode}, {args.mining}), {minutes:.1f} min, best epoch {result.best_epoch}")

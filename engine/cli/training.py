@@ -21,7 +21,9 @@ def register(commands) -> None:
     train.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of photos per person")
     train.add_argument("--mode", choices=("last-block", "full", "small"), default="last-block",
                        help="what moves: the last block + projection, the full network, or a small net from scratch")
-    train.add_argument("--mining", choices=("batch-hard", "semi-hard", "random"), default=settings.mining)
+    train.add_argument("--mining", choices=("batch-hard", "semi-hard", "random"),
+                       help=f"triplet mining (default: {settings.mining} from the settings; semi-hard for --mode small, "
+                            "where the hardest negatives collapse a network trained from scratch, as FaceNet warns)")
     train.add_argument("--margin", type=float, default=settings.margin, help="alpha, in squared distance")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--steps", type=int, default=50, help="batches per epoch")
@@ -77,7 +79,8 @@ def run_train(args) -> int:
         raise BadInput(f"{args.data} has {len(faces.names)} people with two or more usable photos; training needs at least 4.")
     train_set, held_out = faces.split_people(args.held_out)
     name = args.name or f"{args.mode}-{args.data.resolve().name}"
-    overrides = dict(mining=args.mining, margin=args.margin, epochs=args.epochs, steps_per_epoch=args.steps,
+    mining = args.mining or ("semi-hard" if args.mode == "small" else load_settings().training.mining)
+    overrides = dict(mining=mining, margin=args.margin, epochs=args.epochs, steps_per_epoch=args.steps,
                      people_per_batch=args.people, shots_per_person=args.shots, patience=args.patience)
     if args.lr:
         overrides["learning_rate"] = args.lr
@@ -96,7 +99,7 @@ def run_train(args) -> int:
         if "bar" in bar:
             bar.pop("bar").close()
         print(f"epoch {log.epoch}: loss {log.loss:.4f}, active triplets {100 * log.active_fraction:.1f} %, held-out "
-              f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f} ({log.seconds:.0f} s)")
+              f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)")
 
     result = train(train_set, held_out, config, TrainableEncoder(config.mode), checkpoint, on_step, on_epoch)
     out = data_dir() / "encoders" / f"{name}.onnx"

@@ -81,8 +81,8 @@ def random_triplets(labels: torch.Tensor, generator: torch.Generator | None = No
     anchors = torch.nonzero(positive.any(dim=1) & negative.any(dim=1)).flatten()
 
     def draw(mask):
-        weights = mask[anchors].float()
-        return torch.multinomial(weights, 1, generator=generator).flatten()
+        weights = mask[anchors].float().cpu()  # drawn on the CPU, where the generator lives
+        return torch.multinomial(weights, 1, generator=generator).flatten().to(labels.device)
 
     return Triplets(anchors, draw(positive), draw(negative))
 
