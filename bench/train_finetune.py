@@ -25,8 +25,8 @@ def lfw(args, encoder, config):
     trainable, held_out = train_faces.people_with_at_least(2).split_people(0.1, seed=1)
 
     def evaluate():
-        train_e = embed_all(encoder, encoder.inputs(train_faces.chips))
-        test_e = embed_all(encoder, encoder.inputs(test_faces.chips))
+        train_e = embed_all(encoder, encoder.inputs(train_faces.chips, mirrored=False))
+        test_e = embed_all(encoder, encoder.inputs(test_faces.chips, mirrored=False))
         acc, tau = view1_accuracy(train_e, train_pairs, test_e, test_pairs)
         genuine, impostor = pair_distances(test_e, test_pairs)
         return {"accuracy": acc, "tau": tau, "roc": roc(genuine, impostor)}
@@ -38,7 +38,7 @@ def orl(args, encoder, config):
     faces = orl_faces()
     train_people, test_people = faces.split_people(0.5, seed=0)
     trainable, held_out = train_people.split_people(0.25, seed=1)
-    test_inputs = encoder.inputs(test_people.chips)
+    test_inputs = encoder.inputs(test_people.chips, mirrored=False)
 
     def evaluate():
         genuine, impostor = all_pair_distances(embed_all(encoder, test_inputs), test_people.labels)

@@ -23,8 +23,8 @@ from engine.training.train import TrainableEncoder, config_for, embed_all, train
 
 
 def devtest_numbers(encoder, train_faces, test_faces, train_pairs, test_pairs):
-    train_e = embed_all(encoder, encoder.inputs(train_faces.chips))
-    test_e = embed_all(encoder, encoder.inputs(test_faces.chips))
+    train_e = embed_all(encoder, encoder.inputs(train_faces.chips, mirrored=False))
+    test_e = embed_all(encoder, encoder.inputs(test_faces.chips, mirrored=False))
     acc, tau = view1_accuracy(train_e, train_pairs, test_e, test_pairs)
     genuine, impostor = pair_distances(test_e, test_pairs)
     return {"accuracy": acc, "tau": tau, "auc": roc(genuine, impostor).auc,
