@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.runtime import MODELS_DIR, file_sha256  # noqa: E402
-from engine.training.dlib_resnet import CHIP_SIZE, INPUT_MEAN_RGB, Affine, DlibResNet  # noqa: E402
+from engine.training.dlib_resnet import CHIP_SIZE, INPUT_MEAN_RGB, Affine, DlibResNet, export_onnx  # noqa: E402
 from tools.checksums import record_checksum  # noqa: E402
 
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
@@ -154,22 +154,6 @@ def load_weights(model: DlibResNet, layers: list[Layer]) -> None:
         (fc,) = [layer for layer in layers if layer.kind == "fc_2"]
         (weights,) = split(fc.params, fc.shapes)  # (inputs, outputs): dlib computes x @ W
         model.fc.weight.copy_(torch.from_numpy(weights.reshape(256, 128).T.copy()))
-
-
-def export_onnx(model: DlibResNet, out: Path) -> None:
-    """Input "chips" uint8 (N, 150, 150, 3) RGB, output "descriptors" float32 (N, 128); N is dynamic.
-
-    The dynamo exporter gives a graph with static spatial shapes (no Shape/Gather chains) and names each
-    initializer after its state_dict key; Affine keeps its parameters (C, 1, 1)-shaped so its optimiser has
-    nothing to fold into new, unnamed constants.
-    """
-    example = torch.zeros(2, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.onnx.export(
-        model.eval(), (example,), input_names=["chips"], output_names=["descriptors"],
-        dynamic_shapes=({0: batch},), opset_version=18, dynamo=True, optimize=True, verbose=False,
-    )
-    program.save(str(out))
 
 
 def verify_onnx(model: DlibResNet, out: Path) -> None:

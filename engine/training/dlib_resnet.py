@@ -100,3 +100,19 @@ class DlibResNet(nn.Module):
         state = {name: torch.from_numpy(stored[name].copy()) for name in model.state_dict()}
         model.load_state_dict(state)
         return model.eval()
+
+
+def export_onnx(model: nn.Module, out: Path) -> None:
+    """Input "chips" uint8 (N, 150, 150, 3) RGB, output "descriptors" float32 (N, 128); N is dynamic.
+
+    The dynamo exporter gives a graph with static spatial shapes (no Shape/Gather chains) and names each
+    initializer after its state_dict key; Affine keeps its parameters (C, 1, 1)-shaped so its optimiser has
+    nothing to fold into new, unnamed constants.
+    """
+    example = torch.zeros(2, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.onnx.export(
+        model.eval(), (example,), input_names=["chips"], output_names=["descriptors"],
+        dynamic_shapes=({0: batch},), opset_version=18, dynamo=True, optimize=True, verbose=False,
+    )
+    program.save(str(out))

@@ -275,14 +275,7 @@ def export_encoder(model: torch.nn.Module, out: Path, info: dict | None = None) 
     import onnxruntime as ort
 
     from ..faces.encode import FaceEncoder
-
-    try:
-        from tools.convert_dlib_resnet import export_onnx
-    except ImportError:  # run from outside the repository root
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-        from tools.convert_dlib_resnet import export_onnx
+    from .dlib_resnet import export_onnx
 
     out.parent.mkdir(parents=True, exist_ok=True)
     draft = out.with_name(out.stem + ".draft.onnx")
