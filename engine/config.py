@@ -132,6 +132,20 @@ class KioskSettings(_Section):
     pin: str = _spec("0000", "", help="PIN that unlocks the settings and leaves kiosk mode")
 
 
+LIVENESS_MODES = ("off", "passive", "passive+challenge")
+
+
+@dataclass(frozen=True)
+class LivenessSettings(_Section):
+    mode: str = _spec("passive", "", choices=LIVENESS_MODES,
+                      help="liveness check in the window: passive cues, or passive cues and a challenge")
+    kiosk_mode: str = _spec("passive+challenge", "", choices=LIVENESS_MODES, help="liveness check in kiosk mode")
+    # bench/liveness.py: live clips score below 0.3 on average, replays above 0.6
+    threshold: float = _spec(0.5, "spoof score", 0.05, 0.95, help="a face scoring this or more is a suspected spoof")
+    challenge_steps: int = _spec(2, "actions", 1, 3, help="actions asked for (blink, turn left, turn right)")
+    step_time: float = _spec(5.0, "s", 2.0, 30.0, help="time allowed for each action")
+
+
 @dataclass(frozen=True)
 class Settings:
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
@@ -139,6 +153,7 @@ class Settings:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
 
     def to_dict(self) -> dict:
         return {f.name: _section_dict(getattr(self, f.name)) for f in fields(self)}

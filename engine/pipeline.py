@@ -17,6 +17,8 @@ from .errors import FaceTooSmall, NoFace, SeveralFaces, UnreadableImage
 from .faces.align import ChipTemplate, align_faces
 from .faces.detect import Detection, FaceDetector
 from .faces.encode import FaceEncoder
+from .faces.landmarks import FaceMeshModel
+from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess
 from .match import Identification, identify
 
@@ -49,6 +51,7 @@ class FaceObservation:
     embedding: np.ndarray
     quality: Quality
     match: Identification | None = None
+    liveness: TrackedVerdict | None = None  # passive cues of this face's track (streams with liveness on)
 
 
 @dataclass
@@ -59,14 +62,20 @@ class StageTimes:
     align: float = 0.0
     encode: float = 0.0
     match: float = 0.0
+    liveness: float = 0.0
     faces: int = 0
 
 
 class FacePipeline:
-    """Owns the detector, the alignment template and the encoder; matches against an optional gallery."""
+    """Owns the detector, the alignment template and the encoder; matches against an optional gallery.
+
+    With a liveness threshold, the frames of a stream (observe with a timestamp) also go through passive
+    liveness: each face is followed from frame to frame and carries its track's spoof verdict.
+    """
 
     def __init__(self, settings: RecognitionSettings, gallery=None, detector: FaceDetector | None = None,
-                 encoder: FaceEncoder | None = None, template: ChipTemplate | None = None):
+                 encoder: FaceEncoder | None = None, template: ChipTemplate | None = None,
+                 liveness_threshold: float | None = None):
         self.settings = settings
         self.gallery = gallery
         self.detector = detector or FaceDetector(
@@ -75,18 +84,42 @@ class FacePipeline:
         self.encoder = encoder or FaceEncoder(use_gpu=settings.use_gpu)
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
+        self.liveness: LivenessMonitor | None = None
+        self._mesh_model: FaceMeshModel | None = None
+        self.set_liveness(liveness_threshold)
+
+    def set_liveness(self, threshold: float | None) -> None:
+        """Passive liveness on streams with this spoof-score threshold; None turns it off (and forgets the tracks)."""
+        if threshold is None:
+            self.liveness = None
+            return
+        if self.liveness is not None:
+            self.liveness.threshold = threshold
+            for track in self.liveness.tracks:
+                track.passive.threshold = threshold
+            return
+        if self._mesh_model is None:
+            self._mesh_model = FaceMeshModel(use_gpu=self.settings.use_gpu)
+        self.liveness = LivenessMonitor(threshold, self._mesh_model)
 
     def apply_settings(self, settings: RecognitionSettings) -> None:
         """Take new settings live; only a change of GPU use needs new ONNX sessions."""
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
             self.encoder = FaceEncoder(use_gpu=settings.use_gpu)
+            if self._mesh_model is not None:
+                self._mesh_model = FaceMeshModel(use_gpu=settings.use_gpu)
+                if self.liveness is not None:
+                    self.liveness.mesh_model = self._mesh_model
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
         self.settings = settings
 
-    def observe(self, image_rgb: np.ndarray) -> list[FaceObservation]:
-        """Every face of the image, largest first, each matched against the gallery when there is one."""
+    def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:
+        """Every face of the image, largest first, each matched against the gallery when there is one.
+
+        timestamp (seconds, increasing): the image is a frame of a stream; with liveness on, each face
+        then carries the passive verdict of its track."""
         start = time.perf_counter()
         detections = sorted(self.detector.detect(image_rgb), key=lambda d: d.area, reverse=True)
         detected = time.perf_counter()
@@ -96,11 +129,16 @@ class FacePipeline:
         encoded = time.perf_counter()
         matches = self._match(embeddings)
         matched = time.perf_counter()
+        verdicts = [None] * len(detections)
+        if self.liveness is not None and timestamp is not None:
+            verdicts = self.liveness.update(image_rgb, detections, timestamp)
+        checked = time.perf_counter()
         self.times = StageTimes(
             1000 * (detected - start), 1000 * (aligned - detected), 1000 * (encoded - aligned),
-            1000 * (matched - encoded), len(detections),
+            1000 * (matched - encoded), 1000 * (checked - matched), len(detections),
         )
-        return [self._observation(d, chip, e, m) for d, chip, e, m in zip(detections, chips, embeddings, matches)]
+        return [self._observation(d, chip, e, m, v)
+                for d, chip, e, m, v in zip(detections, chips, embeddings, matches, verdicts)]
 
     def embed_one(self, image_rgb: np.ndarray, where: str = "the image", take_largest: bool = False,
                   check_size: bool = True) -> FaceObservation:
@@ -123,6 +161,7 @@ class FacePipeline:
             return [None] * len(embeddings)
         return identify(embeddings, matrix, self.settings.tau)
 
-    def _observation(self, detection: Detection, chip, embedding, match) -> FaceObservation:
+    def _observation(self, detection: Detection, chip, embedding, match, liveness) -> FaceObservation:
         quality = assess(chip, detection.landmarks, detection.width, self.settings.min_face_px)
-        return FaceObservation(detection.box, detection.landmarks, detection.score, chip, embedding, quality, match)
+        return FaceObservation(detection.box, detection.landmarks, detection.score, chip, embedding, quality, match,
+                               liveness)

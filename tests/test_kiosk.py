@@ -1,26 +1,43 @@
-"""Kiosk decisions on real matches: the Obama photos against a gallery of one."""
+"""Kiosk decisions on real faces: photos against a gallery of one, and real clips through the real pipeline
+with passive liveness and the challenge."""
+import random
+
+import cv2
 import numpy as np
+import pytest
 
 from engine.config import RecognitionSettings
+from engine.faces.liveness import Action, random_actions
 from engine.gallery import Gallery
-from engine.kiosk import UNKNOWN, RecognitionVote
+from engine.kiosk import SPOOF, UNKNOWN, RecognitionVote
 from engine.pipeline import FacePipeline, load_image
 
 from conftest import FIXTURES
 
+CLIPS = FIXTURES / "liveness"
 
-def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(tmp_path):
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
     pipeline = FacePipeline(RecognitionSettings(use_gpu=False))
-    pipeline.gallery = Gallery(tmp_path / "g.sqlite", pipeline.encoder.id)
-    enrolled = pipeline.embed_one(load_image(FIXTURES / "faces" / "obama.jpg"))
-    pipeline.gallery.enroll("Obama", enrolled.embedding[None], ["obama.jpg"])
-    obama = pipeline.observe(load_image(FIXTURES / "faces" / "obama2.jpg"))[0].match
-    biden = pipeline.observe(load_image(FIXTURES / "faces" / "biden.jpg"))[0].match
+    pipeline.gallery = Gallery(tmp_path_factory.mktemp("kiosk") / "g.sqlite", pipeline.encoder.id)
+    return pipeline
+
+
+def enroll(pipeline, name, image):
+    face = pipeline.embed_one(image)
+    pipeline.gallery.enroll(name, face.embedding[None], [name])
+
+
+def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(pipeline):
+    enroll(pipeline, "Obama", load_image(FIXTURES / "faces" / "obama.jpg"))
+    obama = pipeline.observe(load_image(FIXTURES / "faces" / "obama2.jpg"))[0]
+    biden = pipeline.observe(load_image(FIXTURES / "faces" / "biden.jpg"))[0]
 
     vote = RecognitionVote(frames_to_decide=3, cooldown=5.0)
     assert vote.update(obama, 0.0) is None and vote.update(obama, 0.1) is None
     announced = vote.update(obama, 0.2)
-    assert announced.name == "Obama" and np.isclose(announced.distance, obama.distance)
+    assert announced.name == "Obama" and np.isclose(announced.distance, obama.match.distance)
     assert vote.current == "Obama"
     assert vote.update(obama, 0.3) is None  # cooldown
     assert [vote.update(biden, t) for t in (1.0, 1.1)] == [None, None]
@@ -29,3 +46,89 @@ def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(tmp_path):
     for t in (6.0, 6.1):
         vote.update(obama, t)
     assert vote.update(obama, 6.2).name == "Obama"
+
+
+def stream(pipeline, path, every=1):
+    """(timestamp, largest face or None) of every `every`-th frame of a clip, liveness on, as the window sees them."""
+    pipeline.set_liveness(0.5)  # a fresh monitor: no tracks from another clip
+    capture = cv2.VideoCapture(str(path))
+    fps, index, frames = capture.get(cv2.CAP_PROP_FPS), 0, []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        if index % every == 0:
+            faces = pipeline.observe(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), timestamp=index / fps)
+            frames.append((index / fps, faces[0] if faces else None))
+        index += 1
+    pipeline.set_liveness(None)
+    return frames
+
+
+def announcements(vote, frames):
+    return [a for t, face in frames if (a := vote.update(face, t)) is not None]
+
+
+@pytest.fixture(scope="module")
+def selfie_and_replay(pipeline):
+    """The same person live (phone selfie) and replayed on a laptop screen; enrolled from the live clip's first frame."""
+    capture = cv2.VideoCapture(str(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
+    ok, bgr = capture.read()
+    enroll(pipeline, "Luyt", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    live = stream(pipeline, CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", every=2)
+    replay = stream(pipeline, CLIPS / "tranvanluyt_replay_screen_6s.mp4", every=2)
+    return live, replay
+
+
+def test_passive_liveness_lets_the_person_in_and_not_his_replay(selfie_and_replay):
+    live, replay = selfie_and_replay
+    said = announcements(RecognitionVote(liveness="passive", cooldown=60), live)
+    assert [a.name for a in said] == ["Luyt"]
+    said = announcements(RecognitionVote(liveness="passive", cooldown=60), replay)
+    assert [a.name for a in said] == [SPOOF]
+    assert said[0].claimed == "Luyt" and "straight border" in said[0].reason
+    # without liveness the replay opens the door: what the check is for
+    assert [a.name for a in announcements(RecognitionVote(liveness="off", cooldown=60), replay)] == ["Luyt"]
+
+
+def test_no_decision_before_the_liveness_of_a_new_face_is_known(selfie_and_replay):
+    _, replay = selfie_and_replay
+    vote = RecognitionVote(liveness="passive")
+    for t, face in replay[:9]:
+        assert vote.update(face, t) is None and vote.current is None
+
+
+def seeded(order):
+    """A seeded random source whose first draw of len(order) actions is `order` (the clip's real turns)."""
+    seed = next(s for s in range(1000) if random_actions(len(order), random.Random(s)) == order)
+    return random.Random(seed)
+
+
+@pytest.fixture(scope="module")
+def webcam(pipeline):
+    capture = cv2.VideoCapture(str(FIXTURES / "videos" / "zubair_live_webcam.mov"))
+    ok, bgr = capture.read()
+    enroll(pipeline, "Zubair", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return stream(pipeline, FIXTURES / "videos" / "zubair_live_webcam.mov")
+
+
+def test_challenge_answered_in_the_asked_order_announces_the_name(webcam):
+    # he turns with his nose to the image's left first (~7 s), then to the right (~9-11 s): in an
+    # unmirrored image his right, then his left (tests/test_liveness.py)
+    vote = RecognitionVote(liveness="passive+challenge", step_time=10, rng=seeded((Action.TURN_RIGHT, Action.TURN_LEFT)))
+    prompts, said = set(), []
+    for t, face in webcam:
+        if (announcement := vote.update(face, t)) is not None:
+            said.append(announcement)
+        prompts.add(vote.prompt)
+    assert "Please turn your head right (1/2)" in prompts and "Please turn your head left (2/2)" in prompts
+    assert [a.name for a in said] == ["Zubair"] and 9.0 < said[0].time < 11.5
+
+
+def test_the_same_recording_asked_another_order_is_a_spoof(webcam):
+    vote = RecognitionVote(liveness="passive+challenge", step_time=10, cooldown=60,
+                           rng=seeded((Action.TURN_LEFT, Action.TURN_RIGHT)))
+    said = announcements(vote, webcam)
+    assert [a.name for a in said] == [SPOOF]
+    assert said[0].claimed == "Zubair" and "turned right when asked to turn your head left" in said[0].reason
+    assert vote.current == SPOOF  # and it stays one for the cooldown

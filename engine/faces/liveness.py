@@ -488,6 +488,8 @@ class TrackedVerdict:
     track_id: int
     detection: Detection
     verdict: PassiveVerdict
+    openness: float | None = None  # eye openness from the mesh (the challenge's blink), None without a mesh
+    frames: int = 1  # frames of this track so far, this one included (the verdict firms up over SMOOTHING_FRAMES)
 
 
 MIN_IOU = 0.3
@@ -514,7 +516,9 @@ class LivenessMonitor:
                 self.tracks.append(track)
             track.box, track.last_seen, track.frames = detection.box, timestamp, track.frames + 1
             mesh = self.mesh_model.mesh(image_rgb, detection) if self.mesh_model is not None else None
-            results.append(TrackedVerdict(track.track_id, detection, track.passive.update(gray, detection, mesh, timestamp)))
+            verdict = track.passive.update(gray, detection, mesh, timestamp)
+            openness = eye_openness(mesh) if mesh else None
+            results.append(TrackedVerdict(track.track_id, detection, verdict, openness, track.frames))
         return results
 
     def _assign(self, detections: list[Detection]) -> list[tuple[Detection, FaceTrack | None]]:
