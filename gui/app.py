@@ -39,6 +39,7 @@ class Studio(QObject):
     def __init__(self, settings: Settings):
         super().__init__()
         self.settings = settings
+        self.kiosk = False  # the kiosk has its own liveness mode
         self.gallery_path = data_dir() / "gallery.sqlite"
         self.gallery = Gallery(self.gallery_path, FaceEncoder.model_id())
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
@@ -58,17 +59,33 @@ class Studio(QObject):
 
     def _make_pipeline(self) -> FacePipeline:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
-        pipeline = FacePipeline(self.settings.recognition)
+        pipeline = FacePipeline(self.settings.recognition, liveness_threshold=self._liveness_threshold())
         pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
         return pipeline
+
+    def liveness_mode(self) -> str:
+        """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
+        liveness = self.settings.liveness
+        return liveness.kiosk_mode if self.kiosk else liveness.mode
+
+    def _liveness_threshold(self) -> float | None:
+        return None if self.liveness_mode() == "off" else self.settings.liveness.threshold
 
     def update_settings(self, settings: Settings) -> None:
         self.settings = settings
         save_settings(settings)
-        self.pipeline.pending_settings.put(settings.recognition)
+        self._send_pipeline_settings()
         self.settings_changed.emit(settings)
 
-    def log_event(self, kind: str, name: str | None, distance: float, detail: str) -> None:
+    def set_kiosk(self, kiosk: bool) -> None:
+        self.kiosk = kiosk
+        self._send_pipeline_settings()
+        self.settings_changed.emit(self.settings)
+
+    def _send_pipeline_settings(self) -> None:
+        self.pipeline.pending_settings.put((self.settings.recognition, self._liveness_threshold()))
+
+    def log_event(self, kind: str, name: str | None, distance: float | None, detail: str) -> None:
         """Write to the gallery's log on the pipeline thread: a disk commit must not stall the window."""
         self.run_job(lambda pipeline: pipeline.gallery.log_event(kind, name, distance, detail), self._logged)
 
@@ -169,7 +186,9 @@ class MainWindow(QMainWindow):
         if result is not None:
             self.studio.latest = result
             self.recognize.on_result(result)
-            self.view.banner = (self.recognize.vote.current or "") if self.kiosk else ""
+            self.verify.on_result(result)
+            on_recognize = self.tabs.currentWidget() is self.recognize
+            self.view.banner = self.recognize.headline if self.kiosk else self.recognize.vote.prompt if on_recognize else ""
         if frame is not None:
             self.view.show_frame(frame.image, self._faces_for(frame))
             self.shown_frame = frame
@@ -266,6 +285,7 @@ class MainWindow(QMainWindow):
     def enter_kiosk(self) -> None:
         """Full screen recognition; the tabs, the menus and their shortcuts are gone until the PIN is given."""
         self.kiosk = True
+        self.studio.set_kiosk(True)
         self.tabs.setCurrentWidget(self.recognize)
         self.tabs.hide()
         self.menuBar().hide()
@@ -275,6 +295,7 @@ class MainWindow(QMainWindow):
 
     def leave_kiosk(self) -> None:
         self.kiosk = False
+        self.studio.set_kiosk(False)
         self.view.banner = ""
         self.tabs.show()
         self.menuBar().show()

@@ -161,7 +161,7 @@ class PipelineWorker(QObject):
                 continue
             started = time.monotonic()
             try:
-                faces = pipeline.observe(frame.image)
+                faces = pipeline.observe(frame.image, timestamp=frame.timestamp)
             except Exception as error:  # say it once, keep going: the next frame may be fine
                 if as_sentence(error) != last_problem:
                     last_problem = as_sentence(error)
@@ -169,19 +169,22 @@ class PipelineWorker(QObject):
                 continue
             last_problem = None
             times = pipeline.times
-            stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match}
+            stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match,
+                      "liveness": times.liveness}
             now = time.monotonic()
             self.results.put(PipelineResult(frame, faces, stages, now, started))
             self.new_result.emit()
             self.fps.emit(meter.tick(now))
 
     def _apply_pending_settings(self, pipeline) -> None:
-        settings = self.pending_settings.take()
-        if settings is None:
+        pending = self.pending_settings.take()  # (RecognitionSettings, liveness threshold or None)
+        if pending is None:
             return
+        settings, liveness_threshold = pending
         gpu_changed = settings.use_gpu != pipeline.settings.use_gpu
         try:
             pipeline.apply_settings(settings)
+            pipeline.set_liveness(liveness_threshold)
         except Exception as error:
             self.failed.emit(as_sentence(error))
             return

@@ -6,11 +6,13 @@ import pytest
 
 from engine.config import load_settings
 from engine.gallery import Gallery
+from engine.kiosk import LIVENESS_FRAMES, SPOOF
 
 from conftest import FIXTURES
 
 pytest.importorskip("pytestqt")
 from gui.app import MainWindow, Studio  # noqa: E402
+from gui.widgets.camera_view import face_label  # noqa: E402
 
 VIDEO = FIXTURES / "videos" / "zubair_live_webcam.mov"
 FACES = FIXTURES / "faces"
@@ -66,10 +68,13 @@ def test_a_stranger_is_not_recognized(qtbot, window):
 
 
 def live_name(window):
-    """The name the newest result gives the main face (None: no face, nobody matched, or not recognized)."""
+    """The name the newest result gives the main face (None: no face, nobody matched, not recognized, or its
+    liveness not known yet)."""
     latest = window.studio.latest
-    match = latest.faces[0].match if latest and latest.faces else None
-    return match.name if match else None
+    face = latest.faces[0] if latest and latest.faces else None
+    if face is None or face.match is None or (face.liveness and face.liveness.frames < LIVENESS_FRAMES):
+        return None
+    return face.match.name
 
 
 def test_verify_accepts_the_right_claim_and_rejects_a_wrong_one(qtbot, window, zubair_photo):
@@ -221,7 +226,7 @@ def test_recognitions_export_as_csv(qtbot, window, zubair_photo, tmp_path):
     path = tmp_path / "log.csv"
     window.recognize.export_csv(str(path))
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["time", "name", "distance"] and len(rows) == len(window.recognize.entries) + 1
+    assert rows[0] == ["time", "name", "distance", "note"] and len(rows) == len(window.recognize.entries) + 1
     assert rows[1][1] in ("Zubair", "not recognized") and 0 <= float(rows[1][2]) < 2
     assert "Saved" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: any(e[1] == "identify" for e in window.studio.gallery.events()), timeout=5000)
@@ -384,3 +389,70 @@ def test_log_thumbnails_only_when_allowed(qtbot, window, zubair_photo):
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     qtbot.waitUntil(lambda: window.recognize.log.rowCount() > 0, timeout=20000)
     assert window.recognize.log.cellWidget(0, face_column).pixmap().width() > 0
+
+
+# ---- liveness ----
+
+LIVENESS_CLIPS = FIXTURES / "liveness"
+
+
+def first_frame_photo(video, path):
+    ok, frame = cv2.VideoCapture(str(video)).read()
+    assert ok
+    cv2.imwrite(str(path), frame)
+    return str(path)
+
+
+def test_a_screen_replay_is_a_spoof_in_the_log_and_the_events(qtbot, tmp_path):
+    """The person enrolled from his live selfie; the camera shows his face replayed on a laptop screen."""
+    studio = Studio(load_settings())
+    window = MainWindow(studio, str(LIVENESS_CLIPS / "tranvanluyt_replay_screen_6s.mp4"), loop=True)
+    qtbot.addWidget(window)
+    window.show()
+    enroll_photo(qtbot, window, "Luyt", first_frame_photo(LIVENESS_CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4",
+                                                         tmp_path / "luyt.jpg"))
+    qtbot.waitUntil(lambda: any(e[1] == SPOOF for e in window.recognize.entries), timeout=30000)
+    spoof = next(e for e in window.recognize.entries if e[1] == SPOOF)
+    assert "looked like Luyt" in spoof[3] and "straight border" in spoof[3]
+    assert not any(e[1] == "Luyt" for e in window.recognize.entries)
+    qtbot.waitUntil(lambda: any(e.kind == "spoof" for e in studio.gallery.events()), timeout=5000)
+    event = next(e for e in studio.gallery.events() if e.kind == "spoof")
+    assert event.person == "Luyt" and "straight border" in event.detail
+    window.close()
+
+
+def test_only_the_phone_face_is_labelled_a_spoof_on_the_live_view(qtbot, zubair_photo):
+    studio = Studio(load_settings())
+    window = MainWindow(studio, str(LIVENESS_CLIPS / "zubair_live_plus_phone_replay.mp4"), loop=True)
+    qtbot.addWidget(window)
+    window.show()
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+
+    def labels():
+        return [face_label(face)[0] for face in window.view.faces] if len(window.view.faces) == 2 else []
+
+    qtbot.waitUntil(lambda: any(label.startswith("spoof suspected") for label in labels()), timeout=30000)
+    person, phone = labels()  # largest face first
+    assert person.startswith("Zubair") and phone.startswith("spoof suspected")
+    window.close()
+
+
+def test_kiosk_asks_for_a_challenge_before_a_name(qtbot, window, zubair_photo):
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    assert window.studio.liveness_mode() == "passive"
+    window.enter_kiosk()
+    assert window.studio.liveness_mode() == "passive+challenge"
+    qtbot.waitUntil(lambda: window.view.banner.startswith("Please "), timeout=20000)
+    assert window.view.banner.endswith("(1/2)")
+    assert not any(e[1] == "Zubair" for e in window.recognize.entries)  # no name without the challenge
+    window.leave_kiosk()
+
+
+def test_verify_in_challenge_mode_prompts_first(qtbot, window, zubair_photo):
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    window.settings_tab.set_value("liveness.mode", "passive+challenge")
+    qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
+    window.verify.claim.setCurrentText("Zubair")
+    window.verify.verify_live()
+    assert window.verify.challenge is not None and "Please " in window.verify.verdict.text()
+    qtbot.waitUntil(lambda: "(1/2)" in window.verify.verdict.text(), timeout=5000)

@@ -17,7 +17,7 @@ from engine.errors import LikenessError
 from engine.training.calibration import Calibration
 
 SECTION_TITLES = {"recognition": "Recognition", "kiosk": "Kiosk", "style": "Style transfer",
-                  "training": "Training", "camera": "Camera"}
+                  "training": "Training", "camera": "Camera", "liveness": "Liveness"}
 
 
 class SettingsTab(QScrollArea):

@@ -1,4 +1,8 @@
-"""Verify: is the face in front of the camera (or in a photo) the person it claims to be?"""
+"""Verify: is the face in front of the camera (or in a photo) the person it claims to be?
+
+A face from the camera must also pass the liveness check of the window's mode: the passive cues, and in
+passive+challenge mode a random challenge first. A photo from disk is verified as it is (it is a photo).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +10,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import LikenessError
+from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
+from engine.faces.quality import head_yaw
+from engine.kiosk import LIVENESS_FRAMES
 from engine.match import verify
 from engine.pipeline import load_image
 
@@ -18,6 +25,8 @@ class VerifyTab(QWidget):
     def __init__(self, studio):
         super().__init__()
         self.studio = studio
+        self.challenge: ChallengeSession | None = None
+        self.awaiting_liveness = False  # decide on the first camera face whose liveness is known
         self.claim = QComboBox()
         live, photo = QPushButton("Verify the face in the camera"), QPushButton("Verify a photo…")
         live.clicked.connect(self.verify_live)
@@ -53,7 +62,46 @@ class VerifyTab(QWidget):
         if not result.faces:
             self.verdict.setText("No face in the camera.")
             return
-        self.show_decision(result.faces[0])
+        if self.studio.liveness_mode() == "passive+challenge":
+            liveness = self.studio.settings.liveness
+            self.challenge = ChallengeSession(random_actions(liveness.challenge_steps), liveness.step_time)
+            self.verdict.setText(f"<b>Please {self.challenge.status.prompt}</b>")
+            return
+        self.awaiting_liveness = True
+        self.on_result(result)
+
+    def on_result(self, result) -> None:
+        """Every new pipeline result: feeds a running challenge, then decides once the face's liveness is known."""
+        face = result.faces[0] if result.faces else None
+        if self.challenge is not None:
+            openness = face.liveness.openness if face is not None and face.liveness is not None else None
+            status = self.challenge.update(result.frame.timestamp, head_yaw(face.landmarks) if face else None, openness)
+            if not status.finished:
+                self.verdict.setText(f"<b>Please {status.prompt}</b> ({status.step + 1}/{len(status.actions)})")
+                return
+            self.challenge = None
+            if status.state is not ChallengeState.PASSED:
+                self.show_spoof(face, f"the challenge was not answered ({status.reason})")
+                return
+            self.awaiting_liveness = True
+        if not self.awaiting_liveness or face is None:
+            return
+        tracked = face.liveness if self.studio.liveness_mode() != "off" else None
+        if tracked is not None and tracked.frames < LIVENESS_FRAMES:
+            self.verdict.setText("Checking that the face is live…")
+            return
+        self.awaiting_liveness = False
+        if tracked is not None and not tracked.verdict.live:
+            self.show_spoof(face, "; ".join(tracked.verdict.reasons) or f"spoof score {tracked.verdict.score:.2f}")
+        else:
+            self.show_decision(face)
+
+    def show_spoof(self, face, reason: str) -> None:
+        name = self.claim.currentText() or None
+        self.studio.log_event("spoof", name, None, reason)
+        self.verdict.setText(f"<span style='font-size:20px; color:#e67e22'><b>Spoof suspected</b></span><br>{reason}")
+        if face is not None:
+            self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))
 
     def verify_photo(self, path: str | None = None) -> None:
         path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]

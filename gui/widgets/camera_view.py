@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 RECOGNIZED, UNKNOWN, NO_GALLERY = QColor(46, 204, 113), QColor(231, 76, 60), QColor(241, 196, 15)
+SPOOF = QColor(230, 126, 34)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -17,6 +18,9 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 def face_label(face) -> tuple[str, QColor]:
     match = face.match
+    if face.liveness is not None and not face.liveness.verdict.live:
+        who = f"  (looks like {match.name})" if match is not None and match.recognized else ""
+        return f"spoof suspected{who}", SPOOF
     if match is None:
         return "face (nobody enrolled yet)", NO_GALLERY
     if match.recognized:
