@@ -75,6 +75,8 @@ def _check(section: str, f: dataclasses.Field, value) -> None:
 class RecognitionSettings(_Section):
     # best accuracy on LFW View-1 DevTrain (0.423, bench/lfw.py); FAR 0.7 % per comparison: big galleries want Secure
     tau: float = _spec(0.42, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
+    decision: str = _spec("distance", "", choices=["distance", "classifier"],
+                          help="same person when d <= tau, or when the learned pair classifier says P(same) >= 0.5")
     detection_size: int = _spec(640, "px", 160, 1920, help="longest side of the image the detector sees")
     min_face_px: int = _spec(40, "px", 16, 512, help="smaller faces are not enrolled")
     detection_score: float = _spec(0.8, "probability", 0.1, 0.99, help="detector confidence needed")

@@ -5,6 +5,9 @@ from one matrix product. A person is represented either by the re-normalised mea
 embeddings ("mean", the default) or by their closest stored embedding ("best"). On LFW the mean recognises
 more people than the closest shot at the same rate of strangers accepted (bench/gallery_rule.py, numbers in
 README.md), so it is the default of both verify and identify.
+
+The decision is d <= tau, or, given a learned pair classifier (engine/training/pair_classifier.py),
+P(same person) >= 0.5 for the probe and the closest reference; the closest person is found by distance either way.
 """
 from __future__ import annotations
 
@@ -45,9 +48,18 @@ class GalleryMatrix:
 
 @dataclass(frozen=True)
 class Verification:
-    same: bool  # distance <= tau
+    same: bool  # distance <= tau, or probability >= 0.5 with a pair classifier
     distance: float
     tau: float
+    probability: float | None = None  # P(same person) from the pair classifier, when one decides
+
+    def evidence(self) -> str:
+        """What the decision rests on, in words: the distance against tau, or the classifier's probability."""
+        if self.probability is not None:
+            sign = "≥" if self.same else "<"
+            return f"P(same person) {self.probability:.3f} {sign} 0.5 (distance {self.distance:.3f})"
+        sign = "≤" if self.same else ">"
+        return f"distance {self.distance:.3f} {sign} τ {self.tau:.3f}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,8 @@ class Identification:
     distance: float  # to best_name (inf for an empty gallery)
     runner_up_name: str | None  # the closest *other* person
     runner_up_distance: float  # inf when there is nobody else
-    recognized: bool  # distance <= tau
+    recognized: bool  # distance <= tau, or probability >= 0.5 with a pair classifier
+    probability: float | None = None  # P(same person) for best_name, when a pair classifier decides
 
     @property
     def margin(self) -> float:
@@ -77,24 +90,33 @@ def mean_embedding(embeddings: np.ndarray) -> np.ndarray:
     return (mean / np.linalg.norm(mean)).astype(np.float32)
 
 
-def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float, rule: str = DEFAULT_RULE) -> Verification:
-    """Is `probe` (128,) the person whose embeddings are `enrolled` (k, 128)? Same when the distance <= tau.
+def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float, rule: str = DEFAULT_RULE,
+           classifier=None) -> Verification:
+    """Is `probe` (128,) the person whose embeddings are `enrolled` (k, 128)? Same when the distance <= tau,
+    or with `classifier` (a PairClassifier) when P(same) >= 0.5.
 
-    rule "mean": distance to their re-normalised mean embedding; "best": to their closest embedding.
+    rule "mean": compare with their re-normalised mean embedding; "best": with their closest embedding.
     """
     enrolled = _float32_rows(enrolled)
     if len(enrolled) == 0:
         raise BadInput("Nobody to verify against: the person has no enrolled embeddings.")
     references = mean_embedding(enrolled)[None] if _checked_rule(rule) == "mean" else enrolled
-    distance = float(np.linalg.norm(references - np.asarray(probe, np.float32).reshape(1, -1), axis=1).min())
-    return Verification(distance <= tau, distance, tau)
+    probe = np.asarray(probe, np.float32).reshape(1, -1)
+    gaps = np.linalg.norm(references - probe, axis=1)
+    closest, distance = references[gaps.argmin()], float(gaps.min())
+    if classifier is None:
+        return Verification(distance <= tau, distance, tau)
+    probability = float(classifier.probability(probe[0], closest))
+    return Verification(probability >= 0.5, distance, tau, probability)
 
 
-def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = DEFAULT_RULE) -> list[Identification]:
+def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = DEFAULT_RULE,
+             classifier=None) -> list[Identification]:
     """Open-set 1:K: for each probe (n, 128) the closest person, the closest other person, and whether d <= tau.
 
     rule "mean" compares with each person's mean embedding, "best" with their closest stored one.
     Cost: one (n, 128) x (128, M) product and a partial sort of each row; no loop over people.
+    With `classifier` (a PairClassifier) the closest person is recognised when P(same) >= 0.5 instead.
     Returns one Identification per probe.
     """
     probes = _float32_rows(probes)
@@ -104,7 +126,8 @@ def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str =
         return [Identification(None, None, float("inf"), None, float("inf"), False) for _ in probes]
     similarity = probes @ gallery.embeddings.T  # the nearest have the largest dot product: no sqrt over all M
     nearest = _nearest_rows(similarity, CANDIDATES)
-    return [_decide(probe, row, candidates, gallery, tau) for probe, row, candidates in zip(probes, similarity, nearest)]
+    return [_decide(probe, row, candidates, gallery, tau, classifier)
+            for probe, row, candidates in zip(probes, similarity, nearest)]
 
 
 def _nearest_rows(similarity: np.ndarray, k: int) -> list[np.ndarray]:
@@ -124,19 +147,21 @@ def _nearest_rows(similarity: np.ndarray, k: int) -> list[np.ndarray]:
     return nearest
 
 
-def _decide(probe, similarity, candidates, gallery: GalleryMatrix, tau: float) -> Identification:
+def _decide(probe, similarity, candidates, gallery: GalleryMatrix, tau: float, classifier) -> Identification:
     best_row = candidates[0]
     best_owner = gallery.owners[best_row]
     runner_up_row = _runner_up_row(similarity, candidates, gallery.owners, best_owner)
     best_d = _distance(probe, gallery.embeddings[best_row])
     best_name = gallery.names[best_owner]
-    recognized = best_d <= tau
+    probability = None if classifier is None else float(classifier.probability(probe, gallery.embeddings[best_row]))
+    recognized = best_d <= tau if classifier is None else probability >= 0.5
     if runner_up_row is None:
         runner_up_name, runner_up_d = None, float("inf")
     else:
         runner_up_name = gallery.names[gallery.owners[runner_up_row]]
         runner_up_d = _distance(probe, gallery.embeddings[runner_up_row])
-    return Identification(best_name if recognized else None, best_name, best_d, runner_up_name, runner_up_d, recognized)
+    return Identification(best_name if recognized else None, best_name, best_d, runner_up_name, runner_up_d, recognized,
+                          probability)
 
 
 def _runner_up_row(similarity, candidates, owners, best_owner) -> int | None:

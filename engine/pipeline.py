@@ -87,6 +87,15 @@ class FacePipeline:
         self.liveness: LivenessMonitor | None = None
         self._mesh_model: FaceMeshModel | None = None
         self.set_liveness(liveness_threshold)
+        self.classifier = self._classifier_for(settings)
+
+    def _classifier_for(self, settings: RecognitionSettings):
+        """The pair classifier when it decides (settings.decision), else None."""
+        if settings.decision != "classifier":
+            return None
+        from .training.pair_classifier import load_pair_classifier
+
+        return load_pair_classifier(self.encoder.id)
 
     def set_liveness(self, threshold: float | None) -> None:
         """Passive liveness on streams with this spoof-score threshold; None turns it off (and forgets the tracks)."""
@@ -113,6 +122,7 @@ class FacePipeline:
                     self.liveness.mesh_model = self._mesh_model
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
+        self.classifier = self._classifier_for(settings)
         self.settings = settings
 
     def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:
@@ -159,7 +169,7 @@ class FacePipeline:
         matrix = self.gallery.matrix()
         if len(matrix.names) == 0:
             return [None] * len(embeddings)
-        return identify(embeddings, matrix, self.settings.tau)
+        return identify(embeddings, matrix, self.settings.tau, classifier=self.classifier)
 
     def _observation(self, detection: Detection, chip, embedding, match, liveness) -> FaceObservation:
         quality = assess(chip, detection.landmarks, detection.width, self.settings.min_face_px)

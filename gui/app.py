@@ -40,6 +40,7 @@ class Studio(QObject):
         super().__init__()
         self.settings = settings
         self.kiosk = False  # the kiosk has its own liveness mode
+        self._pair_classifier = None
         self.gallery_path = data_dir() / "gallery.sqlite"
         self.gallery = Gallery(self.gallery_path, FaceEncoder.model_id())
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
@@ -62,6 +63,16 @@ class Studio(QObject):
         pipeline = FacePipeline(self.settings.recognition, liveness_threshold=self._liveness_threshold())
         pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
         return pipeline
+
+    def pair_classifier(self):
+        """The learned pair classifier when the settings let it decide, else None (ModelUnavailable if unreadable)."""
+        if self.settings.recognition.decision != "classifier":
+            return None
+        if self._pair_classifier is None:
+            from engine.training.pair_classifier import load_pair_classifier
+
+            self._pair_classifier = load_pair_classifier(self.gallery.encoder_id)
+        return self._pair_classifier
 
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""

@@ -78,3 +78,24 @@ def test_embed_keeps_rows_aligned_with_nan_for_no_face(tmp_path, capsys):
     assert np.isnan(rows[1]).all() and not np.isnan(rows[[0, 2]]).any()
     assert np.allclose(np.linalg.norm(rows[[0, 2]], axis=1), 1, atol=1e-4)
     assert "no_face_golden_gate.jpg: no face found" in capsys.readouterr().err
+
+
+def test_every_command_is_on_the_command_line():
+    from engine.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"enroll", "verify", "identify", "people", "export", "import", "embed", "liveness", "style", "convnet",
+            "train", "train-pairs", "calibrate"} <= set(commands)
+
+
+def test_the_learned_pair_classifier_can_decide(gallery, capsys):
+    from engine.config import Settings, save_settings
+
+    save_settings(Settings().with_value("recognition.decision", "classifier"))
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    assert main(["verify", "Obama", str(FACES / "obama2.jpg"), *gallery]) == 0
+    assert "same person: P(same person) 0.9" in capsys.readouterr().out
+    assert main(["verify", "Obama", str(FACES / "biden.jpg"), *gallery]) == 1
+    assert "different person: P(same person) 0.0" in capsys.readouterr().out
+    assert main(["identify", str(FACES / "biden.jpg"), *gallery]) == 1
+    assert "not recognized (closest Obama at" in capsys.readouterr().out

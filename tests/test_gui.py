@@ -456,3 +456,23 @@ def test_verify_in_challenge_mode_prompts_first(qtbot, window, zubair_photo):
     window.verify.verify_live()
     assert window.verify.challenge is not None and "Please " in window.verify.verdict.text()
     qtbot.waitUntil(lambda: "(1/2)" in window.verify.verdict.text(), timeout=5000)
+
+
+# ---- learned similarity ----
+
+def test_the_pair_classifier_decides_when_the_settings_say_so(qtbot, window, zubair_photo):
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    window.settings_tab.set_value("recognition.decision", "classifier")
+    qtbot.waitUntil(lambda: any(f.match and f.match.probability is not None for f in window.view.faces), timeout=10000)
+    assert " p=" in face_label(window.view.faces[0])[0]
+    qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
+    window.verify.claim.setCurrentText("Zubair")
+    window.verify.verify_live()
+    qtbot.waitUntil(lambda: "P(same person)" in window.verify.verdict.text(), timeout=5000)
+
+
+def test_the_settings_panel_plots_the_rates_of_tau(qtbot, window):
+    plot = window.settings_tab.rates_plot
+    assert plot is not None and len(plot.axes.lines) == 3  # FAR, FRR and the marker
+    window.settings_tab.set_value("recognition.tau", 0.38)
+    assert plot.marker.get_xdata()[0] == 0.38

@@ -13,11 +13,11 @@ EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import faces, style
+    from . import faces, liveness, style, training
 
     parser = argparse.ArgumentParser(prog="python main.py", description="Likeness: face recognition and neural style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (faces, style):
+    for module in (faces, liveness, style, training):
         module.register(commands)
     return parser
 

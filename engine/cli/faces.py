@@ -109,11 +109,10 @@ def run_verify(args) -> int:
     pipeline = _pipeline(args)
     enrolled = pipeline.gallery.embeddings_of(args.name)
     face = pipeline.embed_one(load_image(args.image), where=str(args.image), take_largest=True, check_size=False)
-    result = verify(face.embedding, enrolled, pipeline.settings.tau)
+    result = verify(face.embedding, enrolled, pipeline.settings.tau, classifier=pipeline.classifier)
     pipeline.gallery.log_event("verify", args.name, result.distance, f"cli {'accepted' if result.same else 'rejected'}")
     verdict = "same person" if result.same else "different person"
-    sign = "<=" if result.same else ">"
-    print(f"{verdict}: distance {result.distance:.3f} {sign} tau {result.tau:.3f}")
+    print(f"{verdict}: {result.evidence()}")
     return EXIT_OK if result.same else EXIT_NEGATIVE
 
 
@@ -145,9 +144,10 @@ def run_identify(args) -> int:
 
 def describe_match(match) -> str:
     runner_up = f", runner-up {match.runner_up_name} at {match.runner_up_distance:.3f}" if match.runner_up_name else ""
+    probability = f", P(same) {match.probability:.3f}" if match.probability is not None else ""
     if match.recognized:
-        return f"{match.name} (distance {match.distance:.3f}{runner_up}, margin {match.margin:.3f})"
-    return f"not recognized (closest {match.best_name} at {match.distance:.3f})"
+        return f"{match.name} (distance {match.distance:.3f}{probability}{runner_up}, margin {match.margin:.3f})"
+    return f"not recognized (closest {match.best_name} at {match.distance:.3f}{probability})"
 
 
 def run_people(args) -> int:

@@ -200,7 +200,7 @@ def run_train_pairs(args) -> int:
 # ----- calibrate -----
 
 def run_calibrate(args) -> int:
-    from ..training.calibration import accuracy, best_accuracy_threshold, threshold_at_far
+    from ..training.calibration import accuracy, best_accuracy_threshold, threshold_at_far, user_calibration_path
 
     if not 0 < args.far < 1:
         raise BadInput(f"--far must be between 0 and 1, not {args.far}.")
@@ -221,7 +221,7 @@ def run_calibrate(args) -> int:
     print(f"at tau={tau:.4f}: FAR {np.mean(impostor <= tau):.2e}, FRR {np.mean(genuine > tau):.2e}")
     print(f"best accuracy {100 * accuracy(genuine, impostor, best):.2f} % at tau={best:.4f}")
     calibration = calibration_from_distances(genuine, impostor, encoder_id, source)
-    saved = data_dir() / "calibration" / f"{encoder_id.replace(':', '_')}.npz"
+    saved = user_calibration_path(encoder_id)
     calibration.save(saved)
     print("presets: " + ", ".join(f"{name} tau={value:.3f}" for name, value in calibration.presets().items())
           + f" (histograms in {saved})")

@@ -103,6 +103,12 @@ class Calibration:
         accepted = np.concatenate([[0], np.cumsum(self.impostor)]) / self.impostor.sum()
         return float(self.edges[np.searchsorted(accepted, target_far, side="right") - 1])
 
+    def curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tau, FAR, FRR) at every bin edge: what each tau would accept and reject."""
+        impostors_accepted = np.concatenate([[0], np.cumsum(self.impostor)]) / self.impostor.sum()
+        genuine_accepted = np.concatenate([[0], np.cumsum(self.genuine)]) / self.genuine.sum()
+        return self.edges, impostors_accepted, 1 - genuine_accepted
+
     def presets(self) -> dict[str, float]:
         return {name: self.tau_for_far(far) for name, far in PRESET_FARS.items()}
 
@@ -115,3 +121,20 @@ class Calibration:
     def load(cls, path: Path = SHIPPED_CALIBRATION) -> "Calibration":
         with np.load(path) as data:
             return cls(data["edges"], data["genuine"], data["impostor"], str(data["encoder_id"]), str(data["source"]))
+
+    @classmethod
+    def for_encoder(cls, encoder_id: str) -> "Calibration | None":
+        """The user's own calibration of this encoder (`python main.py calibrate`) if there is one, else the
+        shipped LFW one if it was measured on this encoder, else None."""
+        for path in (user_calibration_path(encoder_id), SHIPPED_CALIBRATION):
+            if path.exists():
+                calibration = cls.load(path)
+                if calibration.encoder_id == encoder_id:
+                    return calibration
+        return None
+
+
+def user_calibration_path(encoder_id: str) -> Path:
+    from ..config import data_dir
+
+    return data_dir() / "calibration" / f"{encoder_id.replace(':', '_')}.npz"

@@ -21,6 +21,8 @@ import numpy as np
 
 FEATURES = ("abs", "chi2")
 FILE_NAME = "pair_classifier.npz"
+# trained on LFW View-1 DevTrain pairs with the shipped encoder (`python main.py train-pairs`, README.md)
+SHIPPED = Path(__file__).resolve().parent.parent.parent / "resources" / "calibration" / "pair_classifier_lfw.npz"
 
 
 def pair_features(f1: np.ndarray, f2: np.ndarray, kind: str) -> np.ndarray:
@@ -76,6 +78,19 @@ def default_path() -> Path:
     from ..config import data_dir
 
     return data_dir() / FILE_NAME
+
+
+def load_pair_classifier(encoder_id: str) -> PairClassifier:
+    """The user's own classifier (from `train-pairs`) if there is one, else the shipped one; either must have
+    been trained on this encoder's embeddings. Raises ModelUnavailable or EncoderMismatch with the reason."""
+    from ..errors import ModelUnavailable
+
+    path = default_path() if default_path().exists() else SHIPPED
+    try:
+        return PairClassifier.load(path, encoder_id)
+    except (OSError, KeyError, ValueError) as error:
+        raise ModelUnavailable(f"The pair classifier {path} cannot be read ({error}); "
+                               "run `python main.py train-pairs` to make a new one.") from error
 
 
 L2_GRID = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)

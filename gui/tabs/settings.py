@@ -16,6 +16,8 @@ from engine.config import Settings
 from engine.errors import LikenessError
 from engine.training.calibration import Calibration
 
+from ..widgets.rates_plot import RatesPlot
+
 SECTION_TITLES = {"recognition": "Recognition", "kiosk": "Kiosk", "style": "Style transfer",
                   "training": "Training", "camera": "Camera", "liveness": "Liveness"}
 
@@ -27,9 +29,10 @@ class SettingsTab(QScrollArea):
         self.editors: dict[str, QWidget] = {}
         self.camera_choice: QComboBox | None = None
         try:
-            self.calibration = Calibration.load()
+            self.calibration = Calibration.for_encoder(studio.gallery.encoder_id)
         except (OSError, KeyError, ValueError):
             self.calibration = None
+        self.rates_plot = RatesPlot(self.calibration) if self.calibration else None
         body = QWidget()
         layout = QVBoxLayout(body)
         self.problem = QLabel()  # at the top, where a refused value is seen
@@ -60,6 +63,8 @@ class SettingsTab(QScrollArea):
         self.tau_meaning = QLabel()
         self.tau_meaning.setWordWrap(True)
         column.addWidget(self.tau_meaning)
+        if self.rates_plot is not None:
+            column.addWidget(self.rates_plot)
         return box
 
     def _section_box(self, name: str, section) -> QGroupBox:
@@ -211,6 +216,7 @@ class SettingsTab(QScrollArea):
         if self.calibration:
             self.tau_meaning.setText(f"At τ {tau:.3f}: {100 * self.calibration.far(tau):.3f} % of strangers' pairs "
                                      f"accepted, {100 * self.calibration.frr(tau):.1f} % of genuine pairs rejected.")
+            self.rates_plot.set_tau(tau)
 
     def reset(self) -> None:
         defaults = Settings()

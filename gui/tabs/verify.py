@@ -123,12 +123,15 @@ class VerifyTab(QWidget):
             self.verdict.setText("Nobody is enrolled yet: enroll someone first.")
             return
         gallery, tau = self.studio.gallery, self.studio.settings.recognition.tau
-        result = verify(face.embedding, gallery.embeddings_of(name), tau)
+        try:
+            result = verify(face.embedding, gallery.embeddings_of(name), tau, classifier=self.studio.pair_classifier())
+        except LikenessError as error:
+            self.verdict.setText(str(error))
+            return
         self.studio.log_event("verify", name, result.distance, "accepted" if result.same else "rejected")
         colour, verdict = ("#2ecc71", f"Same person: {name}") if result.same else ("#e74c3c", f"Not {name}")
-        sign = "≤" if result.same else ">"
         self.verdict.setText(f"<span style='font-size:20px; color:{colour}'><b>{verdict}</b></span><br>"
-                             f"distance {result.distance:.3f} {sign} τ {tau:.3f}")
+                             f"{result.evidence()}")
         thumbnails = gallery.thumbnails_of(name)
         self.enrolled_shot.setPixmap(jpeg_pixmap(thumbnails[0] if thumbnails else None, EVIDENCE_PX))
         self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))

@@ -23,10 +23,11 @@ def face_label(face) -> tuple[str, QColor]:
         return f"spoof suspected{who}", SPOOF
     if match is None:
         return "face (nobody enrolled yet)", NO_GALLERY
+    probability = f" p={match.probability:.2f}" if match.probability is not None else ""
     if match.recognized:
         margin = f"  margin {match.margin:.2f}" if np.isfinite(match.margin) else ""
-        return f"{match.name}  d={match.distance:.2f}{margin}", RECOGNIZED
-    return f"unknown  (closest {match.best_name} d={match.distance:.2f})", UNKNOWN
+        return f"{match.name}  d={match.distance:.2f}{probability}{margin}", RECOGNIZED
+    return f"unknown  (closest {match.best_name} d={match.distance:.2f}{probability})", UNKNOWN
 
 
 class CameraView(QWidget):
