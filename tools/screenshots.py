@@ -1,9 +1,11 @@
 """Screenshots of every tab of the real window, for docs/screenshots/ (run under a display, e.g. xvfb-run).
 
-    xvfb-run -s "-screen 0 1600x900x24" python tools/screenshots.py --video ../shared/data/videos/zubair_live_webcam.mov
+    xvfb-run -s "-screen 0 1600x900x24" python tools/screenshots.py --video ../shared/data/videos/zubair_live_webcam.mov \
+        --replay ../shared/data/videos/zubair_live_plus_phone_replay.mp4
 
 Uses a temporary LIKENESS_HOME: enrolls the person of the video from one of its frames, and Obama from a
-test photo, then shows each tab with the video running as the camera.
+test photo, then shows each tab with the video running as the camera, the kiosk (asking for its liveness
+challenge), and with --replay the live view of a clip where a phone replays the person's face.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ OUT = ROOT / "docs" / "screenshots"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--replay", type=Path, help="a clip with a spoof: liveness.png shows how it is labelled")
     args = parser.parse_args()
     os.environ["LIKENESS_HOME"] = tempfile.mkdtemp()
     from PySide6.QtCore import QEventLoop, QTimer
@@ -71,6 +74,12 @@ def main() -> None:
     window.enter_kiosk()
     wait(2500)
     window.grab().save(str(OUT / "kiosk.png"))
+    window.leave_kiosk()
+    if args.replay:
+        window.tabs.setCurrentWidget(window.recognize)
+        window.switch_camera(str(args.replay))
+        wait(5000)
+        window.grab().save(str(OUT / "liveness.png"))
     window.close()
 
 
