@@ -81,6 +81,8 @@ class RecognitionSettings(_Section):
     min_face_px: int = _spec(40, "px", 16, 512, help="smaller faces are not enrolled")
     detection_score: float = _spec(0.8, "probability", 0.1, 0.99, help="detector confidence needed")
     use_gpu: bool = _spec(True, "", help="run the encoder with CUDA when a GPU is present")
+    encoder: str = _spec("", "", help="an encoder .onnx made by `python main.py train` (empty: the shipped one); "
+                                      "each encoder has its own gallery")
 
 
 @dataclass(frozen=True)

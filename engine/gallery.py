@@ -72,9 +72,13 @@ class ImportReport:
         return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
 
 
-def default_path() -> Path:
-    """gallery.sqlite in the user's data folder (LIKENESS_HOME/data when that variable is set)."""
-    return data_dir() / "gallery.sqlite"
+def default_path(encoder_file: str = "") -> Path:
+    """The gallery of an encoder in the user's data folder (LIKENESS_HOME/data when that variable is set):
+    gallery.sqlite for the shipped encoder, gallery-<name>.sqlite for one trained by the user (embeddings of
+    different encoders are never compared, so each has its own file)."""
+    if not encoder_file:
+        return data_dir() / "gallery.sqlite"
+    return data_dir() / f"gallery-{Path(encoder_file).stem}.sqlite"
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:

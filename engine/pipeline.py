@@ -81,7 +81,7 @@ class FacePipeline:
         self.detector = detector or FaceDetector(
             use_gpu=settings.use_gpu, detection_size=settings.detection_size, score_threshold=settings.detection_score
         )
-        self.encoder = encoder or FaceEncoder(use_gpu=settings.use_gpu)
+        self.encoder = encoder or FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
         self.liveness: LivenessMonitor | None = None
@@ -112,10 +112,12 @@ class FacePipeline:
         self.liveness = LivenessMonitor(threshold, self._mesh_model)
 
     def apply_settings(self, settings: RecognitionSettings) -> None:
-        """Take new settings live; only a change of GPU use needs new ONNX sessions."""
+        """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions (and a new
+        encoder needs the caller to give the pipeline that encoder's gallery)."""
+        if settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder:
+            self.encoder = FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
-            self.encoder = FaceEncoder(use_gpu=settings.use_gpu)
             if self._mesh_model is not None:
                 self._mesh_model = FaceMeshModel(use_gpu=settings.use_gpu)
                 if self.liveness is not None:

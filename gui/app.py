@@ -16,10 +16,11 @@ from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
 )
 
-from engine.config import Settings, config_dir, data_dir, load_settings, save_settings
-from engine.errors import LikenessError
+from engine.config import Settings, config_dir, load_settings, save_settings
+from engine.errors import LikenessError, ModelUnavailable
 from engine.faces.encode import FaceEncoder
 from engine.gallery import Gallery
+from engine.gallery import default_path as default_gallery_path
 from engine.pipeline import FacePipeline
 
 from .widgets.camera_view import CameraView
@@ -41,8 +42,13 @@ class Studio(QObject):
         self.settings = settings
         self.kiosk = False  # the kiosk has its own liveness mode
         self._pair_classifier = None
-        self.gallery_path = data_dir() / "gallery.sqlite"
-        self.gallery = Gallery(self.gallery_path, FaceEncoder.model_id())
+        self.problems: list[str] = []  # said in the status bar once the window is up
+        try:
+            self.gallery_path, self.gallery = self._open_gallery(settings)
+        except ModelUnavailable as error:  # a trained encoder that was moved or deleted: carry on with ours
+            self.settings = settings.with_value("recognition.encoder", "")
+            self.gallery_path, self.gallery = self._open_gallery(self.settings)
+            self.problems.append(f"{error} The shipped encoder is used instead.")
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
         self.pipeline = PipelineWorker(self._make_pipeline, self.frames_for_pipeline, self.results)
         self.latest = None  # the newest PipelineResult painted
@@ -57,6 +63,13 @@ class Studio(QObject):
         if latest is None or time.monotonic() - latest.done_at > FRESH_SECONDS:
             return None
         return latest
+
+    @staticmethod
+    def _open_gallery(settings: Settings) -> tuple:
+        """(path, Gallery) of the settings' encoder: each encoder has its own gallery file."""
+        encoder = settings.recognition.encoder
+        path = default_gallery_path(encoder)
+        return path, Gallery(path, FaceEncoder.model_id(encoder or None))
 
     def _make_pipeline(self) -> FacePipeline:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
@@ -83,10 +96,19 @@ class Studio(QObject):
         return None if self.liveness_mode() == "off" else self.settings.liveness.threshold
 
     def update_settings(self, settings: Settings) -> None:
+        """Apply and save new settings; a new encoder opens its own gallery (LikenessError, and nothing
+        changes, when it cannot)."""
+        encoder_changed = settings.recognition.encoder != self.settings.recognition.encoder
+        if encoder_changed:
+            path, gallery = self._open_gallery(settings)
+            self.gallery.close()
+            self.gallery_path, self.gallery, self._pair_classifier = path, gallery, None
         self.settings = settings
         save_settings(settings)
         self._send_pipeline_settings()
         self.settings_changed.emit(settings)
+        if encoder_changed:
+            self.gallery_changed.emit()
 
     def set_kiosk(self, kiosk: bool) -> None:
         self.kiosk = kiosk
@@ -94,7 +116,7 @@ class Studio(QObject):
         self.settings_changed.emit(self.settings)
 
     def _send_pipeline_settings(self) -> None:
-        self.pipeline.pending_settings.put((self.settings.recognition, self._liveness_threshold()))
+        self.pipeline.pending_settings.put((self.settings.recognition, self._liveness_threshold(), self.gallery_path))
 
     def log_event(self, kind: str, name: str | None, distance: float | None, detail: str) -> None:
         """Write to the gallery's log on the pipeline thread: a disk commit must not stall the window."""
@@ -245,6 +267,8 @@ class MainWindow(QMainWindow):
         self.studio.gallery_changed.connect(self._count_people)
         self.studio.message.connect(lambda text: self.statusBar().showMessage(text, 8000))  # emitted on this thread
         self._count_people()
+        for problem in self.studio.problems:
+            self.statusBar().showMessage(problem)
 
     def _count_people(self) -> None:
         self.gallery_size.setText(f"{len(self.studio.gallery.people())} people enrolled")

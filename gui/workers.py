@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.camera import Frame, FrameSource, describe_source
 from engine.errors import LikenessError
+from engine.gallery import Gallery
 
 RETRY_SECONDS = 2.0
 IDLE_WAIT_SECONDS = 0.005
@@ -177,18 +178,21 @@ class PipelineWorker(QObject):
             self.fps.emit(meter.tick(now))
 
     def _apply_pending_settings(self, pipeline) -> None:
-        pending = self.pending_settings.take()  # (RecognitionSettings, liveness threshold or None)
+        pending = self.pending_settings.take()  # (RecognitionSettings, liveness threshold or None, gallery path)
         if pending is None:
             return
-        settings, liveness_threshold = pending
-        gpu_changed = settings.use_gpu != pipeline.settings.use_gpu
+        settings, liveness_threshold, gallery_path = pending
+        sessions_changed = settings.use_gpu != pipeline.settings.use_gpu or settings.encoder != pipeline.settings.encoder
         try:
             pipeline.apply_settings(settings)
             pipeline.set_liveness(liveness_threshold)
+            if pipeline.gallery.encoder_id != pipeline.encoder.id:  # a new encoder works with its own gallery
+                pipeline.gallery.close()
+                pipeline.gallery = Gallery(gallery_path, pipeline.encoder.id)
         except Exception as error:
             self.failed.emit(as_sentence(error))
             return
-        if gpu_changed:
+        if sessions_changed:
             self.ready.emit(str(pipeline.encoder.provider))
 
     def _run_jobs(self, pipeline) -> None:

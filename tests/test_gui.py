@@ -476,3 +476,31 @@ def test_the_settings_panel_plots_the_rates_of_tau(qtbot, window):
     assert plot is not None and len(plot.axes.lines) == 3  # FAR, FRR and the marker
     window.settings_tab.set_value("recognition.tau", 0.38)
     assert plot.marker.get_xdata()[0] == 0.38
+
+
+def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_photo, tmp_path):
+    import torch
+
+    from engine.training.small_net import SmallFaceNet
+    from engine.training.train import export_encoder
+
+    torch.manual_seed(0)
+    trained = tmp_path / "encoders" / "small-test.onnx"
+    encoder_id = export_encoder(SmallFaceNet().eval(), trained, {"mode": "small"})
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    shipped_gallery = window.studio.gallery_path
+
+    window.settings_tab.set_value("recognition.encoder", str(tmp_path / "missing.onnx"))
+    assert "does not exist" in window.settings_tab.problem.text()
+    assert window.studio.settings.recognition.encoder == ""
+
+    window.settings_tab.set_value("recognition.encoder", str(trained))
+    assert window.studio.gallery.encoder_id == encoder_id and window.studio.gallery_path.name == "gallery-small-test.sqlite"
+    assert "0 people enrolled" in window.gallery_size.text()  # embeddings of two encoders are never compared
+    qtbot.waitUntil(lambda: any(f.match is None for f in window.view.faces), timeout=10000)  # nobody in this gallery
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    assert len(window.studio.gallery.embeddings_of("Zubair")) == 1
+
+    window.settings_tab.set_value("recognition.encoder", "")
+    assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
+    qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)

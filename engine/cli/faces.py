@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import data_dir, load_settings
+from ..config import load_settings
 from ..errors import BadInput, LikenessError
-from ..gallery import Gallery, thumbnail_jpeg
+from ..gallery import Gallery, default_path, thumbnail_jpeg
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 
 
 def register(commands) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--gallery", type=Path, default=argparse.SUPPRESS,
-                        help="gallery file (default: gallery.sqlite in the user's data folder)")
+                        help="gallery file (default: the settings' encoder's gallery in the user's data folder)")
 
     enroll = commands.add_parser("enroll", parents=[common], help="add a person from one or more photos")
     enroll.add_argument("name")
@@ -72,11 +72,11 @@ def _gallery(args):
     """The gallery alone, for commands that need no face model."""
     from ..faces.encode import FaceEncoder
 
-    return Gallery(gallery_path(args), FaceEncoder.model_id())
+    return Gallery(gallery_path(args), FaceEncoder.model_id(load_settings().recognition.encoder or None))
 
 
 def gallery_path(args) -> Path:
-    return getattr(args, "gallery", None) or data_dir() / "gallery.sqlite"
+    return getattr(args, "gallery", None) or default_path(load_settings().recognition.encoder)
 
 
 def run_enroll(args) -> int:

@@ -17,7 +17,7 @@ def register(commands) -> None:
                     "Exit 0 when every face looks live, 1 when a spoof is found, 2 on bad input.")
     liveness.add_argument("files", nargs="+", type=Path, metavar="VIDEO_OR_IMAGE")
     liveness.add_argument("--threshold", type=float, default=None,
-                          help="spoof score at or above which a face is a spoof (default: the settings' or 0.5)")
+                          help="spoof score at or above which a face is a spoof (default: Settings › Liveness)")
     liveness.add_argument("--every", type=int, default=1, metavar="N", help="look at every N-th video frame (speed)")
     liveness.set_defaults(run=run_liveness)
 
@@ -25,9 +25,9 @@ def register(commands) -> None:
 def run_liveness(args) -> int:
     from ..faces.detect import FaceDetector
     from ..faces.landmarks import FaceMeshModel
-    from ..faces.liveness import DEFAULT_THRESHOLD
+    from ..config import load_settings
 
-    threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
+    threshold = args.threshold if args.threshold is not None else load_settings().liveness.threshold
     if not 0.0 < threshold <= 1.0:
         print("error: --threshold must be in (0, 1].", file=sys.stderr)
         return EXIT_BAD_INPUT

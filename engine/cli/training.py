@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import data_dir, load_settings
 from ..errors import BadInput
+from ..gallery import default_path as default_gallery_path
 from . import EXIT_OK
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "lfw-view1"
@@ -109,7 +110,8 @@ def run_train(args) -> int:
         "held_out_tar_at_far_1pct": best.held_out_tar, "start_tar_at_far_1pct": result.history[0].held_out_tar})
     print(f"best epoch {result.best_epoch}: held-out TAR@FAR1% {100 * best.held_out_tar:.2f} % "
           f"(start {100 * result.history[0].held_out_tar:.2f} %)")
-    print(f"encoder {encoder_id} written to {out}")
+    print(f"encoder {encoder_id} written to {out}; to use it, set Settings › Recognition › encoder to that file "
+          "(it gets its own gallery: enroll people again with it)")
     return EXIT_OK
 
 
@@ -237,8 +239,9 @@ def _gallery_distances(args):
     from ..gallery import Gallery
     from ..training.train import all_pair_distances
 
-    path = args.gallery if args.gallery != Path() else data_dir() / "gallery.sqlite"
-    encoder_id = FaceEncoder.model_id(args.encoder) if args.encoder else FaceEncoder.model_id()
+    encoder = str(args.encoder or load_settings().recognition.encoder)
+    path = args.gallery if args.gallery != Path() else default_gallery_path(encoder)
+    encoder_id = FaceEncoder.model_id(encoder or None)
     matrix = Gallery(path, encoder_id).matrix()
     shots = np.bincount(matrix.owners, minlength=len(matrix.names))
     if np.sum(shots >= 2) < 2:

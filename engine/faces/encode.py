@@ -40,6 +40,8 @@ class FaceEncoder:
             if digest is None:
                 raise ModelUnavailable(f"The model {MODEL_FILE} has no recorded checksum.")
             return f"{Path(MODEL_FILE).stem}:{digest[:12]}"
+        if not Path(model_file).is_file():
+            raise ModelUnavailable(f"The encoder {model_file} does not exist.")
         return f"{Path(model_file).stem}:{file_sha256(Path(model_file))[:12]}"
 
     def raw_descriptors(self, chips: np.ndarray) -> np.ndarray:
