@@ -56,6 +56,7 @@ class RecognitionVote:
             self._candidate, self._streak, self._challenge, self._decision = None, 0, None, None
             return None
         name, reason = self._label(face)
+        claimed = face.match.name if face.match.recognized else None
         if name is None:  # the passive cues have not seen this face long enough to judge it
             self._candidate, self._streak, self._decision = None, 0, None
             return None
@@ -76,8 +77,9 @@ class RecognitionVote:
                 return None
             if status is not None:  # failed or timed out
                 name, reason = SPOOF, f"the challenge was not answered ({status.reason})"
+                claimed = self._challenge_name
         self._decision = name
-        return self._announce(name, face.match, now, reason)
+        return self._announce(Announcement(now, name, face.match.distance, reason, claimed if name == SPOOF else None))
 
     @property
     def current(self) -> str | None:
@@ -128,10 +130,10 @@ class RecognitionVote:
     def _track(face) -> int | None:
         return face.liveness.track_id if face.liveness is not None else None
 
-    def _announce(self, name: str, match, now: float, reason: str) -> Announcement | None:
-        last = self._last_announced.get(name)
-        if last is not None and now - last < self.cooldown:
+    def _announce(self, announcement: Announcement) -> Announcement | None:
+        """The announcement, unless the same name was announced less than a cooldown ago."""
+        last = self._last_announced.get(announcement.name)
+        if last is not None and announcement.time - last < self.cooldown:
             return None
-        self._last_announced[name] = now
-        claimed = match.name if match.recognized else None
-        return Announcement(now, name, match.distance, reason, claimed if name == SPOOF else None)
+        self._last_announced[announcement.name] = announcement.time
+        return announcement
