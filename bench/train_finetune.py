@@ -4,7 +4,12 @@
     python bench/train_finetune.py orl [--mode last-block]   # 20 ORL people -> TAR@FAR=1% on the other 20, before/after
 
 The held-out people that pick the best epoch are a part of the training people, never the test people.
-Writes docs/training/finetune_<set>.png (loss, active triplets, held-out TAR per epoch; test ROC before/after).
+Writes docs/training/finetune_<set>.png (loss, active triplets, held-out d' per epoch; test ROC before/after).
+
+ORL's defaults (lr 1e-5, margin 0.6) were chosen by 4-fold cross-validation over the 20 training people (mean
+held-out d' after 10 epochs), never the test people. The last block memorises the 15 training people within the
+first epoch at any of the learning rates tried (no active triplet after it); held-out d' rises a little but the
+test people's TAR at low FAR does not, so fine-tuning on ORL does not beat the shipped encoder.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import torch
 from train_common import DOCS, lfw_faces, orl_faces, pair_distances, pyplot, view1_accuracy, view1_pairs
 from engine.training.calibration import roc, tar_at_far
 from engine.training.train import TrainableEncoder, all_pair_distances, config_for, embed_all, train
+
+DEFAULTS = {"lfw": {"lr": 1e-4, "margin": 0.2}, "orl": {"lr": 1e-5, "margin": 0.6}}
 
 
 def lfw(args, encoder, config):
@@ -57,11 +64,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--people", type=int, default=16)
     parser.add_argument("--shots", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--margin", type=float, default=0.2)
+    parser.add_argument("--lr", type=float, help="default: per set, see DEFAULTS")
+    parser.add_argument("--margin", type=float, help="default: per set, see DEFAULTS")
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    for name, value in DEFAULTS[args.set].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     torch.set_num_threads(args.threads)
 
     config = config_for(args.mode, mining=args.mining, epochs=args.epochs, steps_per_epoch=args.steps,
@@ -85,18 +95,20 @@ def main() -> None:
     print(f"{'AUC':<14} shipped {before['roc'].auc:.5f}  fine-tuned {after['roc'].auc:.5f}")
     if "pairs" in before:
         print(f"test pairs: {before['pairs'][0]} genuine, {before['pairs'][1]} impostor")
-    plot(args, result.history, before, after)
+    plot(args, result.history, result.best_epoch, before, after)
 
 
-def plot(args, history, before, after) -> None:
+def plot(args, history, best_epoch, before, after) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     epochs = [h.epoch for h in history[1:]]
     axes[0].plot(epochs, [h.loss for h in history[1:]], marker="o", label="loss per triplet")
     axes[0].plot(epochs, [h.active_fraction for h in history[1:]], marker="s", label="active fraction")
     axes[0].set(xlabel="epoch", title=f"training ({args.mode}, {args.mining})")
-    axes[1].plot([h.epoch for h in history], [100 * h.held_out_tar for h in history], marker="o")
-    axes[1].set(xlabel="epoch", ylabel="TAR at FAR 1 % (%)", title="held-out training people")
+    # TAR at FAR 1 % saturates at 100 % on the held-out people, so d' is what picks the epoch
+    axes[1].plot([h.epoch for h in history], [h.held_out_dprime for h in history], marker="o")
+    axes[1].axvline(best_epoch, color="grey", linestyle="--", label=f"kept: epoch {best_epoch}")
+    axes[1].set(xlabel="epoch", ylabel="d'", title="held-out training people")
     label = "accuracy" if "accuracy" in before else "tar_far_1pct"
     for name, r in (("shipped", before), ("fine-tuned", after)):
         axes[2].semilogx(np.maximum(r["roc"].far, 1e-4), r["roc"].tar, label=f"{name} ({label} {100 * r[label]:.2f} %)")
