@@ -83,7 +83,8 @@ def report(stalls: np.ndarray, lags: np.ndarray, camera: str, pipeline: str) -> 
     print(f"{camera}, {pipeline}; {len(stalls)} timer ticks, {len(lags)} overlays painted")
     print("| measure | median | p99 | max |\n|---|---|---|---|")
     row("UI thread stall (ms)", stalls)
-    names = ("overlay lag (ms)", "- frame waits for the pipeline", "- detect, align, encode, match", "- to the screen")
+    names = ("overlay lag (ms)", "- frame waits for the pipeline",
+             "- the pipeline (detect, align, encode, match, liveness)", "- to the screen")
     for name, column in zip(names, lags.T):
         row(name, column)
 
