@@ -220,13 +220,19 @@ class MainWindow(QMainWindow):
             self.studio.latest = result
             self.recognize.on_result(result)
             self.verify.on_result(result)
-            on_recognize = self.tabs.currentWidget() is self.recognize
-            self.view.banner = self.recognize.headline if self.kiosk else self.recognize.vote.prompt if on_recognize else ""
+            self.view.banner = self._banner()
         if frame is not None:
             self.view.show_frame(frame.image, self._faces_for(frame))
             self.shown_frame = frame
         elif result is not None and self.shown_frame is not None:
             self.view.show_faces(self._faces_for(self.shown_frame))  # new boxes at once, not with the next frame
+
+    def _banner(self) -> str:
+        """The big line on the live view: the kiosk's decision or prompt, or the prompt of the tab in use."""
+        if self.kiosk:
+            return self.recognize.headline
+        tab = self.tabs.currentWidget()
+        return self.recognize.vote.prompt if tab is self.recognize else self.verify.prompt if tab is self.verify else ""
 
     def _faces_for(self, frame) -> list:
         """The newest boxes, unless they were computed on a frame too old to match the one shown."""

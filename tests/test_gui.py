@@ -456,6 +456,8 @@ def test_verify_in_challenge_mode_prompts_first(qtbot, window, zubair_photo):
     window.verify.verify_live()
     assert window.verify.challenge is not None and "Please " in window.verify.verdict.text()
     qtbot.waitUntil(lambda: "(1/2)" in window.verify.verdict.text(), timeout=5000)
+    window.tabs.setCurrentWidget(window.verify)
+    qtbot.waitUntil(lambda: window.view.banner == window.verify.prompt != "", timeout=5000)
 
 
 # ---- learned similarity ----

@@ -65,10 +65,18 @@ class VerifyTab(QWidget):
         if self.studio.liveness_mode() == "passive+challenge":
             liveness = self.studio.settings.liveness
             self.challenge = ChallengeSession(random_actions(liveness.challenge_steps), liveness.step_time)
-            self.verdict.setText(f"<b>Please {self.challenge.status.prompt}</b>")
+            self.verdict.setText(f"<b>{self.prompt}</b>")
             return
         self.awaiting_liveness = True
         self.on_result(result)
+
+    @property
+    def prompt(self) -> str:
+        """The running challenge's request ("" when none runs)."""
+        if self.challenge is None or self.challenge.status.finished:
+            return ""
+        status = self.challenge.status
+        return f"Please {status.prompt} ({status.step + 1}/{len(status.actions)})"
 
     def on_result(self, result) -> None:
         """Every new pipeline result: feeds a running challenge, then decides once the face's liveness is known."""
@@ -77,7 +85,7 @@ class VerifyTab(QWidget):
             openness = face.liveness.openness if face is not None and face.liveness is not None else None
             status = self.challenge.update(result.frame.timestamp, head_yaw(face.landmarks) if face else None, openness)
             if not status.finished:
-                self.verdict.setText(f"<b>Please {status.prompt}</b> ({status.step + 1}/{len(status.actions)})")
+                self.verdict.setText(f"<b>{self.prompt}</b>")
                 return
             self.challenge = None
             if status.state is not ChallengeState.PASSED:
