@@ -101,8 +101,7 @@ class RecognitionVote:
         if tracked is not None and tracked.frames < LIVENESS_FRAMES:
             return None, ""
         if tracked is not None and not tracked.verdict.live:
-            verdict = tracked.verdict
-            return SPOOF, "; ".join(verdict.reasons) or f"spoof score {verdict.score:.2f}"
+            return SPOOF, tracked.verdict.why()
         return (face.match.name if face.match.recognized else UNKNOWN), ""
 
     def _challenge_status(self, face, now: float) -> ChallengeStatus | None:

@@ -41,14 +41,19 @@ class Studio(QObject):
         super().__init__()
         self.settings = settings
         self.kiosk = False  # the kiosk has its own liveness mode
-        self._pair_classifier = None
         self.problems: list[str] = []  # said in the status bar once the window is up
         try:
             self.gallery_path, self.gallery = self._open_gallery(settings)
         except ModelUnavailable as error:  # a trained encoder that was moved or deleted: carry on with ours
-            self.settings = settings.with_value("recognition.encoder", "")
-            self.gallery_path, self.gallery = self._open_gallery(self.settings)
+            self.settings = settings = settings.with_value("recognition.encoder", "")
+            self.gallery_path, self.gallery = self._open_gallery(settings)
             self.problems.append(f"{error} The shipped encoder is used instead.")
+        try:
+            self.pair_classifier = self._load_pair_classifier(settings, self.gallery.encoder_id)
+        except LikenessError as error:
+            self.settings = self.settings.with_value("recognition.decision", "distance")
+            self.pair_classifier = None
+            self.problems.append(f"{error} Decisions use the distance instead.")
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
         self.pipeline = PipelineWorker(self._make_pipeline, self.frames_for_pipeline, self.results)
         self.latest = None  # the newest PipelineResult painted
@@ -77,15 +82,14 @@ class Studio(QObject):
         pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
         return pipeline
 
-    def pair_classifier(self):
-        """The learned pair classifier when the settings let it decide, else None (ModelUnavailable if unreadable)."""
-        if self.settings.recognition.decision != "classifier":
+    @staticmethod
+    def _load_pair_classifier(settings: Settings, encoder_id: str):
+        """The learned pair classifier when the settings let it decide, else None (LikenessError if unusable)."""
+        if settings.recognition.decision != "classifier":
             return None
-        if self._pair_classifier is None:
-            from engine.training.pair_classifier import load_pair_classifier
+        from engine.training.pair_classifier import load_pair_classifier
 
-            self._pair_classifier = load_pair_classifier(self.gallery.encoder_id)
-        return self._pair_classifier
+        return load_pair_classifier(encoder_id)
 
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
@@ -96,13 +100,19 @@ class Studio(QObject):
         return None if self.liveness_mode() == "off" else self.settings.liveness.threshold
 
     def update_settings(self, settings: Settings) -> None:
-        """Apply and save new settings; a new encoder opens its own gallery (LikenessError, and nothing
-        changes, when it cannot)."""
+        """Apply and save new settings; a new encoder opens its own gallery, a classifier decision needs a pair
+        classifier of that encoder (LikenessError, and nothing changes, when either cannot be had)."""
         encoder_changed = settings.recognition.encoder != self.settings.recognition.encoder
+        path, gallery = self._open_gallery(settings) if encoder_changed else (self.gallery_path, self.gallery)
+        try:
+            self.pair_classifier = self._load_pair_classifier(settings, gallery.encoder_id)
+        except LikenessError:
+            if encoder_changed:
+                gallery.close()
+            raise
         if encoder_changed:
-            path, gallery = self._open_gallery(settings)
             self.gallery.close()
-            self.gallery_path, self.gallery, self._pair_classifier = path, gallery, None
+            self.gallery_path, self.gallery = path, gallery
         self.settings = settings
         save_settings(settings)
         self._send_pipeline_settings()

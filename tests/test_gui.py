@@ -502,6 +502,9 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     qtbot.waitUntil(lambda: any(f.match is None for f in window.view.faces), timeout=10000)  # nobody in this gallery
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     assert len(window.studio.gallery.embeddings_of("Zubair")) == 1
+    window.settings_tab.set_value("recognition.decision", "classifier")  # the shipped classifier is for another encoder
+    assert "train-pairs" in window.settings_tab.problem.text()
+    assert window.studio.settings.recognition.decision == "distance"
 
     window.settings_tab.set_value("recognition.encoder", "")
     assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()

@@ -231,6 +231,10 @@ class PassiveVerdict:
     cues: dict[str, float | None] = field(default_factory=dict)  # this frame's evidence per cue
     frame_score: float = 0.0  # this frame's combined score before smoothing
 
+    def why(self) -> str:
+        """The reasons in one line (the score when no single cue stands out)."""
+        return "; ".join(self.reasons) or f"spoof score {self.score:.2f}"
+
 
 def face_view(gray: np.ndarray, detection: Detection) -> tuple[np.ndarray, np.ndarray]:
     """The face and its surroundings, upright (eyes level), VIEW_PX pixels per face width,

@@ -100,7 +100,7 @@ class VerifyTab(QWidget):
             return
         self.awaiting_liveness = False
         if tracked is not None and not tracked.verdict.live:
-            self.show_spoof(face, "; ".join(tracked.verdict.reasons) or f"spoof score {tracked.verdict.score:.2f}")
+            self.show_spoof(face, tracked.verdict.why())
         else:
             self.show_decision(face)
 
@@ -132,7 +132,7 @@ class VerifyTab(QWidget):
             return
         gallery, tau = self.studio.gallery, self.studio.settings.recognition.tau
         try:
-            result = verify(face.embedding, gallery.embeddings_of(name), tau, classifier=self.studio.pair_classifier())
+            result = verify(face.embedding, gallery.embeddings_of(name), tau, classifier=self.studio.pair_classifier)
         except LikenessError as error:
             self.verdict.setText(str(error))
             return
