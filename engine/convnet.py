@@ -16,7 +16,7 @@ import torch
 
 from .camera import IMAGE_SUFFIXES
 from .config import VGG19_CONV_LAYERS, data_dir
-from .errors import BadInput
+from .errors import BadInput, Cancelled
 from .style.vgg import load_vgg19
 
 SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples" / "convnet"
@@ -72,8 +72,9 @@ def _cache_file(layer: str, paths: list[Path]) -> Path:
     return data_dir() / "convnet_cache" / f"{layer}-{POOLING}-{key}.npz"
 
 
-def scan_folder(layer: str, folder: Path | None = None, on_progress=None) -> Scan:
-    """Every image of the folder through VGG19 up to `layer` (cached; on_progress(done, total) while scanning)."""
+def scan_folder(layer: str, folder: Path | None = None, on_progress=None, should_stop=None) -> Scan:
+    """Every image of the folder through VGG19 up to `layer` (cached; on_progress(done, total) while scanning).
+    Raises Cancelled between two images once should_stop() says so."""
     paths = _images(Path(folder) if folder else SAMPLES)
     cache = _cache_file(layer, paths)
     if cache.exists():
@@ -83,6 +84,8 @@ def scan_folder(layer: str, folder: Path | None = None, on_progress=None) -> Sca
     peaks, where = [], []
     with torch.no_grad():
         for done, path in enumerate(paths, 1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"The scan of {layer} was cancelled.")
             rgb = torch.from_numpy(load_scaled(path)).permute(2, 0, 1)[None].float()
             response = network(rgb, [layer])[layer][0]  # (units, rows, cols)
             flat = response.flatten(1)

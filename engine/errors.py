@@ -59,3 +59,7 @@ class CameraLost(LikenessError):
 
 class GalleryError(LikenessError):
     """The gallery file cannot be read or written."""
+
+
+class Cancelled(LikenessError):
+    """Long work stopped because the user asked."""

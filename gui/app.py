@@ -151,10 +151,12 @@ class Studio(QObject):
 class MainWindow(QMainWindow):
     def __init__(self, studio: Studio, source: str, loop: bool, kiosk: bool = False):
         super().__init__()
+        from .tabs.convnet import ConvNetTab
         from .tabs.enroll import EnrollTab
         from .tabs.gallery import GalleryTab
         from .tabs.recognize import RecognizeTab
         from .tabs.settings import SettingsTab
+        from .tabs.style import StyleTab
         from .tabs.verify import VerifyTab
 
         self.studio = studio
@@ -163,9 +165,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.recognize, self.enroll = RecognizeTab(studio), EnrollTab(studio)
         self.verify, self.gallery_tab = VerifyTab(studio), GalleryTab(studio)
+        self.style_tab, self.convnet_tab = StyleTab(studio), ConvNetTab(studio)
         self.settings_tab = SettingsTab(studio)
         for tab, title in ((self.recognize, "Recognize"), (self.enroll, "Enroll"), (self.verify, "Verify"),
-                           (self.gallery_tab, "Gallery"), (self.settings_tab, "Settings")):
+                           (self.gallery_tab, "Gallery"), (self.style_tab, "Style"), (self.convnet_tab, "ConvNet"),
+                           (self.settings_tab, "Settings")):
             self.tabs.addTab(tab, title)
         self.gallery_tab.add_shots_requested.connect(self._add_shots_for)
         splitter = QSplitter()
@@ -200,7 +204,8 @@ class MainWindow(QMainWindow):
     def threads(self) -> list:
         """Every thread this window started that may still run (camera first)."""
         cameras = [self.camera_thread] + [thread for _, thread in self._retired_cameras]
-        return cameras + [self.pipeline_thread] + self.studio.background.threads()
+        long_work = [tab.thread for tab in (self.style_tab, self.convnet_tab) if tab.thread is not None]
+        return cameras + [self.pipeline_thread] + long_work + self.studio.background.threads()
 
     def switch_camera(self, source: str) -> None:
         """Read from another source; the old reader stops on its own thread (opening a webcam may be slow)."""
@@ -383,14 +388,20 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def stop_workers(self) -> None:
-        """Stop every thread; each checks its stop flag at least once per frame."""
+        """Stop every thread; each checks its stop flag at least once per frame (a style transfer or a ConvNet
+        scan once per iteration or image, which may take longer than the second the others get)."""
         self.studio.pipeline.stop()
         for worker in [self.camera] + [worker for worker, _ in self._retired_cameras]:
             worker.stop()
+        self.style_tab.cancel()
+        self.convnet_tab.cancel()
         deadline = time.monotonic() + 1.0
         for thread in self.threads:
             thread.quit()
             thread.wait(max(1, int(1000 * (deadline - time.monotonic()))))
+        for tab in (self.style_tab, self.convnet_tab):
+            if tab.thread is not None:
+                tab.thread.wait()  # Qt aborts the process if a running QThread is destroyed
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

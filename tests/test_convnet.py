@@ -40,3 +40,19 @@ def test_a_second_look_comes_from_the_cache_and_the_grid_has_a_row_per_unit():
     assert np.array_equal(first.peaks, again.peaks) and len(first.image_paths) == len(list(SAMPLES.glob("*.jpg")))
     grid = top_patches_grid(again, [0, 1, 2])
     assert grid.shape[0] == 3 * (PATCH_PX + 4) and grid.shape[1] == 9 * (PATCH_PX + 4)
+
+
+def test_a_scan_can_be_cancelled_between_images(tmp_path):
+    import shutil
+
+    import pytest
+
+    from engine.errors import Cancelled
+
+    for name in sorted(SAMPLES.iterdir())[:3]:
+        shutil.copy(name, tmp_path / name.name)
+    seen = []
+    with pytest.raises(Cancelled):
+        scan_folder("conv1_1", tmp_path, on_progress=lambda done, total: seen.append(done),
+                    should_stop=lambda: len(seen) >= 1)
+    assert seen == [1]  # stopped before the second image

@@ -509,3 +509,72 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     window.settings_tab.set_value("recognition.encoder", "")
     assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
+
+
+# ---- style transfer and ConvNet tabs ----
+
+ART = FIXTURES / "art"
+
+
+def test_style_tab_shows_g_changing_and_saves_its_recipe(qtbot, window, tmp_path):
+    from PIL import Image
+
+    tab = window.style_tab
+    for key, value in (("style.size", 64), ("style.iterations", 8), ("style.preview_every", 2)):
+        window.settings_tab.set_value(key, value)
+    window.tabs.setCurrentWidget(tab)
+    tab.choose_content(str(ART / "tubingen_128.jpg"))
+    tab.add_style(str(ART / "starry_night_128.jpg"))
+    tab.run()
+    assert not tab.run_button.isEnabled() and tab.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: tab.result is not None, timeout=60000)
+    assert [p.iteration for p in tab.history] == list(range(1, 9))
+    assert sum(p.image is not None for p in tab.history) == 4  # a preview every 2 iterations
+    assert tab.history[-1].style < tab.history[0].style
+    assert tab.result.shape[:2] == (48, 64) and tab.save_button.isEnabled()
+    tab.save(str(tmp_path / "styled.png"))
+    recipe = Image.open(tmp_path / "styled.png").text["likeness-style"]
+    assert "starry_night_128.jpg" in recipe and '"iterations": 8' in recipe
+
+
+def test_style_tab_cancels_within_an_iteration(qtbot, window):
+    tab = window.style_tab
+    window.settings_tab.set_value("style.size", 64)
+    tab.choose_content(str(ART / "tubingen_128.jpg"))
+    tab.add_style(str(ART / "starry_night_128.jpg"))
+    tab.run()
+    qtbot.waitUntil(lambda: len(tab.history) >= 2, timeout=60000)
+    tab.cancel()
+    qtbot.waitUntil(lambda: tab.run_button.isEnabled(), timeout=5000)
+    assert len(tab.history) < window.studio.settings.style.iterations
+
+
+def test_convnet_tab_shows_the_top_patches_of_a_layer(qtbot, window, tmp_path):
+    import shutil
+
+    from engine.convnet import SAMPLES
+
+    for path in sorted(SAMPLES.iterdir())[:4]:
+        shutil.copy(path, tmp_path / path.name)
+    tab = window.convnet_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.choose_folder(str(tmp_path))
+    tab.layer.setCurrentText("conv1_1")
+    tab.start_scan()
+    qtbot.waitUntil(lambda: tab.scan is not None, timeout=60000)
+    first = tab.grid.pixmap().toImage()
+    assert tab.scan.peaks.shape == (4, 64) and first.height() > first.width() / 2  # six rows of nine patches
+    tab.first_unit.setValue(6)
+    assert tab.grid.pixmap().toImage() != first  # other units, from the cached scan
+    assert "conv1_1: 64 units, 4 images" in tab.status.text()
+
+
+def test_closing_during_a_style_transfer_stops_it(qtbot, window):
+    tab = window.style_tab
+    window.settings_tab.set_value("style.size", 64)
+    tab.choose_content(str(ART / "tubingen_128.jpg"))
+    tab.add_style(str(ART / "starry_night_128.jpg"))
+    tab.run()
+    qtbot.waitUntil(lambda: len(tab.history) >= 1, timeout=60000)
+    window.close()
+    assert not any(thread.isRunning() for thread in window.threads)

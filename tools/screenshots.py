@@ -60,13 +60,26 @@ def main() -> None:
     window.enroll.add_photos([str(photo)])
     OUT.mkdir(parents=True, exist_ok=True)
     wait(4000)
+    art = ROOT.parent / "shared" / "data" / "art"
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)
-        if window.tabs.widget(index) is window.verify:
+        tab = window.tabs.widget(index)
+        if tab is window.verify:
             window.verify.claim.setCurrentText("Zubair")
             window.verify.verify_live()
-        if window.tabs.widget(index) is window.gallery_tab:
+        if tab is window.gallery_tab:
             window.gallery_tab.people.setCurrentRow(1)
+        if tab is window.style_tab:  # caught while it runs: G half way, the cost curves so far
+            window.settings_tab.set_value("style.size", 256)
+            tab.choose_content(str(art / "tubingen.jpg"))
+            tab.add_style(str(art / "starry_night.jpg"))
+            tab.run()
+            wait(40000)
+        if tab is window.convnet_tab:
+            tab.layer.setCurrentText("conv5_1")
+            tab.start_scan()
+            while tab.scan is None:
+                wait(500)
         wait(1200)
         name = window.tabs.tabText(index).lower().replace(" ", "_")
         window.grab().save(str(OUT / f"{index + 1}_{name}.png"))

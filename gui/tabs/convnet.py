@@ -1,6 +1,7 @@
 """ConvNet: for units of a VGG19 layer, the nine image patches that excite each most (Zeiler & Fergus 2013)."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
@@ -26,10 +27,12 @@ class ScanWorker(QObject):
     def __init__(self, layer: str, folder: Path):
         super().__init__()
         self.layer, self.folder = layer, folder
+        self.cancelled = threading.Event()
 
     def run(self) -> None:
         try:
-            self.finished.emit(scan_folder(self.layer, self.folder, on_progress=self.progress.emit))
+            self.finished.emit(scan_folder(self.layer, self.folder, on_progress=self.progress.emit,
+                                           should_stop=self.cancelled.is_set))
         except LikenessError as error:
             self.finished.emit(error)
         finally:
@@ -41,6 +44,7 @@ class ConvNetTab(QWidget):
         super().__init__()
         self.folder = SAMPLES
         self.scan = None
+        self.worker: ScanWorker | None = None
         self.thread: QThread | None = None
         self.layer = QComboBox()
         self.layer.addItems(VGG19_CONV_LAYERS)
@@ -52,16 +56,19 @@ class ConvNetTab(QWidget):
         folder.clicked.connect(lambda: self.choose_folder())
         scan = QPushButton("Scan")
         scan.clicked.connect(self.start_scan)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
         self.status = QLabel(f"Images: {self.folder}")
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.grid = QLabel("Pick a layer and press Scan: each row shows the nine patches that excite one unit most.")
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidget(self.grid)
         scroll.setWidgetResizable(True)
         row = QHBoxLayout()
-        for widget in (QLabel("layer"), self.layer, self.first_unit, folder, scan):
+        for widget in (QLabel("layer"), self.layer, self.first_unit, folder, scan, self.cancel_button):
             row.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
@@ -84,6 +91,7 @@ class ConvNetTab(QWidget):
         self.thread = QThread()
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
+        self.cancel_button.setEnabled(True)
         self.thread.start()
 
     def on_progress(self, done: int, total: int) -> None:
@@ -91,6 +99,7 @@ class ConvNetTab(QWidget):
         self.progress.setValue(done)
 
     def on_scanned(self, scan) -> None:
+        self.cancel_button.setEnabled(False)
         if isinstance(scan, LikenessError):
             self.status.setText(str(scan))
             return
@@ -105,9 +114,12 @@ class ConvNetTab(QWidget):
             return
         first = self.first_unit.value()
         units = list(range(first, min(first + UNITS_SHOWN, self.scan.peaks.shape[1])))
-        self.grid.setPixmap(QPixmap.fromImage(to_qimage(top_patches_grid(self.scan, units))))
+        grid = QPixmap.fromImage(to_qimage(top_patches_grid(self.scan, units)))
+        width = self.scroll.viewport().width() - 4
+        if grid.width() > width > 0:  # all nine patches of a row in view, smaller rather than cut
+            grid = grid.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+        self.grid.setPixmap(grid)
 
-    def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(2000)
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancelled.set()

@@ -62,7 +62,7 @@ class CostPlot(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=(4, 2.2), tight_layout=True)
+        self.figure = Figure(figsize=(4, 2.2), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.axes = self.figure.add_subplot()
         layout = QVBoxLayout(self)
@@ -222,11 +222,12 @@ class StyleTab(QWidget):
             self.plot.draw(self.history, self.studio.settings.style)
 
     def on_finished(self, result) -> None:
-        self._set_running(False)
         if isinstance(result, LikenessError):
+            self._set_running(False)
             self.summary.setText(str(result))
             return
         self.result = result
+        self._set_running(False)  # after the result: Save needs one
         self.preview.setPixmap(chip_pixmap(result, PREVIEW_PX))
         if self.history:
             self.plot.draw(self.history, self.studio.settings.style)
@@ -234,13 +235,6 @@ class StyleTab(QWidget):
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
-
-    def stop(self) -> None:
-        """Cancel and wait for the thread (the window is closing)."""
-        self.cancel()
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(2000)
 
     def save(self, path: str | None = None) -> None:
         if self.result is None:
