@@ -86,20 +86,24 @@ def one_seed(seed, args, trainable, held_out, train_faces, test_faces, train_pai
     return results, histories
 
 
+COLOURS = {"random init": "grey", "batch-hard": "C0", "semi-hard": "C1", "random": "C2"}  # the same in every panel
+
+
 def plot(histories, results) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     for mining, history in histories.items():
-        epochs = [h.epoch for h in history[1:]]
-        axes[0].plot(epochs, [h.loss for h in history[1:]], marker="o", label=mining)
-        axes[1].plot(epochs, [100 * h.active_fraction for h in history[1:]], marker="o", label=mining)
-        axes[2].plot([h.epoch for h in history], [100 * h.held_out_tar for h in history], marker="o", label=mining)
+        epochs, style = [h.epoch for h in history[1:]], {"marker": "o", "label": mining, "color": COLOURS[mining]}
+        axes[0].plot(epochs, [h.loss for h in history[1:]], **style)
+        axes[1].plot(epochs, [100 * h.active_fraction for h in history[1:]], **style)
+        axes[2].plot([h.epoch for h in history], [100 * h.held_out_tar for h in history], **style)
     axes[0].set(xlabel="epoch", ylabel="mean triplet loss", title="training loss (per mined triplet)")
     axes[1].set(xlabel="epoch", ylabel="% triplets with L > 0", title="active triplets")
     axes[2].set(xlabel="epoch", ylabel="TAR at FAR 1 % (%)", title="held-out DevTrain people")
     for name, r in results.items():
         curve = r["roc"]
-        axes[3].semilogx(np.maximum(curve.far, 1e-3), curve.tar, label=f"{name} ({100 * r['accuracy']:.1f} %)")
+        axes[3].semilogx(np.maximum(curve.far, 1e-3), curve.tar, color=COLOURS[name],
+                         label=f"{name} ({100 * r['accuracy']:.1f} %)")
     axes[3].set(xlabel="false accept rate", ylabel="true accept rate", title="LFW View-1 DevTest ROC")
     for ax in axes:
         ax.grid(True, alpha=0.3)

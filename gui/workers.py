@@ -182,7 +182,8 @@ class PipelineWorker(QObject):
         if pending is None:
             return
         settings, liveness_threshold, gallery_path = pending
-        sessions_changed = settings.use_gpu != pipeline.settings.use_gpu or settings.encoder != pipeline.settings.encoder
+        old = pipeline.settings
+        sessions_changed = settings.use_gpu != old.use_gpu or settings.encoder != old.encoder
         try:
             pipeline.apply_settings(settings)
             pipeline.set_liveness(liveness_threshold)

@@ -497,7 +497,8 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert window.studio.settings.recognition.encoder == ""
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
-    assert window.studio.gallery.encoder_id == encoder_id and window.studio.gallery_path.name == "gallery-small-test.sqlite"
+    assert window.studio.gallery.encoder_id == encoder_id
+    assert window.studio.gallery_path.name == "gallery-small-test.sqlite"
     assert "0 people enrolled" in window.gallery_size.text()  # embeddings of two encoders are never compared
     qtbot.waitUntil(lambda: any(f.match is None for f in window.view.faces), timeout=10000)  # nobody in this gallery
     enroll_photo(qtbot, window, "Zubair", zubair_photo)

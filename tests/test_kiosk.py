@@ -71,7 +71,8 @@ def announcements(vote, frames):
 
 @pytest.fixture(scope="module")
 def selfie_and_replay(pipeline):
-    """The same person live (phone selfie) and replayed on a laptop screen; enrolled from the live clip's first frame."""
+    """The same person live (phone selfie) and replayed on a laptop screen; enrolled from the live clip's
+    first frame."""
     capture = cv2.VideoCapture(str(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
     ok, bgr = capture.read()
     enroll(pipeline, "Luyt", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -115,7 +116,8 @@ def webcam(pipeline):
 def test_challenge_answered_in_the_asked_order_announces_the_name(webcam):
     # he turns with his nose to the image's left first (~7 s), then to the right (~9-11 s): in an
     # unmirrored image his right, then his left (tests/test_liveness.py)
-    vote = RecognitionVote(liveness="passive+challenge", step_time=10, rng=seeded((Action.TURN_RIGHT, Action.TURN_LEFT)))
+    vote = RecognitionVote(liveness="passive+challenge", step_time=10,
+                           rng=seeded((Action.TURN_RIGHT, Action.TURN_LEFT)))
     prompts, said = set(), []
     for t, face in webcam:
         if (announcement := vote.update(face, t)) is not None:

@@ -71,10 +71,12 @@ def main() -> None:
             window.gallery_tab.people.setCurrentRow(1)
         if tab is window.style_tab:  # caught while it runs: G half way, the cost curves so far
             window.settings_tab.set_value("style.size", 256)
+            window.settings_tab.set_value("style.preview_every", 5)
             tab.choose_content(str(art / "tubingen.jpg"))
             tab.add_style(str(art / "starry_night.jpg"))
             tab.run()
-            wait(40000)
+            while len(tab.history) < 60:
+                wait(500)
         if tab is window.convnet_tab:
             tab.layer.setCurrentText("conv5_1")
             tab.start_scan()

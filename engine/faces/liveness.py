@@ -377,8 +377,10 @@ def tracked_face_points(old_gray: np.ndarray, old_box: np.ndarray, gray: np.ndar
     right, bottom = int(min(x2 + reach, gray.shape[1])), int(min(y2 + reach, gray.shape[0]))
     old_crop, crop = old_gray[top:bottom, left:right], gray[top:bottom, left:right]
     mx, my = 0.15 * (x2 - x1), 0.1 * (y2 - y1)  # inside the face, away from the background
+    rows = slice(int(max(y1 + my - top, 0)), int(max(y2 - my - top, 0)))
+    columns = slice(int(max(x1 + mx - left, 0)), int(max(x2 - mx - left, 0)))
     mask = np.zeros(old_crop.shape, np.uint8)
-    mask[int(max(y1 + my - top, 0)):int(max(y2 - my - top, 0)), int(max(x1 + mx - left, 0)):int(max(x2 - mx - left, 0))] = 255
+    mask[rows, columns] = 255
     corners = cv2.goodFeaturesToTrack(old_crop, 80, 0.01, max(3, int((x2 - x1) / 25)), mask=mask)
     if corners is None or len(corners) < 12:
         return np.empty((0, 2)), np.empty((0, 2))
