@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 
 from .faces.liveness import ChallengeSession, ChallengeState, ChallengeStatus, random_actions
-from .faces.quality import MAX_YAW, head_yaw
+from .faces.quality import MAX_YAW
 
 UNKNOWN = "not recognized"
 SPOOF = "spoof suspected"
@@ -63,7 +63,7 @@ class RecognitionVote:
         if self._challenge is not None and self._track(face) == self._challenge_track:
             if name != SPOOF:
                 name = self._challenge_name  # the turns it asks for hide who it is from the encoder
-        elif abs(head_yaw(face.landmarks)) > MAX_YAW:
+        elif abs(face.quality.yaw) > MAX_YAW:
             return None  # a face in profile is neither recognised nor a stranger: no vote
         self._streak = self._streak + 1 if name == self._candidate else 1
         self._candidate = name
@@ -116,7 +116,7 @@ class RecognitionVote:
             self._challenge, self._challenge_track = ChallengeSession(actions, self.step_time), track
             self._challenge_name = face.match.name
         openness = face.liveness.openness if face.liveness is not None else None
-        status = self._challenge.update(now, head_yaw(face.landmarks), openness)
+        status = self._challenge.update(now, face.quality.yaw, openness)
         if status.finished:
             self._challenge = None
             if status.state is ChallengeState.PASSED:

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPush
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
-from engine.faces.quality import head_yaw
 from engine.kiosk import LIVENESS_FRAMES
 from engine.match import verify
 from engine.pipeline import load_image
@@ -83,7 +82,7 @@ class VerifyTab(QWidget):
         face = result.faces[0] if result.faces else None
         if self.challenge is not None:
             openness = face.liveness.openness if face is not None and face.liveness is not None else None
-            status = self.challenge.update(result.frame.timestamp, head_yaw(face.landmarks) if face else None, openness)
+            status = self.challenge.update(result.frame.timestamp, face.quality.yaw if face else None, openness)
             if not status.finished:
                 self.verdict.setText(f"<b>{self.prompt}</b>")
                 return

@@ -6,7 +6,9 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-RECOGNIZED, UNKNOWN, NO_GALLERY = QColor(46, 204, 113), QColor(231, 76, 60), QColor(241, 196, 15)
+from engine.faces.quality import MAX_YAW
+
+RECOGNIZED, UNKNOWN, UNDECIDED = QColor(46, 204, 113), QColor(231, 76, 60), QColor(241, 196, 15)
 SPOOF = QColor(230, 126, 34)
 
 
@@ -22,12 +24,15 @@ def face_label(face) -> tuple[str, QColor]:
         who = f"  (looks like {match.name})" if match is not None and match.recognized else ""
         return f"spoof suspected{who}", SPOOF
     if match is None:
-        return "face (nobody enrolled yet)", NO_GALLERY
+        return "face (nobody enrolled yet)", UNDECIDED
     probability = f" p={match.probability:.2f}" if match.probability is not None else ""
     if match.recognized:
         margin = f"  margin {match.margin:.2f}" if np.isfinite(match.margin) else ""
         return f"{match.name}  d={match.distance:.2f}{probability}{margin}", RECOGNIZED
-    return f"unknown  (closest {match.best_name} d={match.distance:.2f}{probability})", UNKNOWN
+    closest = f"(closest {match.best_name} d={match.distance:.2f}{probability})"
+    if abs(face.quality.yaw) > MAX_YAW:  # a profile is not a stranger: the encoder cannot tell (nor does the kiosk)
+        return f"turned away  {closest}", UNDECIDED
+    return f"unknown  {closest}", UNKNOWN
 
 
 class CameraView(QWidget):
