@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.camera import describe_source, list_cameras
-from engine.config import Settings
+from engine.config import Settings, data_dir
 from engine.errors import LikenessError
 from engine.training.calibration import Calibration
 
@@ -74,6 +74,8 @@ class SettingsTab(QScrollArea):
             key = f"{name}.{f.name}"
             if key == "camera.source":
                 editor, row = self._camera_picker(getattr(section, f.name))
+            elif key == "recognition.encoder":
+                editor, row = self._encoder_picker(key, f, getattr(section, f.name))
             else:
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
@@ -108,6 +110,25 @@ class SettingsTab(QScrollArea):
                 editor.setEchoMode(QLineEdit.EchoMode.Password)
             editor.editingFinished.connect(lambda e=editor, v=value: self.set_text(key, e.text(), like=v))
         return editor
+
+    def _encoder_picker(self, key: str, f, value: str) -> tuple[QWidget, QWidget]:
+        """The encoder's file, a button to pick one of those `train` made, and one to go back to the shipped one."""
+        editor = self._editor(key, f, value)
+        editor.setPlaceholderText("the shipped dlib ResNet")
+        choose, shipped = QPushButton("Choose…"), QPushButton("Shipped")
+        choose.clicked.connect(lambda: self._pick_encoder(QFileDialog.getOpenFileName(
+            self, "Encoder made by `python main.py train`", str(data_dir() / "encoders"), "ONNX (*.onnx)")[0]))
+        shipped.clicked.connect(lambda: self.set_value(key, ""))
+        row = QWidget()
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        for widget in (editor, choose, shipped):
+            line.addWidget(widget)
+        return editor, row
+
+    def _pick_encoder(self, path: str) -> None:
+        if path:
+            self.set_value("recognition.encoder", path)
 
     # --- the camera picker --------------------------------------------------------------------------
     def _camera_picker(self, source: str) -> tuple[QComboBox, QWidget]:
