@@ -538,13 +538,19 @@ def test_style_tab_shows_g_changing_and_saves_its_recipe(qtbot, window, tmp_path
     assert "starry_night_128.jpg" in recipe and '"iterations": 8' in recipe
 
 
-def test_style_tab_cancels_within_an_iteration(qtbot, window):
+def start_a_long_style_transfer(qtbot, window, iterations_seen: int):
+    """The fixture photo in the style of the fixture painting at 64 px, 300 iterations; returns once it runs."""
     tab = window.style_tab
     window.settings_tab.set_value("style.size", 64)
     tab.choose_content(str(ART / "tubingen_128.jpg"))
     tab.add_style(str(ART / "starry_night_128.jpg"))
     tab.run()
-    qtbot.waitUntil(lambda: len(tab.history) >= 2, timeout=60000)
+    qtbot.waitUntil(lambda: len(tab.history) >= iterations_seen, timeout=60000)
+    return tab
+
+
+def test_style_tab_cancels_within_an_iteration(qtbot, window):
+    tab = start_a_long_style_transfer(qtbot, window, 2)
     tab.cancel()
     qtbot.waitUntil(lambda: tab.run_button.isEnabled(), timeout=5000)
     assert len(tab.history) < window.studio.settings.style.iterations
@@ -571,11 +577,6 @@ def test_convnet_tab_shows_the_top_patches_of_a_layer(qtbot, window, tmp_path):
 
 
 def test_closing_during_a_style_transfer_stops_it(qtbot, window):
-    tab = window.style_tab
-    window.settings_tab.set_value("style.size", 64)
-    tab.choose_content(str(ART / "tubingen_128.jpg"))
-    tab.add_style(str(ART / "starry_night_128.jpg"))
-    tab.run()
-    qtbot.waitUntil(lambda: len(tab.history) >= 1, timeout=60000)
+    start_a_long_style_transfer(qtbot, window, 1)
     window.close()
     assert not any(thread.isRunning() for thread in window.threads)
