@@ -19,7 +19,6 @@ from .faces.quality import MAX_YAW
 
 UNKNOWN = "not recognized"
 SPOOF = "spoof suspected"
-LIVENESS_FRAMES = 10  # a face's passive verdict is trusted once its track is this many frames old
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class RecognitionVote:
     def _label(self, face) -> tuple[str | None, str]:
         """(name, UNKNOWN or SPOOF, and why a spoof) for this frame's face; (None, "") while its liveness is unsure."""
         tracked = face.liveness if self.liveness != "off" else None
-        if tracked is not None and tracked.frames < LIVENESS_FRAMES:
+        if tracked is not None and not tracked.settled:
             return None, ""
         if tracked is not None and not tracked.verdict.live:
             return SPOOF, tracked.verdict.why()

@@ -6,7 +6,7 @@ import pytest
 
 from engine.config import load_settings
 from engine.gallery import Gallery
-from engine.kiosk import LIVENESS_FRAMES, SPOOF
+from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
 
@@ -72,7 +72,7 @@ def live_name(window):
     liveness not known yet)."""
     latest = window.studio.latest
     face = latest.faces[0] if latest and latest.faces else None
-    if face is None or face.match is None or (face.liveness and face.liveness.frames < LIVENESS_FRAMES):
+    if face is None or face.match is None or (face.liveness and not face.liveness.settled):
         return None
     return face.match.name
 
@@ -418,6 +418,19 @@ def test_a_screen_replay_is_a_spoof_in_the_log_and_the_events(qtbot, tmp_path):
     qtbot.waitUntil(lambda: any(e.kind == "spoof" for e in studio.gallery.events()), timeout=5000)
     event = next(e for e in studio.gallery.events() if e.kind == "spoof")
     assert event.person == "Luyt" and "straight border" in event.detail
+    window.close()
+
+
+def test_camera_enrollment_refuses_a_face_on_a_screen(qtbot):
+    studio = Studio(load_settings())
+    window = MainWindow(studio, str(LIVENESS_CLIPS / "tranvanluyt_replay_screen_6s.mp4"), loop=True)
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.enroll
+    tab.name.setText("Luyt")
+    tab.start_capture()
+    qtbot.waitUntil(lambda: "spoof suspected" in tab.feedback.text(), timeout=30000)
+    assert "straight border" in tab.feedback.text() and not tab.shots
     window.close()
 
 

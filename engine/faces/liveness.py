@@ -500,6 +500,9 @@ class FaceTrack:
     frames: int = 0
 
 
+SETTLED_FRAMES = 10  # a track's verdict counts once this many of its frames were judged
+
+
 @dataclass(frozen=True)
 class TrackedVerdict:
     track_id: int
@@ -507,6 +510,11 @@ class TrackedVerdict:
     verdict: PassiveVerdict
     openness: float | None = None  # eye openness from the mesh (the challenge's blink), None without a mesh
     frames: int = 1  # frames of this track so far, this one included (the verdict firms up over SMOOTHING_FRAMES)
+
+    @property
+    def settled(self) -> bool:
+        """Enough frames of this face were judged for its verdict to count (decisions wait until then)."""
+        return self.frames >= SETTLED_FRAMES
 
 
 MIN_IOU = 0.3

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPush
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
-from engine.kiosk import LIVENESS_FRAMES
 from engine.match import verify
 from engine.pipeline import load_image
 
@@ -94,7 +93,7 @@ class VerifyTab(QWidget):
         if not self.awaiting_liveness or face is None:
             return
         tracked = face.liveness if self.studio.liveness_mode() != "off" else None
-        if tracked is not None and tracked.frames < LIVENESS_FRAMES:
+        if tracked is not None and not tracked.settled:
             self.verdict.setText("Checking that the face is live…")
             return
         self.awaiting_liveness = False
