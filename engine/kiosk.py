@@ -5,9 +5,12 @@ Liveness, by mode (engine.config.LIVENESS_MODES):
 - "off": every face is taken at face value;
 - "passive": a face whose track the passive cues call a spoof is announced as SPOOF, with the reasons;
 - "passive+challenge": in addition, a recognised face must answer a random challenge (blink, turn left,
-  turn right) before its name is announced; a failed or timed-out challenge is announced as SPOOF, and that
-  face stays a suspected spoof for the cooldown before it may try again. Strangers are not challenged:
-  there is nothing to open for them.
+  turn right) before its name is announced. The pass belongs to that face track *and* that name: another
+  name on the track is challenged again. While the challenge runs, a frontal frame that shows anyone else
+  fails it (an attacker cannot show the owner's print, then do the turns with their own face), and only the
+  turns it asks for may hide the face from the encoder. A failed, timed-out or abandoned challenge makes the
+  claimed name a suspected spoof for the cooldown, whatever track claims it (no re-rolling the order).
+  Strangers are not challenged: there is nothing to open for them.
 """
 from __future__ import annotations
 
@@ -44,25 +47,33 @@ class RecognitionVote:
     _challenge: ChallengeSession | None = None
     _challenge_track: int | None = None
     _challenge_name: str | None = None
-    _passed_track: int | None = None
-    _failed: tuple[int | None, float, ChallengeStatus] | None = None  # track, until when, how it failed
+    _passed: tuple[int, str] | None = None  # (track, name) that answered its challenge
+    _failed: dict = field(default_factory=dict)  # claimed name -> (until when, the failed ChallengeStatus)
     _decision: str | None = None
+    _intruder_frames: int = 0  # consecutive frontal frames of someone else on the track being challenged
 
     def update(self, face, now: float) -> Announcement | None:
         """Feed the largest face of one frame (a FaceObservation, or None when there is no face or no gallery
         to match against) with the frame's time in seconds; returns a new announcement or None."""
         if face is None or face.match is None:
-            self._candidate, self._streak, self._challenge, self._decision = None, 0, None, None
+            self._candidate, self._streak, self._decision = None, 0, None
+            self._feed_challenge(now, None)  # a short gap is tolerated; a longer one fails the challenge
             return None
         name, reason = self._label(face)
         claimed = face.match.name if face.match.recognized else None
         if name is None:  # the passive cues have not seen this face long enough to judge it
             self._candidate, self._streak, self._decision = None, 0, None
             return None
-        if self._challenge is not None and self._track(face) == self._challenge_track:
-            if name != SPOOF:
+        turned = abs(face.quality.yaw) > MAX_YAW
+        if self._challenge is not None and self._track(face) == self._challenge_track and name != SPOOF:
+            self._intruder_frames = 0 if turned or name == self._challenge_name else self._intruder_frames + 1
+            if self._intruder_frames >= self.frames_to_decide:  # as many frames as any decision needs
+                return self._fail_challenge(now, face, f"another face ({name}) took the place of {self._challenge_name}")
+            if turned:
                 name = self._challenge_name  # the turns it asks for hide who it is from the encoder
-        elif abs(face.quality.yaw) > MAX_YAW:
+            elif name != self._challenge_name:
+                return None  # one odd frame (blur, a blink) neither counts nor breaks the challenge
+        elif turned:
             return None  # a face in profile is neither recognised nor a stranger: no vote
         self._streak = self._streak + 1 if name == self._candidate else 1
         self._candidate = name
@@ -70,13 +81,12 @@ class RecognitionVote:
             self._decision = None
             return None
         if name not in (UNKNOWN, SPOOF) and self.liveness == "passive+challenge":
-            status = self._challenge_status(face, now)
-            if status is not None and not status.finished:
+            status = self._challenge_status(face, name, now)
+            if status is not None and status.state in (ChallengeState.PENDING, ChallengeState.PASSED):
                 self._decision = None
                 return None
-            if status is not None:  # failed or timed out
-                name, reason = SPOOF, f"the challenge was not answered ({status.reason})"
-                claimed = self._challenge_name
+            if status is not None:  # failed or timed out, now or less than a cooldown ago
+                name, reason, claimed = SPOOF, f"the challenge was not answered ({status.reason})", name
         self._decision = name
         return self._announce(Announcement(now, name, face.match.distance, reason, claimed if name == SPOOF else None))
 
@@ -96,33 +106,57 @@ class RecognitionVote:
 
     def _label(self, face) -> tuple[str | None, str]:
         """(name, UNKNOWN or SPOOF, and why a spoof) for this frame's face; (None, "") while its liveness is unsure."""
-        tracked = face.liveness if self.liveness != "off" else None
-        if tracked is not None and not tracked.settled:
-            return None, ""
-        if tracked is not None and not tracked.verdict.live:
-            return SPOOF, tracked.verdict.why()
+        if self.liveness != "off":
+            tracked = face.liveness
+            if tracked is None or not tracked.settled:  # None: the pipeline has not started checking yet
+                return None, ""
+            if not tracked.verdict.live:
+                return SPOOF, tracked.verdict.why()
         return (face.match.name if face.match.recognized else UNKNOWN), ""
 
-    def _challenge_status(self, face, now: float) -> ChallengeStatus | None:
-        """None once this face's track has passed; else the challenge's status after this frame."""
+    def _challenge_status(self, face, name: str, now: float) -> ChallengeStatus | None:
+        """None once this track has answered for this name; else the challenge's status after this frame."""
         track = self._track(face)
-        if track is not None and track == self._passed_track:
+        if track is not None and self._passed == (track, name):
             return None
-        if self._failed is not None and self._failed[0] == track and now < self._failed[1]:
-            return self._failed[2]
-        if self._challenge is None or track != self._challenge_track:
-            actions = random_actions(self.challenge_steps, self.rng)
-            self._challenge, self._challenge_track = ChallengeSession(actions, self.step_time), track
-            self._challenge_name = face.match.name
-        openness = face.liveness.openness if face.liveness is not None else None
-        status = self._challenge.update(now, face.quality.yaw, openness)
-        if status.finished:
+        failed = self._failed.get(name)
+        if failed is not None and now < failed[0]:
+            return failed[1]
+        if self._challenge is not None and track != self._challenge_track:  # no fresh order by changing tracks
+            self._failed[self._challenge_name] = (now + self.cooldown, ChallengeStatus(
+                ChallengeState.FAILED, "", 0, self._challenge.actions, "the face being checked went away"))
             self._challenge = None
-            if status.state is ChallengeState.PASSED:
-                self._passed_track = track
-                return None
-            self._failed = (track, now + self.cooldown, status)
+            return self._challenge_status(face, name, now)
+        if self._challenge is None:
+            actions = random_actions(self.challenge_steps, self.rng)
+            self._challenge = ChallengeSession(actions, self.step_time)
+            self._challenge_track, self._challenge_name, self._intruder_frames = track, name, 0
+        openness = face.liveness.openness if face.liveness is not None else None
+        status = self._feed_challenge(now, face.quality.yaw, openness)
+        if status is not None and status.state is ChallengeState.PASSED:
+            # the name is announced once frontal frames confirm it again: the turns showed no identity
+            self._passed, self._candidate, self._streak = (track, name), None, 0
         return status
+
+    def _feed_challenge(self, now: float, yaw: float | None, openness: float | None = None) -> ChallengeStatus | None:
+        """One frame for the running challenge (yaw None: no face); a failure is remembered for its name."""
+        if self._challenge is None:
+            return None
+        status = self._challenge.update(now, yaw, openness)
+        if status.finished:
+            if status.state is not ChallengeState.PASSED:
+                self._failed[self._challenge_name] = (now + self.cooldown, status)
+            self._challenge = None
+        return status
+
+    def _fail_challenge(self, now: float, face, why: str) -> Announcement | None:
+        """Another person's frontal face on the track being challenged: a spoof attempt on the claimed name."""
+        claimed = self._challenge_name
+        status = ChallengeStatus(ChallengeState.FAILED, "", self._challenge.step, self._challenge.actions, why)
+        self._failed[claimed] = (now + self.cooldown, status)
+        self._challenge, self._candidate, self._streak, self._decision = None, SPOOF, self.frames_to_decide, SPOOF
+        reason = f"the challenge was not answered ({why})"
+        return self._announce(Announcement(now, SPOOF, face.match.distance, reason, claimed))
 
     @staticmethod
     def _track(face) -> int | None:
