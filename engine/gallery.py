@@ -23,8 +23,9 @@ import cv2
 import numpy as np
 
 from .config import data_dir
-from .errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
+from .errors import BadInput, EncoderMismatch, GalleryError, ModelUnavailable, UnknownPerson
 from .match import GalleryMatrix
+from .runtime import file_sha256
 
 DIMENSION = 128
 SCHEMA_VERSION = 1
@@ -74,11 +75,13 @@ class ImportReport:
 
 def default_path(encoder_file: str = "") -> Path:
     """The gallery of an encoder in the user's data folder (LIKENESS_HOME/data when that variable is set):
-    gallery.sqlite for the shipped encoder, gallery-<name>.sqlite for one trained by the user (embeddings of
-    different encoders are never compared, so each has its own file)."""
+    gallery.sqlite for the shipped encoder, gallery-<name>-<sha256 prefix>.sqlite for one trained by the user
+    (embeddings of different encoders are never compared, so each version of each has its own file)."""
     if not encoder_file:
         return data_dir() / "gallery.sqlite"
-    return data_dir() / f"gallery-{Path(encoder_file).stem}.sqlite"
+    if not Path(encoder_file).is_file():
+        raise ModelUnavailable(f"The encoder {encoder_file} does not exist.")
+    return data_dir() / f"gallery-{Path(encoder_file).stem}-{file_sha256(Path(encoder_file))[:12]}.sqlite"
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import Settings, config_dir, load_settings, save_settings
-from engine.errors import LikenessError, ModelUnavailable
+from engine.errors import LikenessError
 from engine.faces.encode import FaceEncoder
 from engine.gallery import Gallery
 from engine.gallery import default_path as default_gallery_path
@@ -44,7 +44,7 @@ class Studio(QObject):
         self.problems: list[str] = []  # said in the status bar once the window is up
         try:
             self.gallery_path, self.gallery = self._open_gallery(settings)
-        except ModelUnavailable as error:  # a trained encoder that was moved or deleted: carry on with ours
+        except LikenessError as error:  # a trained encoder moved, deleted or retrained: carry on with ours
             self.settings = settings = settings.with_value("recognition.encoder", "")
             self.gallery_path, self.gallery = self._open_gallery(settings)
             self.problems.append(f"{error} The shipped encoder is used instead.")
@@ -103,6 +103,9 @@ class Studio(QObject):
         """Apply and save new settings; a new encoder opens its own gallery, a classifier decision needs a pair
         classifier of that encoder (LikenessError, and nothing changes, when either cannot be had)."""
         encoder_changed = settings.recognition.encoder != self.settings.recognition.encoder
+        if encoder_changed and settings.recognition.encoder:
+            default_gallery_path(settings.recognition.encoder)  # "does not exist" before anything is created
+            FaceEncoder(settings.recognition.encoder, use_gpu=False)  # a file ONNX Runtime cannot load is refused here
         path, gallery = self._open_gallery(settings) if encoder_changed else (self.gallery_path, self.gallery)
         try:
             self.pair_classifier = self._load_pair_classifier(settings, gallery.encoder_id)

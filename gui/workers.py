@@ -185,8 +185,8 @@ class PipelineWorker(QObject):
         old = pipeline.settings
         sessions_changed = settings.use_gpu != old.use_gpu or settings.encoder != old.encoder
         try:
+            pipeline.set_liveness(liveness_threshold)  # first: a failing encoder must not keep liveness off
             pipeline.apply_settings(settings)
-            pipeline.set_liveness(liveness_threshold)
             if pipeline.gallery.encoder_id != pipeline.encoder.id:  # a new encoder works with its own gallery
                 pipeline.gallery.close()
                 pipeline.gallery = Gallery(gallery_path, pipeline.encoder.id)

@@ -507,11 +507,14 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
 
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "missing.onnx"))
     assert "does not exist" in window.settings_tab.problem.text()
-    assert window.studio.settings.recognition.encoder == ""
+    (tmp_path / "damaged.onnx").write_bytes(b"not a model")
+    window.settings_tab.set_value("recognition.encoder", str(tmp_path / "damaged.onnx"))
+    assert "cannot load damaged.onnx" in window.settings_tab.problem.text()
+    assert window.studio.settings.recognition.encoder == "" and window.studio.gallery_path == shipped_gallery
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
     assert window.studio.gallery.encoder_id == encoder_id
-    assert window.studio.gallery_path.name == "gallery-small-test.sqlite"
+    assert window.studio.gallery_path.name == f"gallery-small-test-{encoder_id.split(':')[1]}.sqlite"
     assert "0 people enrolled" in window.gallery_size.text()  # embeddings of two encoders are never compared
     qtbot.waitUntil(lambda: any(f.match is None for f in window.view.faces), timeout=10000)  # nobody in this gallery
     enroll_photo(qtbot, window, "Zubair", zubair_photo)

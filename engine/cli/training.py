@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def register(commands) -> None:
     _lfw_arguments(pairs, "pairsDevTrain.txt")
     pairs.add_argument("--features", choices=("abs", "chi2"), default="abs", help="|f1-f2| or chi-square terms")
     pairs.add_argument("--test", type=Path, help="a second pair list to measure accuracy on")
-    pairs.add_argument("--out", type=Path, help="where to save (default: pair_classifier.npz in the data folder)")
+    pairs.add_argument("--out", type=Path, help="where to save (default: pair_classifier-<encoder>.npz in the data folder)")
     pairs.set_defaults(run=run_train_pairs)
 
     calibrate = commands.add_parser("calibrate", help="genuine/impostor distances, ROC, FAR/FRR, tau for a FAR")
@@ -132,7 +133,8 @@ def _pipeline(encoder_file: Path | None):
     from ..faces.encode import FaceEncoder
     from ..pipeline import FacePipeline
 
-    settings = load_settings().recognition
+    # distances only: these commands measure or learn the similarity, they must not need a classifier already
+    settings = dataclasses.replace(load_settings().recognition, decision="distance")
     encoder = FaceEncoder(encoder_file, use_gpu=settings.use_gpu) if encoder_file else None
     return FacePipeline(settings, encoder=encoder)
 
@@ -193,7 +195,7 @@ def run_train_pairs(args) -> int:
         test_d = np.linalg.norm(t1 - t2, axis=1)
         print(f"{len(test_same)} test pairs: pair classifier {100 * np.mean(classifier.same(t1, t2) == test_same):.2f} %, "
               f"distance rule {100 * accuracy(test_d[test_same], test_d[~test_same], tau):.2f} % (tau={tau:.4f} from training pairs)")
-    out = args.out or default_path()
+    out = args.out or default_path(classifier.encoder_id)
     classifier.save(out)
     print(f"pair classifier ({args.features}, encoder {classifier.encoder_id}) written to {out}")
     return EXIT_OK

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 FEATURES = ("abs", "chi2")
-FILE_NAME = "pair_classifier.npz"
 # trained on LFW View-1 DevTrain pairs with the shipped encoder (`python main.py train-pairs`, README.md)
 SHIPPED = Path(__file__).resolve().parent.parent.parent / "resources" / "calibration" / "pair_classifier_lfw.npz"
 
@@ -74,10 +73,11 @@ class PairClassifier:
         return loaded
 
 
-def default_path() -> Path:
+def default_path(encoder_id: str) -> Path:
+    """Where `train-pairs` keeps the user's classifier for this encoder's embeddings."""
     from ..config import data_dir
 
-    return data_dir() / FILE_NAME
+    return data_dir() / f"pair_classifier-{encoder_id.replace(':', '_')}.npz"
 
 
 def load_pair_classifier(encoder_id: str) -> PairClassifier:
@@ -85,7 +85,7 @@ def load_pair_classifier(encoder_id: str) -> PairClassifier:
     been trained on this encoder's embeddings. Raises ModelUnavailable or EncoderMismatch with the reason."""
     from ..errors import ModelUnavailable
 
-    path = default_path() if default_path().exists() else SHIPPED
+    path = default_path(encoder_id) if default_path(encoder_id).exists() else SHIPPED
     try:
         return PairClassifier.load(path, encoder_id)
     except (OSError, KeyError, ValueError) as error:

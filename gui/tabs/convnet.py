@@ -16,6 +16,7 @@ from engine.convnet import SAMPLES, scan_folder, top_patches_grid
 from engine.errors import LikenessError
 
 from ..widgets.camera_view import to_qimage
+from ..workers import as_sentence
 
 UNITS_SHOWN = 6
 
@@ -33,8 +34,8 @@ class ScanWorker(QObject):
         try:
             self.finished.emit(scan_folder(self.layer, self.folder, on_progress=self.progress.emit,
                                            should_stop=self.cancelled.is_set))
-        except LikenessError as error:
-            self.finished.emit(error)
+        except Exception as error:  # a full disk for the cache, an unreadable folder…: said, tab usable again
+            self.finished.emit(error if isinstance(error, LikenessError) else LikenessError(as_sentence(error)))
         finally:
             QThread.currentThread().quit()
 

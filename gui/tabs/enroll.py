@@ -75,7 +75,16 @@ class EnrollTab(QWidget):
         layout.addLayout(bottom)
         layout.addWidget(self.stored_title)
         layout.addWidget(self.stored, 1)
-        studio.gallery_changed.connect(self.show_stored_shots)
+        self.shots_encoder = studio.gallery.encoder_id  # the new shots' embeddings come from this encoder
+        studio.gallery_changed.connect(self._gallery_changed)
+        self.show_stored_shots()
+
+    def _gallery_changed(self) -> None:
+        if self.studio.gallery.encoder_id != self.shots_encoder:  # another encoder: its gallery, its embeddings
+            self.shots_encoder = self.studio.gallery.encoder_id
+            if self.shots:
+                self.clear_shots()
+                self._say("The encoder changed: take the shots again.")
         self.show_stored_shots()
 
     # --- shots from the camera ---------------------------------------------------------------

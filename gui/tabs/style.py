@@ -16,6 +16,7 @@ from engine.pipeline import load_image
 from engine.style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
 from ..thumbnails import chip_pixmap
+from ..workers import as_sentence
 
 PREVIEW_PX = 360
 IMAGES = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
@@ -39,8 +40,8 @@ class StyleWorker(QObject):
             result = self.transfer.run(self.content, self.styles, self.weights, on_progress=self.progress.emit,
                                        should_stop=self.cancelled.is_set)
             self.finished.emit(result)
-        except LikenessError as error:
-            self.finished.emit(error)
+        except Exception as error:  # out of memory, a CUDA error…: said, and the tab is usable again
+            self.finished.emit(error if isinstance(error, LikenessError) else LikenessError(as_sentence(error)))
         finally:
             QThread.currentThread().quit()
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPush
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
+from engine.faces.quality import MAX_YAW
 from engine.match import verify
 from engine.pipeline import load_image
 
@@ -24,7 +25,8 @@ class VerifyTab(QWidget):
         super().__init__()
         self.studio = studio
         self.challenge: ChallengeSession | None = None
-        self.awaiting_liveness = False  # decide on the first camera face whose liveness is known
+        self.awaiting_liveness = False  # decide on the first frontal frame of that face whose liveness is known
+        self.track: int | None = None  # the face track being verified
         self.claim = QComboBox()
         live, photo = QPushButton("Verify the face in the camera"), QPushButton("Verify a photo…")
         live.clicked.connect(self.verify_live)
@@ -60,6 +62,8 @@ class VerifyTab(QWidget):
         if not result.faces:
             self.verdict.setText("No face in the camera.")
             return
+        first = result.faces[0]
+        self.track = first.liveness.track_id if first.liveness is not None else None
         if self.studio.liveness_mode() == "passive+challenge":
             liveness = self.studio.settings.liveness
             self.challenge = ChallengeSession(random_actions(liveness.challenge_steps), liveness.step_time)
@@ -76,9 +80,19 @@ class VerifyTab(QWidget):
         status = self.challenge.status
         return f"Please {status.prompt} ({status.step + 1}/{len(status.actions)})"
 
+    def _face_being_checked(self, result):
+        """The face on the track the check began with (the largest face when there is no tracking), or None."""
+        for face in result.faces:
+            if self.track is None or (face.liveness is not None and face.liveness.track_id == self.track):
+                return face
+        return None
+
     def on_result(self, result) -> None:
-        """Every new pipeline result: feeds a running challenge, then decides once the face's liveness is known."""
-        face = result.faces[0] if result.faces else None
+        """Every new pipeline result: feeds a running challenge, then decides on a frontal frame of the same face
+        once its liveness is known."""
+        if self.challenge is None and not self.awaiting_liveness:
+            return
+        face = self._face_being_checked(result)
         if self.challenge is not None:
             openness = face.liveness.openness if face is not None and face.liveness is not None else None
             status = self.challenge.update(result.frame.timestamp, face.quality.yaw if face else None, openness)
@@ -90,14 +104,18 @@ class VerifyTab(QWidget):
                 self.show_spoof(face, f"the challenge was not answered ({status.reason})")
                 return
             self.awaiting_liveness = True
-        if not self.awaiting_liveness or face is None:
+        if face is None:
             return
-        tracked = face.liveness if self.studio.liveness_mode() != "off" else None
-        if tracked is not None and not tracked.settled:
+        if abs(face.quality.yaw) > MAX_YAW:  # a turned face cannot be compared: wait for it to face the camera
+            self.verdict.setText("Now look at the camera…")
+            return
+        checking = self.studio.liveness_mode() != "off"
+        tracked = face.liveness
+        if checking and (tracked is None or not tracked.settled):
             self.verdict.setText("Checking that the face is live…")
             return
         self.awaiting_liveness = False
-        if tracked is not None and not tracked.verdict.live:
+        if checking and not tracked.verdict.live:
             self.show_spoof(face, tracked.verdict.why())
         else:
             self.show_decision(face)
@@ -112,6 +130,7 @@ class VerifyTab(QWidget):
     def verify_photo(self, path: str | None = None) -> None:
         path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]
         if path:
+            self.challenge, self.awaiting_liveness = None, False  # the photo's answer replaces the camera's
             self.studio.run_job(
                 lambda pipeline: pipeline.embed_one(load_image(path), where=Path(path).name, take_largest=True,
                                                     check_size=False),

@@ -20,7 +20,7 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 def face_label(face) -> tuple[str, QColor]:
     match = face.match
-    if face.liveness is not None and not face.liveness.verdict.live:
+    if face.liveness is not None and face.liveness.settled and not face.liveness.verdict.live:
         who = f"  (looks like {match.name})" if match is not None and match.recognized else ""
         return f"spoof suspected{who}", SPOOF
     if match is None:
