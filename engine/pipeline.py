@@ -21,6 +21,7 @@ from .faces.landmarks import FaceMeshModel
 from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess
 from .match import Identification, identify
+from .training.pair_classifier import pair_classifier_for
 
 JPEG_END = b"\xff\xd9"
 
@@ -87,15 +88,7 @@ class FacePipeline:
         self.liveness: LivenessMonitor | None = None
         self._mesh_model: FaceMeshModel | None = None
         self.set_liveness(liveness_threshold)
-        self.classifier = self._classifier_for(settings)
-
-    def _classifier_for(self, settings: RecognitionSettings):
-        """The pair classifier when it decides (settings.decision), else None."""
-        if settings.decision != "classifier":
-            return None
-        from .training.pair_classifier import load_pair_classifier
-
-        return load_pair_classifier(self.encoder.id)
+        self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
 
     def set_liveness(self, threshold: float | None) -> None:
         """Passive liveness on streams with this spoof-score threshold; None turns it off (and forgets the tracks)."""
@@ -124,7 +117,7 @@ class FacePipeline:
                     self.liveness.mesh_model = self._mesh_model
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
-        self.classifier = self._classifier_for(settings)
+        self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
         self.settings = settings
 
     def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:

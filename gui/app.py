@@ -22,6 +22,7 @@ from engine.faces.encode import FaceEncoder
 from engine.gallery import Gallery
 from engine.gallery import default_path as default_gallery_path
 from engine.pipeline import FacePipeline
+from engine.training.pair_classifier import pair_classifier_for
 
 from .widgets.camera_view import CameraView
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineWorker, start_in_thread
@@ -49,7 +50,7 @@ class Studio(QObject):
             self.gallery_path, self.gallery = self._open_gallery(settings)
             self.problems.append(f"{error} The shipped encoder is used instead.")
         try:
-            self.pair_classifier = self._load_pair_classifier(settings, self.gallery.encoder_id)
+            self.pair_classifier = pair_classifier_for(settings.recognition.decision, self.gallery.encoder_id)
         except LikenessError as error:
             self.settings = self.settings.with_value("recognition.decision", "distance")
             self.pair_classifier = None
@@ -82,15 +83,6 @@ class Studio(QObject):
         pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
         return pipeline
 
-    @staticmethod
-    def _load_pair_classifier(settings: Settings, encoder_id: str):
-        """The learned pair classifier when the settings let it decide, else None (LikenessError if unusable)."""
-        if settings.recognition.decision != "classifier":
-            return None
-        from engine.training.pair_classifier import load_pair_classifier
-
-        return load_pair_classifier(encoder_id)
-
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
         liveness = self.settings.liveness
@@ -108,7 +100,7 @@ class Studio(QObject):
             FaceEncoder(settings.recognition.encoder, use_gpu=False)  # a file ONNX Runtime cannot load is refused here
         path, gallery = self._open_gallery(settings) if encoder_changed else (self.gallery_path, self.gallery)
         try:
-            self.pair_classifier = self._load_pair_classifier(settings, gallery.encoder_id)
+            self.pair_classifier = pair_classifier_for(settings.recognition.decision, gallery.encoder_id)
         except LikenessError:
             if encoder_changed:
                 gallery.close()

@@ -516,6 +516,8 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert window.studio.gallery.encoder_id == encoder_id
     assert window.studio.gallery_path.name == f"gallery-small-test-{encoder_id.split(':')[1]}.sqlite"
     assert "0 people enrolled" in window.gallery_size.text()  # embeddings of two encoders are never compared
+    assert window.settings_tab.calibration is None  # LFW's rates belong to the shipped encoder, not to this one
+    assert "calibrate" in window.settings_tab.tau_meaning.text()
     qtbot.waitUntil(lambda: any(f.match is None for f in window.view.faces), timeout=10000)  # nobody in this gallery
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     assert len(window.studio.gallery.embeddings_of("Zubair")) == 1
@@ -525,6 +527,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
 
     window.settings_tab.set_value("recognition.encoder", "")
     assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
+    assert window.settings_tab.calibration.encoder_id == window.studio.gallery.encoder_id
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
 
 

@@ -80,6 +80,11 @@ def default_path(encoder_id: str) -> Path:
     return data_dir() / f"pair_classifier-{encoder_id.replace(':', '_')}.npz"
 
 
+def pair_classifier_for(decision: str, encoder_id: str) -> PairClassifier | None:
+    """The classifier that decides when the settings' decision is "classifier", else None (d <= tau decides)."""
+    return load_pair_classifier(encoder_id) if decision == "classifier" else None
+
+
 def load_pair_classifier(encoder_id: str) -> PairClassifier:
     """The user's own classifier (from `train-pairs`) if there is one, else the shipped one; either must have
     been trained on this encoder's embeddings. Raises ModelUnavailable or EncoderMismatch with the reason."""

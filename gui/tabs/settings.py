@@ -28,19 +28,17 @@ class SettingsTab(QScrollArea):
         self.studio = studio
         self.editors: dict[str, QWidget] = {}
         self.camera_choice: QComboBox | None = None
-        try:
-            self.calibration = Calibration.for_encoder(studio.gallery.encoder_id)
-        except (OSError, KeyError, ValueError):
-            self.calibration = None
-        self.rates_plot = RatesPlot(self.calibration) if self.calibration else None
+        self.calibration, self.rates_plot = None, None
         body = QWidget()
-        layout = QVBoxLayout(body)
+        self.body_layout = layout = QVBoxLayout(body)
         self.problem = QLabel()  # at the top, where a refused value is seen
         self.problem.setStyleSheet("color: #e74c3c")
         self.problem.setWordWrap(True)
         layout.addWidget(self.problem)
         self.problem.hide()
-        layout.addWidget(self._tau_presets())
+        self.tau_box = self._tau_presets()
+        layout.addWidget(self.tau_box)
+        studio.gallery_changed.connect(self._follow_encoder)
         for section in fields(Settings):
             layout.addWidget(self._section_box(section.name, getattr(studio.settings, section.name)))
         reset = QPushButton("Reset to defaults")
@@ -51,7 +49,14 @@ class SettingsTab(QScrollArea):
         self.show_tau_meaning()
 
     def _tau_presets(self) -> QGroupBox:
-        box = QGroupBox("τ presets (false-accept rate measured on LFW)")
+        """What τ means for the encoder in use: presets by false-accept rate and the FAR/FRR plot."""
+        try:
+            self.calibration = Calibration.for_encoder(self.studio.gallery.encoder_id)
+        except (OSError, KeyError, ValueError):
+            self.calibration = None
+        self.rates_plot = RatesPlot(self.calibration) if self.calibration else None
+        source = self.calibration.source if self.calibration else "no calibration of this encoder yet"
+        box = QGroupBox(f"τ presets (false-accept rates measured on {source})")
         column = QVBoxLayout(box)
         row = QHBoxLayout()
         column.addLayout(row)
@@ -232,12 +237,27 @@ class SettingsTab(QScrollArea):
             editor.setCursorPosition(0)
         editor.blockSignals(False)
 
+    def _follow_encoder(self) -> None:
+        """Another encoder has other distances: its own calibration, presets and plot."""
+        encoder_id = self.studio.gallery.encoder_id
+        if self.calibration is not None and self.calibration.encoder_id == encoder_id:
+            return
+        old, self.tau_box = self.tau_box, self._tau_presets()
+        self.body_layout.replaceWidget(old, self.tau_box)
+        old.deleteLater()
+        self.show_tau_meaning()
+
     def show_tau_meaning(self) -> None:
         tau = self.studio.settings.recognition.tau
+        unused = " τ is not used while the pair classifier decides." \
+            if self.studio.settings.recognition.decision == "classifier" else ""
         if self.calibration:
             self.tau_meaning.setText(f"At τ {tau:.3f}: {100 * self.calibration.far(tau):.3f} % of strangers' pairs "
-                                     f"accepted, {100 * self.calibration.frr(tau):.1f} % of genuine pairs rejected.")
+                                     f"accepted, {100 * self.calibration.frr(tau):.1f} % of genuine pairs rejected."
+                                     + unused)
             self.rates_plot.set_tau(tau)
+        else:
+            self.tau_meaning.setText("`python main.py calibrate` measures what τ means for this encoder." + unused)
 
     def reset(self) -> None:
         defaults = Settings()

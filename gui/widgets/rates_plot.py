@@ -17,10 +17,11 @@ class RatesPlot(FigureCanvasQTAgg):
         floor = 0.5 / calibration.impostor.sum()  # below one pair in the set: not measurable
         self.axes.semilogy(tau, np.maximum(far, floor), label="strangers accepted (FAR)")
         self.axes.semilogy(tau, np.maximum(frr, 0.5 / calibration.genuine.sum()), label="same person rejected (FRR)")
-        self.axes.set(xlim=(0.2, 0.7), ylim=(floor, 1.0), xlabel="τ (embedding distance)", ylabel="rate")
+        shown = (far > floor) & (far < 0.99)  # from the first stranger accepted to nearly all of them
+        self.axes.set(xlim=(tau[shown].min() - 0.05, tau[shown].max() + 0.05), ylim=(floor, 1.0),
+                      xlabel="τ (embedding distance)", ylabel="rate")
         self.axes.grid(True, which="both", alpha=0.3)
         self.axes.legend(fontsize=8, loc="lower right")
-        self.axes.set_title(calibration.source, fontsize=8)
         self.marker = self.axes.axvline(0.0, color="k", ls="--", lw=1)
 
     def set_tau(self, tau: float) -> None:
