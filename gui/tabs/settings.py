@@ -55,9 +55,12 @@ class SettingsTab(QScrollArea):
         except (OSError, KeyError, ValueError):
             self.calibration = None
         self.rates_plot = RatesPlot(self.calibration) if self.calibration else None
-        source = self.calibration.source if self.calibration else "no calibration of this encoder yet"
-        box = QGroupBox(f"τ presets (false-accept rates measured on {source})")
+        box = QGroupBox("τ presets by false-accept rate")
         column = QVBoxLayout(box)
+        measured = QLabel(f"Measured on {self.calibration.source}." if self.calibration else
+                          "No calibration of this encoder yet.")
+        measured.setWordWrap(True)
+        column.addWidget(measured)
         row = QHBoxLayout()
         column.addLayout(row)
         presets = self.calibration.presets() if self.calibration else {}
