@@ -64,11 +64,12 @@ class Studio(QObject):
         self.background = BackgroundTasks(self)
 
     def fresh_result(self):
-        """The newest pipeline result if it is recent enough to describe what the camera sees now, else None."""
+        """The newest pipeline result if it is recent enough to describe what the camera sees now and its
+        embeddings come from the encoder of the gallery in use, else None."""
         latest = self.latest
         if latest is None or time.monotonic() - latest.done_at > FRESH_SECONDS:
             return None
-        return latest
+        return latest if latest.encoder_id == self.gallery.encoder_id else None
 
     @staticmethod
     def _open_gallery(settings: Settings) -> tuple:

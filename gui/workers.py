@@ -68,6 +68,7 @@ class PipelineResult:
     stage_ms: dict
     done_at: float  # time.monotonic() when the faces were ready
     started_at: float = 0.0  # when the pipeline took the frame (frame.timestamp .. started_at: waiting)
+    encoder_id: str = ""  # the encoder whose embeddings these faces carry
 
 
 class CameraWorker(QObject):
@@ -173,7 +174,7 @@ class PipelineWorker(QObject):
             stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match,
                       "liveness": times.liveness}
             now = time.monotonic()
-            self.results.put(PipelineResult(frame, faces, stages, now, started))
+            self.results.put(PipelineResult(frame, faces, stages, now, started, pipeline.encoder.id))
             self.new_result.emit()
             self.fps.emit(meter.tick(now))
 

@@ -92,6 +92,8 @@ class VerifyTab(QWidget):
         once its liveness is known."""
         if self.challenge is None and not self.awaiting_liveness:
             return
+        if result.encoder_id != self.studio.gallery.encoder_id:  # computed just before an encoder switch
+            return
         face = self._face_being_checked(result)
         if self.challenge is not None:
             openness = face.liveness.openness if face is not None and face.liveness is not None else None
