@@ -26,11 +26,9 @@ def person(path: Path) -> str:
 
 
 def dlib_model_file() -> Path:
-    """dlib's .dat from an installed face_recognition_models package, or skip."""
-    try:
-        import face_recognition_models
-    except ImportError:
-        pytest.skip("face_recognition_models (the 100 MB package with dlib's .dat files) is not installed")
+    """dlib's .dat from the face_recognition_models package (the test extra installs it)."""
+    import face_recognition_models
+
     return Path(face_recognition_models.__file__).parent / "models" / "dlib_face_recognition_resnet_model_v1.dat"
 
 
@@ -64,7 +62,7 @@ def test_matches_the_descriptors_dlib_computed_for_these_chips(encoder, chips):
 
 
 def test_matches_dlib_run_now(encoder, chips):
-    dlib = pytest.importorskip("dlib")
+    import dlib  # dlib-bin, from the test extra: the parity proof runs dlib itself
     resnet = dlib.face_recognition_model_v1(str(dlib_model_file()))
     reference = np.array([resnet.compute_face_descriptor(chip) for chip in chips], np.float32)
     assert_parity(encoder.raw_descriptors(chips), reference)

@@ -10,9 +10,8 @@ from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
 
-pytest.importorskip("pytestqt")
-from gui.app import MainWindow, Studio  # noqa: E402
-from gui.widgets.camera_view import face_label  # noqa: E402
+from gui.app import MainWindow, Studio
+from gui.widgets.camera_view import face_label
 
 VIDEO = FIXTURES / "videos" / "zubair_live_webcam.mov"
 FACES = FIXTURES / "faces"
