@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 
 from .config import data_dir
-from .errors import BadInput, EncoderMismatch, GalleryError, ModelUnavailable, UnknownPerson
+from .errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from .match import GalleryMatrix
-from .runtime import file_sha256
 
 DIMENSION = 128
 SCHEMA_VERSION = 1
@@ -79,9 +78,9 @@ def default_path(encoder_file: str = "") -> Path:
     (embeddings of different encoders are never compared, so each version of each has its own file)."""
     if not encoder_file:
         return data_dir() / "gallery.sqlite"
-    if not Path(encoder_file).is_file():
-        raise ModelUnavailable(f"The encoder {encoder_file} does not exist.")
-    return data_dir() / f"gallery-{Path(encoder_file).stem}-{file_sha256(Path(encoder_file))[:12]}.sqlite"
+    from .faces.encode import FaceEncoder  # its id names the weights: "<name>:<sha256 prefix>"
+
+    return data_dir() / f"gallery-{FaceEncoder.model_id(Path(encoder_file)).replace(':', '-')}.sqlite"
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:

@@ -24,6 +24,18 @@ UNKNOWN = "not recognized"
 SPOOF = "spoof suspected"
 
 
+def liveness_of(face, mode: str) -> tuple[bool | None, str]:
+    """Is a camera face live under this liveness mode? (True, ""), (False, why a spoof is suspected), or
+    (None, "") while its passive verdict has not settled (or the pipeline is not checking it yet).
+    Mode "off" takes every face as live."""
+    if mode == "off":
+        return True, ""
+    tracked = face.liveness
+    if tracked is None or not tracked.settled:
+        return None, ""
+    return (True, "") if tracked.verdict.live else (False, tracked.verdict.why())
+
+
 @dataclass(frozen=True)
 class Announcement:
     time: float
@@ -106,12 +118,11 @@ class RecognitionVote:
 
     def _label(self, face) -> tuple[str | None, str]:
         """(name, UNKNOWN or SPOOF, and why a spoof) for this frame's face; (None, "") while its liveness is unsure."""
-        if self.liveness != "off":
-            tracked = face.liveness
-            if tracked is None or not tracked.settled:  # None: the pipeline has not started checking yet
-                return None, ""
-            if not tracked.verdict.live:
-                return SPOOF, tracked.verdict.why()
+        live, why = liveness_of(face, self.liveness)
+        if live is None:
+            return None, ""
+        if not live:
+            return SPOOF, why
         return (face.match.name if face.match.recognized else UNKNOWN), ""
 
     def _challenge_status(self, face, name: str, now: float) -> ChallengeStatus | None:

@@ -96,9 +96,7 @@ class FacePipeline:
             self.liveness = None
             return
         if self.liveness is not None:
-            self.liveness.threshold = threshold
-            for track in self.liveness.tracks:
-                track.passive.threshold = threshold
+            self.liveness.set_threshold(threshold)
             return
         if self._mesh_model is None:
             self._mesh_model = FaceMeshModel(use_gpu=self.settings.use_gpu)
@@ -107,7 +105,8 @@ class FacePipeline:
     def apply_settings(self, settings: RecognitionSettings) -> None:
         """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions (and a new
         encoder needs the caller to give the pipeline that encoder's gallery)."""
-        if settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder:
+        new_encoder = settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder
+        if new_encoder:
             self.encoder = FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
@@ -117,7 +116,8 @@ class FacePipeline:
                     self.liveness.mesh_model = self._mesh_model
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
-        self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
+        if new_encoder or settings.decision != self.settings.decision:
+            self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
         self.settings = settings
 
     def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:

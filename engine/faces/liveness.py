@@ -530,6 +530,12 @@ class LivenessMonitor:
         self.tracks: list[FaceTrack] = []
         self._next_id = 0
 
+    def set_threshold(self, threshold: float) -> None:
+        """A new spoof-score threshold, for the faces followed now and the next ones."""
+        self.threshold = threshold
+        for track in self.tracks:
+            track.passive.threshold = threshold
+
     def update(self, image_rgb: np.ndarray, detections: list[Detection], timestamp: float) -> list[TrackedVerdict]:
         gray = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
         self.tracks = [t for t in self.tracks if timestamp - t.last_seen <= TRACK_TIMEOUT_S]

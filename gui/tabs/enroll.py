@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import LikenessError, UnknownPerson
 from engine.gallery import thumbnail_jpeg
+from engine.kiosk import liveness_of
 from engine.pipeline import load_image
 
 from ..thumbnails import chip_pixmap, jpeg_pixmap
@@ -103,11 +104,11 @@ class EnrollTab(QWidget):
             return self._say("No face in view." if not result.faces else
                              f"{len(result.faces)} faces in view: only the person to enroll, please.")
         face = result.faces[0]
-        tracked = face.liveness if self.studio.liveness_mode() != "off" else None
-        if tracked is not None and not tracked.settled:
+        live, why = liveness_of(face, self.studio.liveness_mode())
+        if live is None:
             return self._say("Checking that the face is live…")
-        if tracked is not None and not tracked.verdict.live:  # someone enrolling a photo of somebody else
-            return self._say(f"Shot refused: spoof suspected ({tracked.verdict.why()}).")
+        if not live:  # someone enrolling a photo of somebody else
+            return self._say(f"Shot refused: spoof suspected ({why}).")
         if not face.quality.ok:
             return self._say("Shot refused: " + "; ".join(face.quality.problems) + ".")
         if time.monotonic() - self.last_capture < SECONDS_BETWEEN_SHOTS:

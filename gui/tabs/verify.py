@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPush
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
 from engine.faces.quality import MAX_YAW
+from engine.kiosk import liveness_of
 from engine.match import verify
 from engine.pipeline import load_image
 
@@ -111,14 +112,13 @@ class VerifyTab(QWidget):
         if abs(face.quality.yaw) > MAX_YAW:  # a turned face cannot be compared: wait for it to face the camera
             self.verdict.setText("Now look at the camera…")
             return
-        checking = self.studio.liveness_mode() != "off"
-        tracked = face.liveness
-        if checking and (tracked is None or not tracked.settled):
+        live, why = liveness_of(face, self.studio.liveness_mode())
+        if live is None:
             self.verdict.setText("Checking that the face is live…")
             return
         self.awaiting_liveness = False
-        if checking and not tracked.verdict.live:
-            self.show_spoof(face, tracked.verdict.why())
+        if not live:
+            self.show_spoof(face, why)
         else:
             self.show_decision(face)
 
