@@ -62,7 +62,8 @@ def main() -> None:
         print(f"{name:<12} {100 * column['accuracy'].mean():7.2f} +- {100 * column['accuracy'].std():4.2f} "
               f"{column['auc'].mean():8.4f} +- {column['auc'].std():.4f} "
               f"{100 * column['tar_far_1pct'].mean():6.2f} +- {100 * column['tar_far_1pct'].std():4.2f} {minutes:8.1f}")
-    plot(*runs[0][::-1])
+    first_results, first_histories = runs[0]
+    plot(first_histories, first_results)
 
 
 def one_seed(seed, args, trainable, held_out, train_faces, test_faces, train_pairs, test_pairs):

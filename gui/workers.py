@@ -29,6 +29,11 @@ def as_sentence(error: Exception) -> str:
     return f"Unexpected error ({type(error).__name__}: {error})."
 
 
+def as_likeness_error(error: Exception) -> LikenessError:
+    """Any error as one of ours, to hand to a tab (which shows str() of it)."""
+    return error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+
+
 class Mailbox:
     """One slot: put() replaces what was there, take() empties it."""
 
@@ -206,12 +211,12 @@ class PipelineWorker(QObject):
             try:
                 result = work(pipeline)
             except Exception as error:
-                result = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+                result = as_likeness_error(error)
             self.job_done.emit(job_id, result)
 
     def _refuse_jobs(self, error: Exception) -> None:
         """Without models no job can run: answer each with the reason instead of leaving the tabs waiting."""
-        reason = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+        reason = as_likeness_error(error)
         while not self._stop.is_set():
             try:
                 job_id, _ = self.jobs.get(timeout=0.1)
@@ -240,7 +245,7 @@ class BackgroundTask(QObject):
         try:
             result = self.work()
         except Exception as error:
-            result = error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
+            result = as_likeness_error(error)
         self.done.emit(result)
         self.thread().quit()
 

@@ -16,7 +16,7 @@ from engine.convnet import SAMPLES, scan_folder, top_patches_grid
 from engine.errors import LikenessError
 
 from ..widgets.camera_view import to_qimage
-from ..workers import as_sentence
+from ..workers import as_likeness_error
 
 UNITS_SHOWN = 6
 
@@ -35,7 +35,7 @@ class ScanWorker(QObject):
             self.finished.emit(scan_folder(self.layer, self.folder, on_progress=self.progress.emit,
                                            should_stop=self.cancelled.is_set))
         except Exception as error:  # a full disk for the cache, an unreadable folder…: said, tab usable again
-            self.finished.emit(error if isinstance(error, LikenessError) else LikenessError(as_sentence(error)))
+            self.finished.emit(as_likeness_error(error))
         finally:
             QThread.currentThread().quit()
 

@@ -16,7 +16,7 @@ from engine.pipeline import load_image
 from engine.style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
 from ..thumbnails import chip_pixmap
-from ..workers import as_sentence
+from ..workers import as_likeness_error
 
 PREVIEW_PX = 360
 IMAGES = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
@@ -41,7 +41,7 @@ class StyleWorker(QObject):
                                        should_stop=self.cancelled.is_set)
             self.finished.emit(result)
         except Exception as error:  # out of memory, a CUDA error…: said, and the tab is usable again
-            self.finished.emit(error if isinstance(error, LikenessError) else LikenessError(as_sentence(error)))
+            self.finished.emit(as_likeness_error(error))
         finally:
             QThread.currentThread().quit()
 
