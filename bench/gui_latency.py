@@ -75,7 +75,7 @@ def enroll_first_frame(studio, video: Path, pipeline) -> None:
     capture = cv2.VideoCapture(str(video))
     frame = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
     capture.release()
-    face = pipeline.embed_one(frame, take_largest=True)
+    face = pipeline.embed_one(frame).face
     studio.gallery.enroll("person in the video", face.embedding[None], ["bench"])
 
 

@@ -20,15 +20,6 @@ class NoFace(BadInput):
         super().__init__(f"No face was found in {where}.")
 
 
-class SeveralFaces(BadInput):
-    def __init__(self, count, where="the image"):
-        super().__init__(
-            f"{count} faces were found in {where}; use a photo with one face "
-            "or ask to take the largest face."
-        )
-        self.count = count
-
-
 class FaceTooSmall(BadInput):
     def __init__(self, size_px, minimum_px, where="the image"):
         super().__init__(

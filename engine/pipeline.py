@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .config import RecognitionSettings
-from .errors import FaceTooSmall, NoFace, SeveralFaces, UnreadableImage
+from .errors import FaceTooSmall, NoFace, UnreadableImage
 from .faces.align import ChipTemplate, align_faces
 from .faces.detect import Detection, FaceDetector
 from .faces.encode import FaceEncoder
@@ -53,6 +53,42 @@ class FaceObservation:
     quality: Quality
     match: Identification | None = None
     liveness: TrackedVerdict | None = None  # passive cues of this face's track (streams with liveness on)
+
+
+# score = area - c * squared offset of the box centre from the image centre (both in px^2, so the rule does
+# not depend on the image size); c chosen on LFW View-1 DevTrain by bench/subject_rule.py
+SUBJECT_CENTRALITY = 1.0
+
+
+def subject_index(boxes, image_shape: tuple[int, ...], centrality: float = SUBJECT_CENTRALITY) -> int:
+    """Index of a photo's subject among its face boxes (x1, y1, x2, y2 rows): the best box area minus
+    `centrality` times the squared distance of the box's centre from the image centre. 0: the largest face."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    height, width = image_shape[:2]
+    offset = (boxes[:, :2] + boxes[:, 2:]) / 2 - [width / 2, height / 2]
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    return int(np.argmax(area - centrality * np.sum(offset ** 2, axis=1)))
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """The face taken from a photo (`face`), among every face found in it."""
+
+    faces: tuple[FaceObservation, ...]
+    index: int
+    rule: str  # "subject" or "largest"
+
+    @property
+    def face(self) -> FaceObservation:
+        return self.faces[self.index]
+
+    def note(self, where: str) -> str:
+        """Which face was taken, in words, when the photo had several; "" when it had one."""
+        if len(self.faces) == 1:
+            return ""
+        x1, y1, x2, y2 = np.round(self.face.box).astype(int)
+        how = "the largest" if self.rule == "largest" else "the most central of the large ones"
+        return f"{where}: {len(self.faces)} faces found; took {how}, at ({x1}, {y1})-({x2}, {y2})"
 
 
 @dataclass
@@ -145,18 +181,18 @@ class FacePipeline:
         return [self._observation(d, chip, e, m, v)
                 for d, chip, e, m, v in zip(detections, chips, embeddings, matches, verdicts)]
 
-    def embed_one(self, image_rgb: np.ndarray, where: str = "the image", take_largest: bool = False,
-                  check_size: bool = True) -> FaceObservation:
-        """The one face of an image (or its largest face when take_largest); raises NoFace, SeveralFaces or FaceTooSmall."""
+    def embed_one(self, image_rgb: np.ndarray, where: str = "the image", rule: str = "subject",
+                  check_size: bool = True) -> "PhotoFace":
+        """The face a photo is of: its subject (rule "subject", see subject_index) or its largest face
+        (rule "largest"), with every face found; raises NoFace or FaceTooSmall."""
         faces = self.observe(image_rgb)
         if not faces:
             raise NoFace(where)
-        if len(faces) > 1 and not take_largest:
-            raise SeveralFaces(len(faces), where)
-        face = faces[0]
-        if check_size and face.quality.face_px < self.settings.min_face_px:
-            raise FaceTooSmall(face.quality.face_px, self.settings.min_face_px, where)
-        return face
+        centrality = SUBJECT_CENTRALITY if rule == "subject" else 0.0
+        photo = PhotoFace(tuple(faces), subject_index([f.box for f in faces], image_rgb.shape, centrality), rule)
+        if check_size and photo.face.quality.face_px < self.settings.min_face_px:
+            raise FaceTooSmall(photo.face.quality.face_px, self.settings.min_face_px, where)
+        return photo
 
     def _match(self, embeddings: np.ndarray) -> list[Identification | None]:
         if self.gallery is None or len(embeddings) == 0:

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from engine.config import RecognitionSettings
-from engine.errors import NoFace, SeveralFaces, UnreadableImage
+from engine.errors import NoFace, UnreadableImage
 from engine.faces.align import align_face, similarity_transform
-from engine.pipeline import FacePipeline, load_image
+from engine.pipeline import FacePipeline, load_image, subject_index
 
 from conftest import FIXTURES
 
@@ -59,13 +59,28 @@ def test_alignment_puts_the_landmarks_on_the_template(pipeline):
     assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8 and chip.std() > 20
 
 
-def test_no_face_and_several_faces_are_clear_errors(pipeline):
+def test_no_face_is_a_clear_error(pipeline):
     with pytest.raises(NoFace, match="No face"):
         pipeline.embed_one(load_image(FACES / "no_face_golden_gate.jpg"))
-    with pytest.raises(SeveralFaces, match="2 faces"):
-        pipeline.embed_one(load_image(FACES / "two_people.jpg"))
-    largest = pipeline.embed_one(load_image(FACES / "two_people.jpg"), take_largest=True)
-    assert largest.embedding.shape == (128,)
+
+
+@pytest.mark.parametrize("person", ["Charles_Schumer", "Kate_Capshaw"])
+def test_the_subject_of_a_photo_is_taken_not_a_larger_face_beside_it(pipeline, person):
+    """In these LFW photos someone beside the subject has the larger face box."""
+    reference = pipeline.embed_one(load_image(FACES / "lfw" / f"{person}_0001.jpg")).face.embedding
+    photo = pipeline.embed_one(load_image(FACES / "lfw" / f"{person}_0002.jpg"))
+    largest = pipeline.embed_one(load_image(FACES / "lfw" / f"{person}_0002.jpg"), rule="largest")
+    assert len(photo.faces) == 2 and photo.index != largest.index
+    assert np.linalg.norm(photo.face.embedding - reference) < 0.42 < np.linalg.norm(largest.face.embedding - reference)
+    assert "2 faces found; took the most central" in photo.note("the photo")
+
+
+def test_subject_rule_weighs_size_against_distance_from_the_centre():
+    centred_small = [45, 45, 55, 55]  # area 100 at the centre of a 100x100 image
+    off_centre_large = [0, 0, 20, 20]  # area 400, centre 40 px away on each axis: 400 - 3200 < 100
+    assert subject_index([off_centre_large, centred_small], (100, 100)) == 1
+    assert subject_index([off_centre_large, centred_small], (100, 100), centrality=0.0) == 0
+    assert subject_index([off_centre_large], (100, 100)) == 0
 
 
 def test_corrupt_and_missing_images_are_clear_errors(tmp_path):
@@ -80,7 +95,7 @@ def test_corrupt_and_missing_images_are_clear_errors(tmp_path):
 
 
 def test_same_person_is_closer_than_a_stranger(pipeline):
-    obama, obama2, biden = (pipeline.embed_one(load_image(FACES / name)).embedding
+    obama, obama2, biden = (pipeline.embed_one(load_image(FACES / name)).face.embedding
                             for name in ("obama.jpg", "obama2.jpg", "biden.jpg"))
     same, different = np.linalg.norm(obama - obama2), np.linalg.norm(obama - biden)
     tau = RecognitionSettings().tau

@@ -171,9 +171,9 @@ def test_photos_dropped_on_the_enroll_tab_are_added(qtbot, window):
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
     window.enroll.dropEvent(drop)
-    qtbot.waitUntil(lambda: "faces were found in two_people.jpg" in window.enroll.feedback.text()
-                    or len(window.enroll.shots) == 1, timeout=10000)
-    qtbot.waitUntil(lambda: len(window.enroll.shots) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: len(window.enroll.shots) == 2, timeout=10000)
+    assert "two_people.jpg: 2 faces found; took" in window.enroll.feedback.text()
+    assert window.enroll.photo.isVisibleTo(window.enroll) and not window.enroll.photo.pixmap().isNull()
 
 
 class UserClose:

@@ -26,7 +26,7 @@ def pipeline(tmp_path_factory):
 
 
 def enroll(pipeline, name, image):
-    face = pipeline.embed_one(image)
+    face = pipeline.embed_one(image).face
     pipeline.gallery.enroll(name, face.embedding[None], [name])
 
 

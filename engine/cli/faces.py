@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_settings
-from ..errors import BadInput, LikenessError
+from ..errors import BadInput, LikenessError, NoFace
 from ..gallery import Gallery, default_path, thumbnail_jpeg
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+
+
+LARGEST_HELP = "of a photo with several faces, take the largest (default: its subject, large and central)"
 
 
 def register(commands) -> None:
@@ -21,12 +24,14 @@ def register(commands) -> None:
     enroll = commands.add_parser("enroll", parents=[common], help="add a person from one or more photos")
     enroll.add_argument("name")
     enroll.add_argument("images", nargs="+", type=Path)
-    enroll.add_argument("--largest", action="store_true", help="take the largest face of a photo with several")
+    enroll.add_argument("--largest", action="store_true",
+                        help=LARGEST_HELP)
     enroll.set_defaults(run=run_enroll)
 
     verify = commands.add_parser("verify", parents=[common], help="1:1: is the face in IMAGE this person?")
     verify.add_argument("name")
     verify.add_argument("image", type=Path)
+    verify.add_argument("--largest", action="store_true", help=LARGEST_HELP)
     verify.set_defaults(run=run_verify)
 
     identify = commands.add_parser("identify", parents=[common], help="1:K: who are the faces in these images?")
@@ -52,7 +57,8 @@ def register(commands) -> None:
     import_.add_argument("file", type=Path)
     import_.set_defaults(run=run_import)
 
-    embed = commands.add_parser("embed", help="128-D embedding of the largest face of each image")
+    embed = commands.add_parser("embed", help="embedding of the subject of each image (one row each)")
+    embed.add_argument("--largest", action="store_true", help=LARGEST_HELP)
     embed.add_argument("images", nargs="+", type=Path)
     embed.add_argument("--out", type=Path, help=".npy file (one row per image, NaN where no face); default: text on stdout")
     embed.set_defaults(run=run_embed)
@@ -75,6 +81,10 @@ def _gallery(args):
     return Gallery(gallery_path(args), FaceEncoder.model_id(load_settings().recognition.encoder or None))
 
 
+def face_rule(args) -> str:
+    return "largest" if args.largest else "subject"
+
+
 def gallery_path(args) -> Path:
     return getattr(args, "gallery", None) or default_path(load_settings().recognition.encoder)
 
@@ -86,7 +96,10 @@ def run_enroll(args) -> int:
     faces, failures = [], []
     for path in args.images:
         try:
-            faces.append(pipeline.embed_one(load_image(path), where=str(path), take_largest=args.largest))
+            photo = pipeline.embed_one(load_image(path), where=str(path), rule=face_rule(args))
+            faces.append(photo.face)
+            if note := photo.note(str(path)):
+                print(note, file=sys.stderr)
         except BadInput as error:
             failures.append(str(error))
     if failures:
@@ -108,7 +121,10 @@ def run_verify(args) -> int:
 
     pipeline = _pipeline(args)
     enrolled = pipeline.gallery.embeddings_of(args.name)
-    face = pipeline.embed_one(load_image(args.image), where=str(args.image), take_largest=True, check_size=False)
+    photo = pipeline.embed_one(load_image(args.image), where=str(args.image), rule=face_rule(args), check_size=False)
+    if note := photo.note(str(args.image)):
+        print(note, file=sys.stderr)
+    face = photo.face
     result = verify(face.embedding, enrolled, pipeline.settings.tau, classifier=pipeline.classifier)
     pipeline.gallery.log_event("verify", args.name, result.distance, f"cli {'accepted' if result.same else 'rejected'}")
     verdict = "same person" if result.same else "different person"
@@ -186,18 +202,21 @@ def run_embed(args) -> int:
     from ..pipeline import load_image
 
     pipeline = _pipeline(args, with_gallery=False)
-    rows, missing = np.full((len(args.images), 128), np.nan, np.float32), 0
+    rows, missing = np.full((len(args.images), pipeline.encoder.EMBEDDING_SIZE), np.nan, np.float32), 0
     for row, path in enumerate(args.images):
         try:
-            faces = pipeline.observe(load_image(path))
-        except LikenessError as error:
-            faces = []
-            print(f"error: {error}", file=sys.stderr)
-        if faces:
-            rows[row] = faces[0].embedding
-        else:
+            photo = pipeline.embed_one(load_image(path), where=str(path), rule=face_rule(args), check_size=False)
+        except NoFace:
             missing += 1
             print(f"{path}: no face found; its row is NaN", file=sys.stderr)
+            continue
+        except LikenessError as error:
+            missing += 1
+            print(f"error: {error} Its row is NaN.", file=sys.stderr)
+            continue
+        rows[row] = photo.face.embedding
+        if note := photo.note(str(path)):
+            print(note, file=sys.stderr)
     if args.out:
         np.save(args.out, rows)
         print(f"wrote {len(rows)} rows to {args.out} ({missing} without a face)", file=sys.stderr)

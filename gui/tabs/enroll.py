@@ -17,11 +17,12 @@ from engine.gallery import thumbnail_jpeg
 from engine.kiosk import liveness_of
 from engine.pipeline import load_image
 
-from ..thumbnails import chip_pixmap, jpeg_pixmap
+from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 
 SHOTS_PER_CAPTURE = 5
 SECONDS_BETWEEN_SHOTS = 0.4
 SHOT_PX = 96
+PHOTO_PX = 240  # a photo with several faces is shown with the face taken boxed
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class EnrollTab(QWidget):
             layout.addWidget(widget)
         layout.addLayout(row)
         layout.addWidget(self.feedback)
+        self.photo = QLabel()
+        self.photo.setVisible(False)
+        layout.addWidget(self.photo)
         layout.addWidget(QLabel("New shots:"))
         layout.addWidget(self.preview, 2)
         layout.addLayout(bottom)
@@ -127,15 +131,20 @@ class EnrollTab(QWidget):
             paths = QFileDialog.getOpenFileNames(self, "Photos of the person", "",
                                                  "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")[0]
         for path in paths:
-            self.studio.run_job(lambda pipeline, p=path: pipeline.embed_one(load_image(p), where=Path(p).name),
+            self.studio.run_job(lambda pipeline, p=path: photo_subject(pipeline, p),
                                 lambda result, p=path: self._photo_done(p, result))
 
     def _photo_done(self, path: str, result) -> None:
         if isinstance(result, LikenessError):
             self._say(str(result))
             return
-        self._add_shot(Shot(result.embedding, result.chip, str(Path(path).resolve())))
-        self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)).")
+        image, photo = result
+        self._add_shot(Shot(photo.face.embedding, photo.face.chip, str(Path(path).resolve())))
+        self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)). {photo.note(Path(path).name)}".strip())
+        several = len(photo.faces) > 1
+        self.photo.setVisible(several)
+        if several:
+            self.photo.setPixmap(photo_pixmap(image, [f.box for f in photo.faces], photo.index, PHOTO_PX))
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -195,3 +204,9 @@ def shot_list() -> QListWidget:
     shots.setIconSize(QSize(SHOT_PX, SHOT_PX))
     shots.setAcceptDrops(False)  # photos dropped on the list go to the tab
     return shots
+
+
+def photo_subject(pipeline, path: str, check_size: bool = True):
+    """On the pipeline thread: the photo and the face it is of (a PhotoFace)."""
+    image = load_image(path)
+    return image, pipeline.embed_one(image, where=Path(path).name, check_size=check_size)

@@ -14,9 +14,9 @@ from engine.faces.liveness import ChallengeSession, ChallengeState, random_actio
 from engine.faces.quality import MAX_YAW
 from engine.kiosk import liveness_of
 from engine.match import verify
-from engine.pipeline import load_image
 
-from ..thumbnails import chip_pixmap, jpeg_pixmap
+from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
+from .enroll import photo_subject
 
 EVIDENCE_PX = 150
 
@@ -133,16 +133,17 @@ class VerifyTab(QWidget):
         path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]
         if path:
             self.challenge, self.awaiting_liveness = None, False  # the photo's answer replaces the camera's
-            self.studio.run_job(
-                lambda pipeline: pipeline.embed_one(load_image(path), where=Path(path).name, take_largest=True,
-                                                    check_size=False),
-                self._photo_done)
+            self.studio.run_job(lambda pipeline: photo_subject(pipeline, path, check_size=False),
+                                self._photo_done)
 
     def _photo_done(self, result) -> None:
         if isinstance(result, LikenessError):
             self.verdict.setText(str(result))
-        else:
-            self.show_decision(result)
+            return
+        image, photo = result
+        self.show_decision(photo.face)
+        if len(photo.faces) > 1:  # which face was verified
+            self.presented.setPixmap(photo_pixmap(image, [f.box for f in photo.faces], photo.index, EVIDENCE_PX))
 
     def show_decision(self, face) -> None:
         name = self.claim.currentText()
