@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
 from engine.errors import LikenessError  # noqa: E402
-from engine.pipeline import FacePipeline, load_image  # noqa: E402
+from engine.pipeline import FacePipeline, load_image, subject_index  # noqa: E402
 from engine.training.calibration import (  # noqa: E402
     SHIPPED_CALIBRATION, Calibration, accuracy, best_accuracy_threshold, roc, tar_at_far,
 )
@@ -30,21 +30,16 @@ from engine.training.pairs import read_pairs  # noqa: E402
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def central_face(faces, shape):
-    """LFW's subject is the face nearest the image centre (other people can be in the picture)."""
-    centre = np.array([shape[1], shape[0]]) / 2
-    return min(faces, key=lambda f: np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre))
-
-
 def embed_images(pipeline: FacePipeline, paths: list[Path], flip: bool) -> dict[Path, np.ndarray]:
-    """Embedding of each image's subject; NaN where no face is found (such pairs count as errors)."""
+    """Embedding of each image's subject (the rule of `main.py embed`); NaN where no face is found (such pairs
+    count as errors)."""
     embeddings, bar = {}, ProgressBar(len(paths), "embedding")
     for done, path in enumerate(paths, 1):
         image = load_image(path)
         faces = pipeline.observe(image)
-        embeddings[path] = np.full(128, np.nan, np.float32)
+        embeddings[path] = np.full(pipeline.encoder.EMBEDDING_SIZE, np.nan, np.float32)
         if faces:
-            face = central_face(faces, image.shape)
+            face = faces[subject_index([f.box for f in faces], image.shape)]
             embeddings[path] = flip_averaged(pipeline, face.chip) if flip else face.embedding
         if done % 20 == 0 or done == len(paths):
             bar.update(done)
