@@ -4,7 +4,9 @@ import sys
 GUI_FLAGS = ("--source", "--kiosk", "--once", "--home")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The window, or one command when argv (default: sys.argv[1:]) starts with one; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].split("=")[0] in GUI_FLAGS:
         from gui.app import run_app
 
@@ -15,4 +17,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

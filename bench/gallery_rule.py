@@ -19,7 +19,8 @@ from bench.lfw import central_face  # noqa: E402
 from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
 from engine.match import GalleryMatrix, identify  # noqa: E402
-from engine.pipeline import FacePipeline, load_image  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.pipeline import FacePipeline  # noqa: E402
 
 
 def embed(pipeline: FacePipeline, paths: list[Path]) -> np.ndarray:

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
 from engine.errors import LikenessError  # noqa: E402
-from engine.pipeline import FacePipeline, load_image, subject_index  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.pipeline import FacePipeline, subject_index  # noqa: E402
 from engine.training.calibration import (  # noqa: E402
     SHIPPED_CALIBRATION, Calibration, accuracy, best_accuracy_threshold, roc, tar_at_far,
 )

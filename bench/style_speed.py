@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from engine.config import VGG19_CONV_LAYERS, StyleSettings  # noqa: E402
 from engine.style.losses import gram_matrix  # noqa: E402
-from engine.style.transfer import StyleTransfer, resize_longest, to_tensor  # noqa: E402
+from engine.images import load_image, resize_longest  # noqa: E402
+from engine.style.transfer import StyleTransfer, to_tensor  # noqa: E402
 from engine.style.vgg import BGR_MEAN, load_vgg19  # noqa: E402
 
 
@@ -129,8 +130,8 @@ def median_step(times: list[float]) -> float:
 def worker(args) -> None:
     settings = StyleSettings(size=args.size, iterations=args.iters, optimizer=args.optimizer, preview_every=10**3,
                              coarse_to_fine=False)  # one scale, as the reference
-    content = resize_longest(load(args.content), args.size)
-    style = cv2.resize(load(args.style), content.shape[1::-1], interpolation=cv2.INTER_AREA)
+    content = resize_longest(load_image(args.content), args.size)
+    style = cv2.resize(load_image(args.style), content.shape[1::-1], interpolation=cv2.INTER_AREA)
     run = run_ours if args.worker == "ours" else run_reference
     seconds, cost = run(settings, content, style, args.iters, args.device)
     if args.device == "cuda":
@@ -138,10 +139,6 @@ def worker(args) -> None:
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "cost": cost, "peak_mb": peak_mb}))
-
-
-def load(path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
 def compare(args) -> None:
@@ -179,7 +176,7 @@ def quality(args) -> None:
     settings = StyleSettings(size=256, iterations=args.quality_iters)
     progress = []
     transfer = StyleTransfer(settings, use_gpu=False)
-    result = transfer.run(load(args.content), [load(args.style)], on_progress=progress.append)
+    result = transfer.run(load_image(args.content), [load_image(args.style)], on_progress=progress.append)
     out = ROOT / "docs" / "style_tubingen_starry.png"
     cv2.imwrite(str(out), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
     print(f"quality run: 256 px, {settings.iterations} L-BFGS iterations in {progress[-1].elapsed:.0f} s; J_style "

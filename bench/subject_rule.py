@@ -18,7 +18,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
-from engine.pipeline import FacePipeline, load_image, subject_index  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.pipeline import FacePipeline, subject_index  # noqa: E402
 from engine.training.calibration import accuracy, best_accuracy_threshold  # noqa: E402
 from engine.training.pairs import read_pairs  # noqa: E402
 

@@ -4,6 +4,7 @@ A lost device is reported (CameraLost) instead of hanging; a video file loops un
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import BadInput, CameraLost
+from .errors import BadInput, CameraLost, UnreadableImage
+from .images import IMAGE_SUFFIXES, load_image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
 MAX_FAILED_READS = 10  # a webcam may drop a frame or two; ten in a row means it is gone
 
 
@@ -76,9 +77,8 @@ class FrameSource:
     def _folder_frames(self):
         while True:
             for path in self.images:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if image is not None:
-                    yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                with contextlib.suppress(UnreadableImage):  # a folder may hold a damaged photo: show the others
+                    yield load_image(path)
             if not self.loop:
                 return
 

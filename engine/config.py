@@ -6,7 +6,11 @@ One frozen dataclass per section; `Settings` holds the sections. Change a value 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import shutil
+import stat
+import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -39,6 +43,14 @@ def data_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
+def make_data_dir() -> Path:
+    """The data folder, created if needed, readable by its owner only (700): it holds faces and logs."""
+    path = data_dir()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # one made by an older version is 755
+    return path
+
+
 def _spec(default, unit: str, lo=None, hi=None, choices=None, help: str = ""):
     """A dataclass field that carries its unit, range and help text for validation and the settings panel."""
     meta = {"unit": unit, "min": lo, "max": hi, "choices": choices, "help": help}
@@ -53,22 +65,37 @@ class _Section:
             _check(type(self).__name__.removesuffix("Settings").lower(), f, getattr(self, f.name))
 
 
+TYPE_NAMES = {float: "a number", int: "a whole number", bool: "true or false", str: "text"}
+
+
+def _default(f: dataclasses.Field):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 def _check(section: str, f: dataclasses.Field, value) -> None:
-    meta = f.metadata
-    where = f"{section}.{f.name}"
-    expected = type(f.default) if f.default is not dataclasses.MISSING else tuple
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise SettingsError(f"The setting {where} must be a {expected.__name__}, not {value!r}.")
-    items = value if isinstance(value, tuple) else (value,)
-    for item in items:
-        if meta.get("choices") is not None and item not in meta["choices"]:
-            raise SettingsError(f"The setting {where} must be one of {', '.join(map(str, meta['choices']))}, not {item!r}.")
-        if meta.get("min") is not None and item < meta["min"]:
-            raise SettingsError(f"The setting {where} must be at least {meta['min']} {meta['unit']}, not {item}.")
-        if meta.get("max") is not None and item > meta["max"]:
-            raise SettingsError(f"The setting {where} must be at most {meta['max']} {meta['unit']}, not {item}.")
+    """Raise SettingsError, one sentence, unless `value` has the field's type, choices and range (lists: each item)."""
+    where, default = f"{section}.{f.name}", _default(f)
+    if not isinstance(default, tuple):
+        _check_item(where, f.metadata, type(default), value)
+        return
+    if not isinstance(value, tuple):
+        raise SettingsError(f"The setting {where} must be a list, not {value!r}.")
+    for item in value:
+        _check_item(where, f.metadata, type(default[0]), item)
+
+
+def _check_item(where: str, meta, expected: type, value) -> None:
+    accepted = (int, float) if expected is float else expected
+    if not isinstance(value, accepted) or (isinstance(value, bool) and expected is not bool):
+        raise SettingsError(f"The setting {where} must be {TYPE_NAMES[expected]}, not {value!r}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"The setting {where} must be a finite number, not {value}.")
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise SettingsError(f"The setting {where} must be one of {', '.join(map(str, meta['choices']))}, not {value!r}.")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise SettingsError(f"The setting {where} must be at least {meta['min']} {meta['unit']}, not {value}.")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise SettingsError(f"The setting {where} must be at most {meta['max']} {meta['unit']}, not {value}.")
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,8 @@ class StyleSettings(_Section):
 
     def __post_init__(self):
         super().__post_init__()
+        if not self.style_layers:
+            raise SettingsError("Give at least one style layer in style_layers.")
         if len(self.style_layers) != len(self.style_layer_weights):
             raise SettingsError("Give one lambda per style layer: style_layers and style_layer_weights differ in length.")
 
@@ -144,8 +173,9 @@ class LivenessSettings(_Section):
     mode: str = _spec("passive", "", choices=LIVENESS_MODES,
                       help="liveness check in the window: passive cues, or passive cues and a challenge")
     kiosk_mode: str = _spec("passive+challenge", "", choices=LIVENESS_MODES, help="liveness check in kiosk mode")
-    # bench/liveness.py: the live clips score 0.01-0.06 on average, the replays 0.67-0.90
-    threshold: float = _spec(0.5, "spoof score", 0.05, 0.95, help="a face scoring this or more is a suspected spoof")
+    # bench/liveness.py --fit: 5 % of the faces of LFW DevTrain's photos score this or more; live clips 0.12-0.21
+    # on average, replays 1.00
+    threshold: float = _spec(0.96, "spoof score", 0.05, 0.99, help="a face scoring this or more is a suspected spoof")
     challenge_steps: int = _spec(2, "actions", 1, 3, help="actions asked for (blink, turn left, turn right)")
     step_time: float = _spec(5.0, "s", 2.0, 30.0, help="time allowed for each action")
 
@@ -163,19 +193,13 @@ class Settings:
         return {f.name: _section_dict(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Settings":
-        sections = {}
-        for f in fields(cls):
-            values = data.get(f.name, {})
-            if not isinstance(values, dict):
-                raise SettingsError(f"The settings section [{f.name}] must be a table.")
-            known = {sf.name for sf in fields(f.default_factory)}
-            unknown = set(values) - known
-            if unknown:
-                raise SettingsError(f"Unknown setting {f.name}.{sorted(unknown)[0]}.")
-            values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-            sections[f.name] = f.default_factory(**values)
-        return cls(**sections)
+    def from_dict(cls, data: dict) -> tuple["Settings", list[str]]:
+        """Settings from a TOML table, and one sentence per problem: a wrong or unknown key keeps its default."""
+        names = [f.name for f in fields(cls)]
+        problems = [f"Unknown setting {name} is ignored." for name in data if name not in names]
+        sections = {f.name: _section_from(f.name, f.default_factory, data.get(f.name, {}), problems)
+                    for f in fields(cls)}
+        return cls(**sections), problems
 
     def with_value(self, dotted: str, value) -> "Settings":
         """A copy with one value changed, e.g. with_value("recognition.tau", 0.45); validated."""
@@ -186,6 +210,31 @@ class Settings:
         return dataclasses.replace(self, **{section_name: dataclasses.replace(section, **{key: value})})
 
 
+def _section_from(name: str, section_class: type, values, problems: list[str]):
+    """One section from its TOML table; each problem is appended to `problems` and its key keeps its default."""
+    if not isinstance(values, dict):
+        problems.append(f"The settings section [{name}] must be a table, not {values!r}; its defaults are used.")
+        return section_class()
+    known, kept = {f.name: f for f in fields(section_class)}, {}
+    for key, value in values.items():
+        value = tuple(value) if isinstance(value, list) else value
+        if key not in known:
+            problems.append(f"Unknown setting {name}.{key} is ignored.")
+            continue
+        try:
+            _check(name, known[key], value)
+            kept[key] = value
+        except SettingsError as error:
+            default = _default(known[key])
+            shown = list(default) if isinstance(default, tuple) else default
+            problems.append(f"{str(error).removesuffix('.')}; the default {shown!r} is used.")
+    try:
+        return section_class(**kept)
+    except SettingsError as error:  # keys fine one by one but not together
+        problems.append(f"{str(error).removesuffix('.')}; the [{name}] defaults are used.")
+        return section_class()
+
+
 def _section_dict(section) -> dict:
     return {f.name: list(v) if isinstance(v := getattr(section, f.name), tuple) else v for f in fields(section)}
 
@@ -194,23 +243,42 @@ def settings_file() -> Path:
     return config_dir() / "settings.toml"
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Settings from TOML; defaults where the file does not exist. A bad file raises SettingsError."""
+def load_settings_with_warnings(path: Path | None = None) -> tuple[Settings, list[str]]:
+    """Settings from the TOML file, and one sentence per problem found in it (the CLI prints them, the window
+    shows them). A wrong, unknown or out-of-range key keeps its default; a file that cannot be read as TOML
+    gives the defaults. No file: the defaults and no problem. A pipe or a device is never opened."""
     path = path or settings_file()
-    if not path.exists():
-        return Settings()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return Settings(), [f"The settings file {path} is not a regular file; the defaults are used."]
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SettingsError(f"The settings file {path} is not valid TOML ({error}).") from error
+    except FileNotFoundError:
+        return Settings(), []
+    except OSError as error:
+        why = error.strerror or error
+        return Settings(), [f"The settings file {path} cannot be read ({why}); the defaults are used."]
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return Settings(), [f"The settings file {path} is not valid TOML ({error}); the defaults are used."]
     return Settings.from_dict(data)
 
 
-def save_settings(settings: Settings, path: Path | None = None) -> Path:
-    """Write settings atomically (a crash leaves the old file or the new one, never half of one)."""
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from the TOML file, problems left unsaid (see load_settings_with_warnings)."""
+    return load_settings_with_warnings(path)[0]
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path | None:
+    """Write settings atomically (a crash leaves the old file or the new one, never half of one).
+
+    A file that had problems is not lost: it is first copied beside itself as settings.toml.<time>.bad.
+    Returns that copy, or None when the old file was fine or absent."""
     path = path or settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)
+    kept = None
+    if path.is_file() and load_settings_with_warnings(path)[1]:
+        kept = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
+        shutil.copyfile(path, kept)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(tomli_w.dumps(settings.to_dict()), encoding="utf-8")
     os.replace(tmp, path)
-    return path
+    return kept

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import torch
 
-from .camera import IMAGE_SUFFIXES
 from .config import VGG19_CONV_LAYERS, data_dir
 from .errors import BadInput, Cancelled
+from .images import IMAGE_SUFFIXES, load_image, resize_longest
 from .style.vgg import load_vgg19
 
 SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples" / "convnet"
@@ -59,12 +59,7 @@ def _images(folder: Path) -> list[Path]:
 
 
 def load_scaled(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise BadInput(f"Cannot read the image {path}.")
-    scale = SCAN_SIZE / max(image.shape[:2])
-    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return resize_longest(load_image(path), SCAN_SIZE)
 
 
 def _cache_file(layer: str, paths: list[Path]) -> Path:

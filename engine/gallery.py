@@ -104,6 +104,14 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
 
 
+def _owner_only(path: Path) -> None:
+    """Make a gallery file and its -wal and -shm readable by their owner only (600); a -wal or -shm that
+    SQLite creates later takes the gallery file's mode. A file of another owner is left as it is."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            os.chmod(file, 0o600)
+
+
 def _checked_embeddings(embeddings, sources, thumbnails) -> tuple[np.ndarray, list]:
     array = np.asarray(embeddings, np.float32)
     if array.ndim == 1:
@@ -139,7 +147,7 @@ class Gallery:
         self._matrix_cache: tuple | None = None
         self._changes = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
         except OSError as error:
             raise GalleryError(f"Cannot create the gallery at {self.path}: {error.strerror or error}.") from error
@@ -150,6 +158,7 @@ class Gallery:
         except BaseException:
             self._db.close()
             raise
+        _owner_only(self.path)  # only once it is ours: a refused file is left as it was
 
     def _setup(self) -> None:
         try:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
 )
 
-from engine.config import Settings, config_dir, load_settings, save_settings
+from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
 from engine.faces.encode import FaceEncoder
 from engine.gallery import Gallery
@@ -110,7 +110,8 @@ class Studio(QObject):
             self.gallery.close()
             self.gallery_path, self.gallery = path, gallery
         self.settings = settings
-        save_settings(settings)
+        if kept := save_settings(settings):
+            self.message.emit(f"The settings file had problems; a copy of it was kept as {kept}.")
         self._send_pipeline_settings()
         self.settings_changed.emit(settings)
         if encoder_changed:
@@ -416,8 +417,10 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Likeness")
     try:
-        settings = load_settings()
+        settings, settings_problems = load_settings_with_warnings()
         studio = Studio(settings)
+        if settings_problems:
+            studio.problems.append(" ".join(settings_problems))
     except LikenessError as error:
         QMessageBox.critical(None, "Likeness", str(error))
         return 2

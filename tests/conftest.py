@@ -1,8 +1,14 @@
-"""Shared test set-up: Qt without a display, and a private home so no test touches the user's data."""
+"""Shared test set-up: Qt without a display, a private home so no test touches the user's data, and
+generated image files."""
 import os
+import struct
+import zlib
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -14,3 +20,24 @@ def private_home(tmp_path, monkeypatch):
     """Settings and gallery of each test live in its own temporary folder."""
     monkeypatch.setenv("LIKENESS_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header declares width x height pixels (its pixel data is one row)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 4)) + chunk(b"IEND", b"")
+
+
+def write_odd_formats(rgb, folder: Path) -> dict[str, Path]:
+    """The photo (uint8 RGB) as 16-bit, grey and alpha PNGs, a CMYK JPEG and a two-frame GIF (the photo first)."""
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    cv2.imwrite(str(folder / "deep.png"), bgr.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "grey.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "alpha.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg", quality=95)
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return {name: folder / name for name in ("deep.png", "grey.png", "alpha.png", "cmyk.jpg", "animated.gif")}

@@ -1,5 +1,8 @@
 """The camera stand-ins (video file, image folder) and the ONNX Runtime session factory."""
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -49,3 +52,13 @@ def test_the_provider_in_use_is_reported_in_words():
     _, off = onnx_session(model_path("retinaface_mnet025.onnx"), use_gpu=False)
     assert str(off) == "CPU (GPU use is off in the settings)"
     assert np.asarray(session.get_inputs()[0].shape).size == 4
+
+
+def test_onnx_runtime_records_no_telemetry(tmp_path):
+    """Left alone, importing ONNX Runtime writes a device id and an event queue (OS, CPU, Python path) under
+    ~/.cache/Microsoft; with the engine nothing is written."""
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}  # the engine must set it itself
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
+    code = "from engine.runtime import model_path, onnx_session; onnx_session(model_path('retinaface_mnet025.onnx'), False)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert list(tmp_path.rglob("*")) == []

@@ -1,8 +1,16 @@
-"""The command line end to end on real photos: enroll, identify, verify, people, export/import, embed."""
+"""The command line end to end on real photos: enroll, identify, verify, people, export/import, embed; its exit
+codes, the installed `likeness` script, and the privacy of the data folder."""
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.gallery import Gallery
 
 from conftest import FIXTURES
 
@@ -102,3 +110,71 @@ def test_the_learned_pair_classifier_can_decide(gallery, capsys):
     assert "different person: P(same person) 0.0" in capsys.readouterr().out
     assert main(["identify", str(FACES / "biden.jpg"), *gallery]) == 1
     assert "not recognized (closest Obama at" in capsys.readouterr().out
+
+
+# ---- exit codes: 0 done, 1 a negative decision, 2 refused with a sentence, 3 internal error ----
+
+def test_the_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit codes:" in out and "1    a negative decision" in out and "3    internal error" in out
+    assert "likeness.log" in out
+
+
+def test_a_gallery_that_cannot_be_used_exits_2_with_a_sentence(tmp_path, capsys):
+    (tmp_path / "notes.sqlite").write_text("not a database " * 100)
+    assert main(["people", "--gallery", str(tmp_path / "notes.sqlite")]) == 2
+    assert "is damaged or not a Likeness gallery" in capsys.readouterr().err
+
+
+def test_embed_exits_2_on_an_unreadable_image_and_still_writes_every_row(tmp_path, capsys):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "rows.npy"
+    assert main(["embed", str(FACES / "obama.jpg"), str(tmp_path / "empty.jpg"), "--out", str(out)]) == 2
+    rows = np.load(out)
+    assert not np.isnan(rows[0]).any() and np.isnan(rows[1]).all()
+    assert "the file is empty. Its row is NaN." in capsys.readouterr().err
+
+
+def test_an_unexpected_error_exits_3_with_one_sentence_and_the_traceback_in_the_log(tmp_path, capsys, monkeypatch,
+                                                                                     private_home):
+    def broken_disk(*args, **kwargs):  # numpy standing in for any bug or surprise below the command
+        raise RuntimeError("the disk controller caught fire")
+
+    monkeypatch.setattr(np, "save", broken_disk)
+    assert main(["embed", str(FACES / "obama.jpg"), "--out", str(tmp_path / "rows.npy")]) == 3
+    log = private_home / "data" / "logs" / "likeness.log"
+    assert capsys.readouterr().err == (
+        f"internal error (RuntimeError: the disk controller caught fire); the traceback is in {log}.\n")
+    text = log.read_text()
+    assert "Traceback" in text and "in run_embed" in text and "RuntimeError: the disk controller caught fire" in text
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_the_installed_likeness_script_runs_a_command(tmp_path):
+    script = Path(sys.executable).with_name("likeness")  # [project.scripts] in pyproject.toml
+    result = subprocess.run([str(script), "people", "list"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "LIKENESS_HOME": str(tmp_path)})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "0 people\n")
+
+
+# ---- privacy: faces and logs are readable by their owner only ----
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_data_folder_gallery_and_journal_are_readable_by_their_owner_only(private_home):
+    data = private_home / "data"
+    assert main(["people", "list"]) == 0
+    assert (mode(data), mode(data / "logs"), mode(data / "gallery.sqlite")) == (0o700, 0o700, 0o600)
+    data.chmod(0o755)  # as an older version left them
+    (data / "gallery.sqlite").chmod(0o644)
+    assert main(["people", "list"]) == 0
+    assert (mode(data), mode(data / "gallery.sqlite")) == (0o700, 0o600)
+    with Gallery(data / "second.sqlite", "some-encoder") as gallery:
+        gallery.log_event("test")
+        assert {p.name: mode(p) for p in data.glob("second.sqlite*")} == {
+            "second.sqlite": 0o600, "second.sqlite-wal": 0o600, "second.sqlite-shm": 0o600}

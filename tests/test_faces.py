@@ -5,7 +5,8 @@ import pytest
 from engine.config import RecognitionSettings
 from engine.errors import NoFace, UnreadableImage
 from engine.faces.align import align_face, similarity_transform
-from engine.pipeline import FacePipeline, load_image, subject_index
+from engine.images import load_image
+from engine.pipeline import FacePipeline, subject_index
 
 from conftest import FIXTURES
 

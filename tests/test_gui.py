@@ -598,3 +598,31 @@ def test_closing_during_a_style_transfer_stops_it(qtbot, window):
     start_a_long_style_transfer(qtbot, window, 1)
     window.close()
     assert not any(thread.isRunning() for thread in window.threads)
+
+
+def test_a_damaged_settings_file_is_said_in_the_status_bar_and_kept_when_saved_over(qtbot):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.config import settings_file
+    from gui.app import run_app
+
+    settings_file().parent.mkdir(parents=True)
+    settings_file().write_text("[recognition]\ntau = nan\n")
+    said = []
+
+    def change_a_setting_and_close():
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+        try:  # a failure here must not leave the window open: run_app would never return
+            said.append(window.statusBar().currentMessage())
+            window.studio.update_settings(window.studio.settings.with_value("recognition.tau", 0.4))
+            said.append(window.statusBar().currentMessage())
+        finally:
+            window.close()
+
+    QTimer.singleShot(0, change_a_setting_and_close)
+    assert run_app(["--source", str(VIDEO), "--once"]) == 0
+    assert "The setting recognition.tau must be a finite number, not nan; the default 0.42 is used." in said[0]
+    assert "The settings file had problems; a copy of it was kept as" in said[1]
+    assert [p.read_text() for p in settings_file().parent.glob("*.bad")] == ["[recognition]\ntau = nan\n"]
+    assert load_settings().recognition.tau == 0.4

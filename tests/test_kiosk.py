@@ -3,7 +3,6 @@ with passive liveness and the challenge."""
 import dataclasses
 import random
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +10,8 @@ from engine.config import RecognitionSettings
 from engine.faces.liveness import Action, random_actions
 from engine.gallery import Gallery
 from engine.kiosk import SPOOF, UNKNOWN, RecognitionVote
-from engine.pipeline import FacePipeline, load_image
+from engine.images import load_image, video_frames
+from engine.pipeline import FacePipeline
 
 from conftest import FIXTURES
 
@@ -52,18 +52,16 @@ def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(pipeline):
 def stream(pipeline, path, every=1):
     """(timestamp, largest face or None) of every `every`-th frame of a clip, liveness on, as the window sees them."""
     pipeline.set_liveness(0.5)  # a fresh monitor: no tracks from another clip
-    capture = cv2.VideoCapture(str(path))
-    fps, index, frames = capture.get(cv2.CAP_PROP_FPS), 0, []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        if index % every == 0:
-            faces = pipeline.observe(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), timestamp=index / fps)
-            frames.append((index / fps, faces[0] if faces else None))
-        index += 1
+    frames = []
+    for _, timestamp, image in video_frames(path, every):
+        faces = pipeline.observe(image, timestamp=timestamp)
+        frames.append((timestamp, faces[0] if faces else None))
     pipeline.set_liveness(None)
     return frames
+
+
+def first_frame(path):
+    return next(video_frames(path))[2]
 
 
 def announcements(vote, frames):
@@ -74,9 +72,7 @@ def announcements(vote, frames):
 def selfie_and_replay(pipeline):
     """The same person live (phone selfie) and replayed on a laptop screen; enrolled from the live clip's
     first frame."""
-    capture = cv2.VideoCapture(str(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
-    ok, bgr = capture.read()
-    enroll(pipeline, "Luyt", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    enroll(pipeline, "Luyt", first_frame(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
     live = stream(pipeline, CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", every=2)
     replay = stream(pipeline, CLIPS / "tranvanluyt_replay_screen_6s.mp4", every=2)
     return live, replay
@@ -108,9 +104,7 @@ def seeded(order):
 
 @pytest.fixture(scope="module")
 def webcam(pipeline):
-    capture = cv2.VideoCapture(str(FIXTURES / "videos" / "zubair_live_webcam.mov"))
-    ok, bgr = capture.read()
-    enroll(pipeline, "Zubair", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    enroll(pipeline, "Zubair", first_frame(FIXTURES / "videos" / "zubair_live_webcam.mov"))
     return stream(pipeline, FIXTURES / "videos" / "zubair_live_webcam.mov")
 
 

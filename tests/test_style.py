@@ -49,7 +49,8 @@ def test_gram_and_style_cost_by_hand():
 def test_the_gradient_reaches_the_pixels_of_g_only(images):
     transfer = StyleTransfer(small(), use_gpu=False)
     content, style = images
-    from engine.style.transfer import resize_longest, to_tensor
+    from engine.images import resize_longest
+    from engine.style.transfer import to_tensor
 
     targets = transfer._targets(resize_longest(content, 64), [style], np.array([1.0]))
     generated = to_tensor(resize_longest(content, 64), "cpu").requires_grad_(True)
@@ -110,7 +111,8 @@ def test_cancel_wakes_a_paused_run(images):
 
 
 def test_a_style_equal_to_the_content_costs_nothing_at_any_size(images):
-    from engine.style.transfer import resize_longest, to_tensor
+    from engine.images import resize_longest
+    from engine.style.transfer import to_tensor
 
     content = resize_longest(images[0], 64)
     transfer = StyleTransfer(small(), use_gpu=False)

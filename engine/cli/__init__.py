@@ -1,35 +1,85 @@
 """Command line: `python main.py <command> ...`. Each module in this package registers its commands.
 
-Exit codes: 0 ok, 1 decision negative (different person, not recognized, spoof), 2 bad input.
+Exit codes (exit_codes(), also in --help): 0 done, 1 a negative decision, 2 refused with a sentence saying why,
+3 internal error (one sentence; the traceback goes to the log file), 130 interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from pathlib import Path
 
-from ..errors import BadInput, LikenessError
+import cv2
 
-EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT = 0, 1, 2
+from ..config import load_settings_with_warnings
+from ..errors import LikenessError
+from ..logs import LOGGER, log_file, start_logging
+
+EXIT_OK, EXIT_NEGATIVE, EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def exit_codes() -> str:
+    return f"""exit codes:
+  0    done; for a decision: the same person, everyone recognized, every face live
+  1    a negative decision: a different person, somebody not recognized, a spoof
+  2    refused, with one sentence on stderr saying why: an image, video, file, name, gallery or model
+       that cannot be used, or a wrong command line
+  3    internal error (a bug): one sentence on stderr, the traceback in {log_file()}
+  130  interrupted (Ctrl+C)
+A wrong key in settings.toml is named on stderr and keeps its default; the command goes on."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import faces, liveness, style, training
 
-    parser = argparse.ArgumentParser(prog="python main.py", description="Likeness: face recognition and neural style transfer.")
+    parser = argparse.ArgumentParser(prog="python main.py", description="Likeness: face recognition and neural style transfer.",
+                                     epilog=exit_codes(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (faces, liveness, style, training):
         module.register(commands)
     return parser
 
 
-def main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Run one command (argv: its words, default sys.argv[1:]); returns the exit code."""
+    log = start_logging()
+    quiet_decoders()
+    print_any_file_name()
     try:
+        args = build_parser().parse_args(argv)
+        for problem in load_settings_with_warnings()[1]:
+            print(f"warning: {problem}", file=sys.stderr)
         return args.run(args)
     except LikenessError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(error, BadInput) else 3
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: it must never read as a decision
+        return report_bug(error, log)
+
+
+def quiet_decoders() -> None:
+    """OpenCV and FFmpeg print their own complaints about a damaged file; the command says it in one sentence."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # quiet; read when the first video is opened
+
+
+def print_any_file_name() -> None:
+    """A file name that is not UTF-8 prints with \\udcXX escapes instead of stopping the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
+def report_bug(error: Exception, log: Path | None) -> int:
+    """One sentence on stderr, the traceback in the log file; returns EXIT_INTERNAL_ERROR."""
+    if log is not None:
+        logging.getLogger(LOGGER).exception("unexpected error")
+    where = f"the traceback is in {log}" if log else f"the log file {log_file()} could not be written"
+    what = (str(error).splitlines() or [""])[0][:200]
+    print(f"internal error ({type(error).__name__}: {what}); {where}.", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR

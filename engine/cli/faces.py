@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,12 +86,17 @@ def face_rule(args) -> str:
     return "largest" if args.largest else "subject"
 
 
+def path_text(path: Path) -> str:
+    """A path as text that can always be stored and printed: bytes that are not UTF-8 become \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def gallery_path(args) -> Path:
     return getattr(args, "gallery", None) or default_path(load_settings().recognition.encoder)
 
 
 def run_enroll(args) -> int:
-    from ..pipeline import load_image
+    from ..images import load_image
 
     pipeline = _pipeline(args)
     faces, failures = [], []
@@ -107,7 +113,7 @@ def run_enroll(args) -> int:
         print(f"Nothing was enrolled: fix or remove the {len(failures)} photo(s) above.", file=sys.stderr)
         return EXIT_BAD_INPUT
     pipeline.gallery.enroll(
-        args.name, np.stack([f.embedding for f in faces]), [str(p.resolve()) for p in args.images],
+        args.name, np.stack([f.embedding for f in faces]), [path_text(p.resolve()) for p in args.images],
         [thumbnail_jpeg(f.chip) for f in faces],
     )
     count = len(pipeline.gallery.embeddings_of(args.name))
@@ -117,11 +123,12 @@ def run_enroll(args) -> int:
 
 def run_verify(args) -> int:
     from ..match import verify
-    from ..pipeline import load_image
+    from ..images import load_image
 
+    image = load_image(args.image)
     pipeline = _pipeline(args)
     enrolled = pipeline.gallery.embeddings_of(args.name)
-    photo = pipeline.embed_one(load_image(args.image), where=str(args.image), rule=face_rule(args), check_size=False)
+    photo = pipeline.embed_one(image, where=str(args.image), rule=face_rule(args), check_size=False)
     if note := photo.note(str(args.image)):
         print(note, file=sys.stderr)
     face = photo.face
@@ -133,7 +140,7 @@ def run_verify(args) -> int:
 
 
 def run_identify(args) -> int:
-    from ..pipeline import load_image
+    from ..images import load_image
 
     pipeline = _pipeline(args)
     if not pipeline.gallery.people():
@@ -199,10 +206,11 @@ def run_import(args) -> int:
 
 
 def run_embed(args) -> int:
-    from ..pipeline import load_image
+    from ..images import load_image
 
     pipeline = _pipeline(args, with_gallery=False)
     rows, missing = np.full((len(args.images), pipeline.encoder.EMBEDDING_SIZE), np.nan, np.float32), 0
+    refused = False  # an image that could not be read: the rows are still written, the exit code says so
     for row, path in enumerate(args.images):
         try:
             photo = pipeline.embed_one(load_image(path), where=str(path), rule=face_rule(args), check_size=False)
@@ -212,6 +220,7 @@ def run_embed(args) -> int:
             continue
         except LikenessError as error:
             missing += 1
+            refused = True
             print(f"error: {error} Its row is NaN.", file=sys.stderr)
             continue
         rows[row] = photo.face.embedding
@@ -223,4 +232,4 @@ def run_embed(args) -> int:
     else:
         for path, row in zip(args.images, rows):
             print(str(path) + "\t" + " ".join(f"{v:.6f}" for v in row))
-    return EXIT_OK
+    return EXIT_BAD_INPUT if refused else EXIT_OK

@@ -40,7 +40,7 @@ STYLE_KEYS = ("alpha", "beta", "iterations", "size", "tv_weight", "seed", "learn
 
 
 def run_style(args) -> int:
-    from ..pipeline import load_image
+    from ..images import load_image
     from ..style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
     overrides = {key: getattr(args, key) for key in STYLE_KEYS if getattr(args, key) is not None}

@@ -154,7 +154,7 @@ def _read_pair_list(args, pairs_file: Path | None = None):
 def _embed_pairs(pairs, pipeline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first embeddings, second embeddings, same) for the pairs where both faces were found."""
     from ..errors import LikenessError
-    from ..pipeline import load_image
+    from ..images import load_image
     from ..training.datasets import central_face
 
     paths = sorted({p for pair in pairs for p in (pair.first, pair.second)})

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..images import resize_longest
 from ..runtime import model_path, onnx_session
 
 MODEL_FILE = "retinaface_mnet025.onnx"
@@ -87,8 +88,10 @@ class FaceDetector:
         self.iou_threshold = iou_threshold
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
-        scale = min(1.0, self.detection_size / max(image_rgb.shape[:2]))
-        small = image_rgb if scale == 1.0 else cv2.resize(image_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small = image_rgb
+        if max(image_rgb.shape[:2]) > self.detection_size:
+            small = resize_longest(image_rgb, self.detection_size)
+        scale = np.divide(small.shape[1::-1], image_rgb.shape[1::-1], dtype=np.float32)  # (x, y): small px per image px
         blob = (small[:, :, ::-1].astype(np.float32) - BGR_MEAN).transpose(2, 0, 1)[None]
         loc, conf, landmarks = self.session.run(None, {"input": np.ascontiguousarray(blob)})
         scores = conf[0, :, 1]
@@ -98,4 +101,4 @@ class FaceDetector:
         priors = prior_boxes(*small.shape[:2])[candidates]
         boxes, points = decode(loc[0, candidates], landmarks[0, candidates], priors)
         keep = non_max_suppression(boxes, scores[candidates], self.iou_threshold)
-        return [Detection(boxes[i] / scale, float(scores[candidates][i]), points[i] / scale) for i in keep]
+        return [Detection(boxes[i] / np.tile(scale, 2), float(scores[candidates][i]), points[i] / scale) for i in keep]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..config import VGG19_CONV_LAYERS, StyleSettings
+from ..images import resize_longest
 from ..runtime import torch_device
 from .losses import content_cost, gram_matrix, style_cost, total_variation
 from .vgg import WIDTHS, load_vgg19
@@ -39,12 +40,6 @@ class StyleProgress:
     @property
     def eta(self) -> float:
         return self.elapsed / self.iteration * (self.total - self.iteration)
-
-
-def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
-    scale = size / max(image.shape[:2])
-    shape = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, shape, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
 
 
 def resize_to_area(image: np.ndarray, pixels: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".webp", ".tif", ".tiff"}
+from ..images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def central_face(faces, image_shape):
 def extract_chips(images: list[tuple[Path, str]], pipeline, progress=None) -> tuple[FaceSet, list[str]]:
     """Detect and align the subject of each image; returns the chips and the images where no face was found."""
     from ..errors import LikenessError
-    from ..pipeline import load_image
+    from ..images import load_image
 
     chips, people, sources, failed = [], [], [], []
     for done, (path, person) in enumerate(images, 1):

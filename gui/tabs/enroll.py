@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 from engine.errors import LikenessError, UnknownPerson
 from engine.gallery import thumbnail_jpeg
 from engine.kiosk import liveness_of
-from engine.pipeline import load_image
+from engine.images import load_image
 
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 

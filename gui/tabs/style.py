@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import LikenessError
-from engine.pipeline import load_image
+from engine.images import load_image
 from engine.style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
 from ..thumbnails import chip_pixmap
