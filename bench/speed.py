@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.camera import FrameSource  # noqa: E402
-from engine.config import RecognitionSettings  # noqa: E402
-from engine.pipeline import FacePipeline, load_image  # noqa: E402
+from engine.config import LivenessSettings, RecognitionSettings  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.pipeline import FacePipeline  # noqa: E402
 
 
 def lfw_sample(root: Path, count: int) -> list[Path]:
@@ -63,7 +63,7 @@ def dlib_on_images(models: Path, paths: list[Path]) -> dict:
     resnet = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
     encode_ms, start = 0.0, time.perf_counter()
     for path in paths:
-        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        image = load_image(path)
         for box in hog(image, 1):
             t = time.perf_counter()
             resnet.compute_face_descriptor(image, predictor(image, box))
@@ -128,9 +128,9 @@ def main() -> None:
     video = video_fps(pipeline, args.video)
     print(f"\nvideo {args.video.name}: {video['frames']} frames, {video['fps']:.1f} frames/s, "
           f"{video['faces_per_frame']:.2f} faces per frame")
-    pipeline.set_liveness(0.5)
+    pipeline.set_liveness(LivenessSettings().threshold)
     video = video_fps(pipeline, args.video)
-    print(f"with passive liveness (the window's default): {video['fps']:.1f} frames/s, "
+    print(f"with passive liveness (the window's default: the anti-spoofing model and the cues): {video['fps']:.1f} frames/s, "
           f"liveness {video['liveness_ms']:.1f} ms per frame")
     pipeline.set_liveness(None)
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .config import RecognitionSettings
-from .errors import FaceTooSmall, NoFace, UnreadableImage
+from .errors import FaceTooSmall, NoFace
 from .faces.align import ChipTemplate, align_faces
+from .faces.antispoof import AntiSpoofModel
 from .faces.detect import Detection, FaceDetector
 from .faces.encode import FaceEncoder
 from .faces.landmarks import FaceMeshModel
@@ -22,23 +21,6 @@ from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess
 from .match import Identification, identify
 from .training.pair_classifier import pair_classifier_for
-
-JPEG_END = b"\xff\xd9"
-
-
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3). Raises UnreadableImage with the reason."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UnreadableImage(path, error.strerror or str(error)) from error
-    if data[:2] == b"\xff\xd8" and JPEG_END not in data[-64:]:
-        raise UnreadableImage(path, "the JPEG file is truncated or corrupt")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UnreadableImage(path)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @dataclass(frozen=True)
@@ -122,7 +104,6 @@ class FacePipeline:
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
         self.liveness: LivenessMonitor | None = None
-        self._mesh_model: FaceMeshModel | None = None
         self.set_liveness(liveness_threshold)
         self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
 
@@ -134,9 +115,8 @@ class FacePipeline:
         if self.liveness is not None:
             self.liveness.set_threshold(threshold)
             return
-        if self._mesh_model is None:
-            self._mesh_model = FaceMeshModel(use_gpu=self.settings.use_gpu)
-        self.liveness = LivenessMonitor(threshold, self._mesh_model)
+        use_gpu = self.settings.use_gpu
+        self.liveness = LivenessMonitor(threshold, FaceMeshModel(use_gpu=use_gpu), AntiSpoofModel(use_gpu=use_gpu))
 
     def apply_settings(self, settings: RecognitionSettings) -> None:
         """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions (and a new
@@ -146,10 +126,9 @@ class FacePipeline:
             self.encoder = FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
-            if self._mesh_model is not None:
-                self._mesh_model = FaceMeshModel(use_gpu=settings.use_gpu)
-                if self.liveness is not None:
-                    self.liveness.mesh_model = self._mesh_model
+            if self.liveness is not None:  # the liveness models move too (the faces followed are forgotten)
+                threshold, self.liveness, self.settings = self.liveness.threshold, None, settings
+                self.set_liveness(threshold)
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
         if new_encoder or settings.decision != self.settings.decision:

@@ -5,14 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..camera import IMAGE_SUFFIXES
 from ..errors import BadInput
+from ..images import IMAGE_SUFFIXES, load_image, video_frames, why_unreadable
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
 
 
 def register(commands) -> None:
     liveness = commands.add_parser(
-        "liveness", help="is each face live, or a photo / screen replay? (passive cues)",
+        "liveness", help="is each face live, or a photo / screen replay? (trained model and passive cues)",
         description="Judge every face of each video or image with the passive liveness cues. "
                     "Exit 0 when every face looks live, 1 when a spoof is found, 2 on bad input.")
     liveness.add_argument("files", nargs="+", type=Path, metavar="VIDEO_OR_IMAGE")
@@ -23,23 +23,25 @@ def register(commands) -> None:
 
 
 def run_liveness(args) -> int:
+    from ..config import load_settings
+    from ..faces.antispoof import AntiSpoofModel
     from ..faces.detect import FaceDetector
     from ..faces.landmarks import FaceMeshModel
-    from ..config import load_settings
 
     threshold = args.threshold if args.threshold is not None else load_settings().liveness.threshold
     if not 0.0 < threshold <= 1.0:
         print("error: --threshold must be in (0, 1].", file=sys.stderr)
         return EXIT_BAD_INPUT
-    missing = [str(path) for path in args.files if not path.is_file()]
-    if missing:
-        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+    unreadable = [(path, why) for path in args.files if (why := why_unreadable(path))]
+    for path, why in unreadable:
+        print(f"error: Cannot read {path}: {why}.", file=sys.stderr)
+    if unreadable:
         return EXIT_BAD_INPUT
-    detector, mesh_model = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False)
+    models = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False), AntiSpoofModel(use_gpu=False)
     spoof_found, bad_input = False, False
     for path in args.files:
         try:
-            spoof_found |= judge_file(path, detector, mesh_model, threshold, max(1, args.every))
+            spoof_found |= judge_file(path, models, threshold, max(1, args.every))
         except BadInput as error:
             print(f"{path}: error: {error}", file=sys.stderr)
             bad_input = True
@@ -48,13 +50,15 @@ def run_liveness(args) -> int:
     return EXIT_NEGATIVE if spoof_found else EXIT_OK
 
 
-def judge_file(path: Path, detector, mesh_model, threshold: float, every: int) -> bool:
-    """Print one line per face; True when a face is a spoof."""
+def judge_file(path: Path, models, threshold: float, every: int) -> bool:
+    """Print one line per face; True when a face is a spoof. models: detector, FaceMesh, anti-spoofing model."""
     from ..faces.liveness import assess_frames
 
+    detector, mesh_model, antispoof = models
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
     frames = image_frames(path) if is_image else video_frames(path, every)
-    reports, too_short = assess_frames(frames, detector, mesh_model, threshold, min_frames=1 if is_image else 5)
+    reports, too_short = assess_frames(frames, detector, mesh_model, threshold, min_frames=1 if is_image else 5,
+                                       antispoof=antispoof)
     if not reports:
         print(f"{path}: no face to judge")
     for report in reports:
@@ -70,31 +74,5 @@ def judge_file(path: Path, detector, mesh_model, threshold: float, every: int) -
 
 
 def image_frames(path: Path):
-    from ..pipeline import load_image
-
     yield 0, 0.0, load_image(path)
 
-
-def video_frames(path: Path, every: int):
-    """(index, timestamp from the video's frame rate, RGB) of a video file played once."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise BadInput(f"Cannot open the video {path}.")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if 1 <= fps <= 240 else 30.0
-    index, delivered = 0, 0
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index % every == 0:
-                delivered += 1
-                yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
-    finally:
-        capture.release()
-    if delivered == 0:
-        raise BadInput(f"The video {path} has no readable frames.")
