@@ -84,14 +84,20 @@ def plot_roc(curve) -> None:
     fig.savefig(OUT / "lfw_roc.png", dpi=120, bbox_inches="tight")
 
 
-def save_calibration(train, embeddings, encoder_id) -> None:
+def shipped_calibration_path(encoder: str) -> Path:
+    """lfw_devtrain.npz for dlib (the first shipped encoder), lfw_devtrain_<name>.npz for the others."""
+    suffix = "" if encoder in ("", "dlib") else "_" + encoder.replace("+", "-")
+    return SHIPPED_CALIBRATION.with_name(f"lfw_devtrain{suffix}.npz")
+
+
+def save_calibration(train, embeddings, encoder_id, path: Path) -> None:
     paths = sorted({p for pair in train for p in (pair.first, pair.second) if not np.isnan(embeddings[p][0])})
     labels = np.array([p.parent.name for p in paths])
     calibration = Calibration.from_embeddings(
         np.stack([embeddings[p] for p in paths]), labels, encoder_id,
         f"LFW View-1 DevTrain: all pairs of its {len(paths)} images",
     )
-    calibration.save(SHIPPED_CALIBRATION)
+    calibration.save(path)
     print(f"calibration: {calibration.genuine.sum()} genuine and {calibration.impostor.sum()} impostor pairs; presets "
           + ", ".join(f"{name} tau={tau:.3f} (FAR {calibration.far(tau):.1e})" for name, tau in calibration.presets().items()))
 
@@ -101,17 +107,20 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--pairs", type=Path, required=True, help="test pairs (View 1) or pairs.txt (View 2)")
     parser.add_argument("--train", type=Path, help="View 1 training pairs: tau is chosen on them")
-    parser.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
+    parser.add_argument("--encoder", default=RecognitionSettings().encoder,
+                        help="dlib+facenet, dlib, facenet or a trained .onnx (default: the default setting)")
+    parser.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's (dlib)")
     parser.add_argument("--limit", type=int, help="only the first N pairs of each file (a quick look)")
     parser.add_argument("--save-calibration", action="store_true",
-                        help=f"write the distance histograms of all pairs of --train's images to {SHIPPED_CALIBRATION.name}")
+                        help="write the distance histograms of all pairs of --train's images to "
+                             "resources/calibration/lfw_devtrain[_ENCODER].npz")
     args = parser.parse_args()
     images = args.root / "images" if (args.root / "images").is_dir() else args.root
 
     test = read_pairs(args.pairs, images)[: args.limit]
     train = read_pairs(args.train, images)[: args.limit] if args.train else []
     paths = sorted({p for pair in train + test for p in (pair.first, pair.second)})
-    pipeline = FacePipeline(RecognitionSettings())
+    pipeline = FacePipeline(RecognitionSettings(encoder=args.encoder))
     print(f"{len(paths)} images, encoder {pipeline.encoder.id} on {pipeline.encoder.provider}", file=sys.stderr)
     try:
         embeddings = embed_images(pipeline, paths, args.flip)
@@ -133,7 +142,7 @@ def main() -> None:
         default = RecognitionSettings().tau
         print(f"accuracy {100 * accuracy(distances[same], distances[~same], default):.2f} % at the default tau={default}")
         if args.save_calibration:
-            save_calibration(train, embeddings, pipeline.encoder.id)
+            save_calibration(train, embeddings, pipeline.encoder.id, shipped_calibration_path(args.encoder))
     else:
         folds = np.array([p.fold for p in test])
         scores = []

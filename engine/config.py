@@ -100,16 +100,17 @@ def _check_item(where: str, meta, expected: type, value) -> None:
 
 @dataclass(frozen=True)
 class RecognitionSettings(_Section):
-    # best accuracy on LFW View-1 DevTrain (0.423, bench/lfw.py); FAR 0.7 % per comparison: big galleries want Secure
-    tau: float = _spec(0.42, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
+    # best accuracy of the default encoder on LFW View-1 DevTrain (bench/lfw.py); each shipped encoder has its own
+    # (engine.faces.encode.ENCODER_FACTS), and the Settings panel sets it when the encoder changes
+    tau: float = _spec(0.6465, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
     decision: str = _spec("distance", "", choices=["distance", "classifier"],
                           help="same person when d <= tau, or when the learned pair classifier says P(same) >= 0.5")
     detection_size: int = _spec(640, "px", 160, 1920, help="longest side of the image the detector sees")
     min_face_px: int = _spec(40, "px", 16, 512, help="smaller faces are not enrolled")
     detection_score: float = _spec(0.8, "probability", 0.1, 0.99, help="detector confidence needed")
     use_gpu: bool = _spec(True, "", help="run the encoder with CUDA when a GPU is present")
-    encoder: str = _spec("", "", help="an encoder .onnx made by `python main.py train` (empty: the shipped one); "
-                                      "each encoder has its own gallery")
+    encoder: str = _spec("dlib+facenet", "", help="dlib+facenet (the two fused), dlib, facenet, or an encoder .onnx "
+                                                  "made by `python main.py train` (empty: dlib); each has its own gallery")
 
 
 @dataclass(frozen=True)

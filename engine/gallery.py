@@ -24,9 +24,9 @@ import numpy as np
 
 from .config import data_dir
 from .errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
+from .faces.encode import embedding_size, encoder_id
 from .match import GalleryMatrix
 
-DIMENSION = 128
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,15 +72,14 @@ class ImportReport:
         return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
 
 
-def default_path(encoder_file: str = "") -> Path:
-    """The gallery of an encoder in the user's data folder (LIKENESS_HOME/data when that variable is set):
-    gallery.sqlite for the shipped encoder, gallery-<name>-<sha256 prefix>.sqlite for one trained by the user
-    (embeddings of different encoders are never compared, so each version of each has its own file)."""
-    if not encoder_file:
+def default_path(encoder: str = "") -> Path:
+    """The gallery of an encoder (a setting's value, see engine.faces.encode.SHIPPED_ENCODERS) in the user's
+    data folder (LIKENESS_HOME/data when that variable is set): gallery.sqlite for dlib's, the encoder of
+    Likeness before FaceNet shipped, gallery-<name>-<id prefix>.sqlite for any other (embeddings of different
+    encoders are never compared, so each version of each has its own file)."""
+    if encoder in ("", "dlib"):
         return data_dir() / "gallery.sqlite"
-    from .faces.encode import FaceEncoder  # its id names the weights: "<name>:<sha256 prefix>"
-
-    return data_dir() / f"gallery-{FaceEncoder.model_id(Path(encoder_file)).replace(':', '-')}.sqlite"
+    return data_dir() / f"gallery-{encoder_id(encoder).replace(':', '-').replace('+', '-')}.sqlite"
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
@@ -112,12 +111,12 @@ def _owner_only(path: Path) -> None:
             os.chmod(file, 0o600)
 
 
-def _checked_embeddings(embeddings, sources, thumbnails) -> tuple[np.ndarray, list]:
+def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tuple[np.ndarray, list]:
     array = np.asarray(embeddings, np.float32)
     if array.ndim == 1:
         array = array[None]
-    if array.ndim != 2 or array.shape[1] != DIMENSION or len(array) == 0:
-        raise BadInput(f"Embeddings must be an (n, {DIMENSION}) array with n >= 1, not of shape {np.shape(embeddings)}.")
+    if array.ndim != 2 or array.shape[1] != dimension or len(array) == 0:
+        raise BadInput(f"Embeddings must be an (n, {dimension}) array with n >= 1, not of shape {np.shape(embeddings)}.")
     if not np.isfinite(array).all():
         raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
     thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
@@ -143,6 +142,7 @@ class Gallery:
         is not a Likeness gallery, or cannot be created.
         """
         self.path, self.encoder_id = Path(path) if path is not None else default_path(), encoder_id
+        self.dimension = embedding_size(encoder_id)
         self._lock = threading.RLock()
         self._matrix_cache: tuple | None = None
         self._changes = 0
@@ -222,12 +222,12 @@ class Gallery:
                thumbnails: list[bytes | None] | None = None) -> int:
         """Store embeddings of a person, creating the person if new, appending to their shots otherwise.
 
-        name: the person's name. embeddings: (n, 128) float32 unit vectors of this gallery's encoder.
+        name: the person's name. embeddings: (n, dimension) float32 unit vectors of this gallery's encoder.
         sources: n strings saying where each came from ("camera", a file path). thumbnails: n JPEG bytes
         (see thumbnail_jpeg) or None each, or None for none at all. Returns the person's id.
         """
         name = _checked_name(name)
-        embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails)
+        embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails, self.dimension)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
             person = db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()[0]
@@ -248,10 +248,10 @@ class Gallery:
         return [Person(*row) for row in rows]
 
     def embeddings_of(self, name: str) -> np.ndarray:
-        """The (k, 128) float32 embeddings of a person, oldest first; UnknownPerson if nobody has that name."""
+        """The (k, dimension) float32 embeddings of a person, oldest first; UnknownPerson if nobody has that name."""
         rows = self._query("SELECT vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
                            (self._person_id(name), self.encoder_id))
-        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(-1, DIMENSION).copy()
+        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(-1, self.dimension).copy()
 
     def thumbnails_of(self, name: str) -> list[bytes]:
         """The JPEG thumbnails of a person's shots that have one, oldest first; UnknownPerson if unknown."""
@@ -340,7 +340,7 @@ class Gallery:
     def _load_matrix(self) -> GalleryMatrix:
         rows = self._query("SELECT e.person_id, e.vector, p.name FROM embeddings e JOIN people p ON p.id=e.person_id "
                            "WHERE e.encoder=? ORDER BY e.person_id, e.id", (self.encoder_id,))
-        embeddings = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, DIMENSION)
+        embeddings = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dimension)
         person_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         _, first_row, owners = np.unique(person_ids, return_index=True, return_inverse=True)
         names = tuple(rows[i][2] for i in first_row)
@@ -380,8 +380,9 @@ class Gallery:
         if foreign:
             raise EncoderMismatch(f"The file {path} holds embeddings of encoder {sorted(foreign)[0]}, not of "
                                   f"{self.encoder_id}; export it again from a gallery of this encoder.")
-        if any(len(r[1]) != 4 * DIMENSION for r in rows):
-            raise GalleryError(f"The file {path} holds embeddings that are not {DIMENSION}-D; it is not a Likeness export.")
+        if any(len(r[1]) != 4 * self.dimension for r in rows):
+            raise GalleryError(f"The file {path} holds embeddings that are not {self.dimension}-D; "
+                               "it is not a Likeness export.")
         return self._merge(rows)
 
     @staticmethod

@@ -15,7 +15,7 @@ from .errors import FaceTooSmall, NoFace
 from .faces.align import ChipTemplate, align_faces
 from .faces.antispoof import AntiSpoofModel
 from .faces.detect import Detection, FaceDetector
-from .faces.encode import FaceEncoder
+from .faces.encode import FaceEncoder, open_encoder
 from .faces.landmarks import FaceMeshModel
 from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess
@@ -100,7 +100,7 @@ class FacePipeline:
         self.detector = detector or FaceDetector(
             use_gpu=settings.use_gpu, detection_size=settings.detection_size, score_threshold=settings.detection_score
         )
-        self.encoder = encoder or FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
+        self.encoder = encoder or open_encoder(settings.encoder, use_gpu=settings.use_gpu)
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
         self.liveness: LivenessMonitor | None = None
@@ -123,7 +123,7 @@ class FacePipeline:
         encoder needs the caller to give the pipeline that encoder's gallery)."""
         new_encoder = settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder
         if new_encoder:
-            self.encoder = FaceEncoder(settings.encoder or None, use_gpu=settings.use_gpu)
+            self.encoder = open_encoder(settings.encoder, use_gpu=settings.use_gpu)
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
             if self.liveness is not None:  # the liveness models move too (the faces followed are forgotten)
@@ -145,7 +145,7 @@ class FacePipeline:
         detected = time.perf_counter()
         chips = align_faces(image_rgb, [d.landmarks for d in detections], self.template)
         aligned = time.perf_counter()
-        embeddings = self.encoder.encode(chips)
+        embeddings = self.encoder.encode_faces(image_rgb, detections, chips)
         encoded = time.perf_counter()
         matches = self._match(embeddings)
         matched = time.perf_counter()

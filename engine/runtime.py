@@ -99,6 +99,8 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
     options = ort.SessionOptions()
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
+    # threads that spin after a run steal the cores the next model needs (detector, then two encoders at once)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # ORT prints its own CUDA warnings otherwise; we report in words
     problem = "GPU use is off in the settings" if not use_gpu else _cuda_problem()

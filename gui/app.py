@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
-from engine.faces.encode import FaceEncoder
+from engine.faces.encode import encoder_id, open_encoder, with_encoder
 from engine.gallery import Gallery
 from engine.gallery import default_path as default_gallery_path
 from engine.pipeline import FacePipeline
@@ -45,10 +45,10 @@ class Studio(QObject):
         self.problems: list[str] = []  # said in the status bar once the window is up
         try:
             self.gallery_path, self.gallery = self._open_gallery(settings)
-        except LikenessError as error:  # a trained encoder moved, deleted or retrained: carry on with ours
-            self.settings = settings = settings.with_value("recognition.encoder", "")
+        except LikenessError as error:  # a trained encoder moved, deleted or retrained: carry on with dlib's
+            self.settings = settings = with_encoder(settings, "dlib")
             self.gallery_path, self.gallery = self._open_gallery(settings)
-            self.problems.append(f"{error} The shipped encoder is used instead.")
+            self.problems.append(f"{error} dlib's encoder is used instead.")
         try:
             self.pair_classifier = pair_classifier_for(settings.recognition.decision, self.gallery.encoder_id)
         except LikenessError as error:
@@ -76,7 +76,7 @@ class Studio(QObject):
         """(path, Gallery) of the settings' encoder: each encoder has its own gallery file."""
         encoder = settings.recognition.encoder
         path = default_gallery_path(encoder)
-        return path, Gallery(path, FaceEncoder.model_id(encoder or None))
+        return path, Gallery(path, encoder_id(encoder))
 
     def _make_pipeline(self) -> FacePipeline:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
@@ -96,9 +96,9 @@ class Studio(QObject):
         """Apply and save new settings; a new encoder opens its own gallery, a classifier decision needs a pair
         classifier of that encoder (LikenessError, and nothing changes, when either cannot be had)."""
         encoder_changed = settings.recognition.encoder != self.settings.recognition.encoder
-        if encoder_changed and settings.recognition.encoder:
+        if encoder_changed:
             default_gallery_path(settings.recognition.encoder)  # "does not exist" before anything is created
-            FaceEncoder(settings.recognition.encoder, use_gpu=False)  # a file ONNX Runtime cannot load is refused here
+            open_encoder(settings.recognition.encoder, use_gpu=False)  # a file ONNX Runtime cannot load is refused here
         path, gallery = self._open_gallery(settings) if encoder_changed else (self.gallery_path, self.gallery)
         try:
             self.pair_classifier = pair_classifier_for(settings.recognition.decision, gallery.encoder_id)

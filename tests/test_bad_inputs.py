@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.config import RecognitionSettings
+
 from main import main
 
 from conftest import FIXTURES, png_declaring, write_odd_formats
@@ -92,7 +94,7 @@ def test_odd_but_valid_images_work(tmp_path):
     out = tmp_path / "rows.npy"
     assert main(["embed", str(FACES / "obama.jpg"), *map(str, files.values()), "--out", str(out)]) == 0
     rows = np.load(out)
-    assert np.linalg.norm(rows[1:] - rows[0], axis=1).max() < 0.2  # the same face each time (tau is 0.42)
+    assert np.linalg.norm(rows[1:] - rows[0], axis=1).max() < RecognitionSettings().tau / 2  # the same face each time
 
 
 def test_a_file_name_that_is_not_utf8_enrolls_and_is_judged(tmp_path, capsys):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.gallery import Gallery
+from engine.config import RecognitionSettings
+from engine.gallery import Gallery, default_path
 
 from conftest import FIXTURES
 
@@ -85,7 +86,7 @@ def test_embed_keeps_rows_aligned_with_nan_for_no_face(tmp_path, capsys):
     images = [FACES / "obama.jpg", FACES / "no_face_golden_gate.jpg", FACES / "biden.jpg"]
     assert main(["embed", *map(str, images), "--out", str(out)]) == 0
     rows = np.load(out)
-    assert rows.shape == (3, 128)
+    assert rows.shape == (3, 640)  # the default encoder: dlib and FaceNet fused
     assert np.isnan(rows[1]).all() and not np.isnan(rows[[0, 2]]).any()
     assert np.allclose(np.linalg.norm(rows[[0, 2]], axis=1), 1, atol=1e-4)
     assert "no_face_golden_gate.jpg: no face found" in capsys.readouterr().err
@@ -167,13 +168,14 @@ def mode(path) -> int:
 
 
 def test_the_data_folder_gallery_and_journal_are_readable_by_their_owner_only(private_home):
-    data = private_home / "data"
+    data, gallery_file = private_home / "data", default_path(RecognitionSettings().encoder)
     assert main(["people", "list"]) == 0
-    assert (mode(data), mode(data / "logs"), mode(data / "gallery.sqlite")) == (0o700, 0o700, 0o600)
+    assert gallery_file.parent == data
+    assert (mode(data), mode(data / "logs"), mode(gallery_file)) == (0o700, 0o700, 0o600)
     data.chmod(0o755)  # as an older version left them
-    (data / "gallery.sqlite").chmod(0o644)
+    gallery_file.chmod(0o644)
     assert main(["people", "list"]) == 0
-    assert (mode(data), mode(data / "gallery.sqlite")) == (0o700, 0o600)
+    assert (mode(data), mode(gallery_file)) == (0o700, 0o600)
     with Gallery(data / "second.sqlite", "some-encoder") as gallery:
         gallery.log_event("test")
         assert {p.name: mode(p) for p in data.glob("second.sqlite*")} == {

@@ -4,8 +4,8 @@ import time
 import cv2
 import pytest
 
-from engine.config import load_settings
-from engine.gallery import Gallery
+from engine.config import RecognitionSettings, load_settings
+from engine.gallery import Gallery, default_path as default_gallery_path
 from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
@@ -113,8 +113,9 @@ def test_deleting_a_person_removes_them_from_the_gallery_file(qtbot, window, zub
     assert tab.people.count() == 0
     other = Gallery(window.studio.gallery_path, window.studio.gallery.encoder_id)
     assert other.people() == []
-    raw = b"".join(p.read_bytes() for p in window.studio.gallery_path.parent.glob("gallery.sqlite*"))
-    assert b"Zubair" not in raw
+    files = list(window.studio.gallery_path.parent.glob(window.studio.gallery_path.name + "*"))
+    raw = b"".join(p.read_bytes() for p in files)
+    assert files and b"Zubair" not in raw
 
 
 def test_closing_stops_every_thread_within_a_second(qtbot, window):
@@ -295,7 +296,8 @@ def test_run_app_kiosk_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_p
     assert run_app(["--source", str(VIDEO), "--home", str(home), "--kiosk"]) == 0
     assert seen == [(True, True, True)]
     assert os.environ["LIKENESS_HOME"] == str(home)
-    assert (home / "config" / "window.ini").exists() and (home / "data" / "gallery.sqlite").exists()
+    gallery = default_gallery_path(RecognitionSettings().encoder)
+    assert (home / "config" / "window.ini").exists() and gallery.parent == home / "data" and gallery.exists()
 
 
 def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
@@ -311,7 +313,7 @@ def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
             editor = panel.editors[key]
             if isinstance(editor, QCheckBox):
                 shown = editor.isChecked()
-            elif editor is panel.camera_choice:
+            elif editor in (panel.camera_choice, panel.encoder_choice):
                 shown = editor.currentData()
             elif isinstance(editor, QComboBox):
                 shown = editor.currentText()
@@ -412,11 +414,11 @@ def test_a_screen_replay_is_a_spoof_in_the_log_and_the_events(qtbot, tmp_path):
                                                          tmp_path / "luyt.jpg"))
     qtbot.waitUntil(lambda: any(e[1] == SPOOF for e in window.recognize.entries), timeout=30000)
     spoof = next(e for e in window.recognize.entries if e[1] == SPOOF)
-    assert "looked like Luyt" in spoof[3] and "straight border" in spoof[3]
+    assert "looked like Luyt" in spoof[3] and "a trained anti-spoofing model sees a screen or a print" in spoof[3]
     assert not any(e[1] == "Luyt" for e in window.recognize.entries)
     qtbot.waitUntil(lambda: any(e.kind == "spoof" for e in studio.gallery.events()), timeout=5000)
     event = next(e for e in studio.gallery.events() if e.kind == "spoof")
-    assert event.person == "Luyt" and "straight border" in event.detail
+    assert event.person == "Luyt" and "anti-spoofing model" in event.detail
     window.close()
 
 
@@ -429,7 +431,7 @@ def test_camera_enrollment_refuses_a_face_on_a_screen(qtbot):
     tab.name.setText("Luyt")
     tab.start_capture()
     qtbot.waitUntil(lambda: "spoof suspected" in tab.feedback.text(), timeout=30000)
-    assert "straight border" in tab.feedback.text() and not tab.shots
+    assert "anti-spoofing model" in tab.feedback.text() and not tab.shots
     window.close()
 
 
@@ -509,7 +511,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     (tmp_path / "damaged.onnx").write_bytes(b"not a model")
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "damaged.onnx"))
     assert "cannot load damaged.onnx" in window.settings_tab.problem.text()
-    assert window.studio.settings.recognition.encoder == "" and window.studio.gallery_path == shipped_gallery
+    assert window.studio.settings.recognition.encoder == "dlib+facenet" and window.studio.gallery_path == shipped_gallery
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
     assert window.studio.gallery.encoder_id == encoder_id
@@ -524,7 +526,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert "train-pairs" in window.settings_tab.problem.text()
     assert window.studio.settings.recognition.decision == "distance"
 
-    window.settings_tab.set_value("recognition.encoder", "")
+    window.settings_tab.set_value("recognition.encoder", "dlib+facenet")
     assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
     assert window.settings_tab.calibration.encoder_id == window.studio.gallery.encoder_id
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
@@ -622,7 +624,7 @@ def test_a_damaged_settings_file_is_said_in_the_status_bar_and_kept_when_saved_o
 
     QTimer.singleShot(0, change_a_setting_and_close)
     assert run_app(["--source", str(VIDEO), "--once"]) == 0
-    assert "The setting recognition.tau must be a finite number, not nan; the default 0.42 is used." in said[0]
+    assert "The setting recognition.tau must be a finite number, not nan; the default 0.6465 is used." in said[0]
     assert "The settings file had problems; a copy of it was kept as" in said[1]
     assert [p.read_text() for p in settings_file().parent.glob("*.bad")] == ["[recognition]\ntau = nan\n"]
     assert load_settings().recognition.tau == 0.4

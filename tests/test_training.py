@@ -231,7 +231,7 @@ def test_calibrate_tau_is_threshold_at_far_of_the_gallery_pairs(faces, shipped_e
             gallery.enroll(name, shots, [f"{name}_{i}" for i in range(len(shots))], [b""] * len(shots))
     parser = argparse.ArgumentParser()
     training.register(parser.add_subparsers())
-    args = parser.parse_args(["calibrate", "--gallery", str(gallery_file), "--far", "0.05",
+    args = parser.parse_args(["calibrate", "--gallery", str(gallery_file), "--encoder", "dlib", "--far", "0.05",
                               "--plot", str(tmp_path / "curves.png")])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

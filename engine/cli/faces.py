@@ -77,9 +77,9 @@ def _pipeline(args, with_gallery: bool = True):
 
 def _gallery(args):
     """The gallery alone, for commands that need no face model."""
-    from ..faces.encode import FaceEncoder
+    from ..faces.encode import encoder_id
 
-    return Gallery(gallery_path(args), FaceEncoder.model_id(load_settings().recognition.encoder or None))
+    return Gallery(gallery_path(args), encoder_id(load_settings().recognition.encoder))
 
 
 def face_rule(args) -> str:

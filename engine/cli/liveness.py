@@ -1,7 +1,6 @@
 """The liveness command: passive verdict per face of videos and images (a file cannot answer a challenge)."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 """Training commands: train (triplet loss), train-pairs (pair classifier), calibrate (tau for a target FAR)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import sys
@@ -58,7 +57,8 @@ def register(commands) -> None:
 def _lfw_arguments(parser, default_pairs: str) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_LFW, help="LFW folder (images/<Name>/<Name>_NNNN.jpg)")
     parser.add_argument("--pairs", type=Path, help=f"LFW-format pair list (default: ROOT/{default_pairs})")
-    parser.add_argument("--encoder", type=Path, help="an encoder .onnx (default: the shipped one)")
+    parser.add_argument("--encoder", help="dlib+facenet, dlib, facenet or an encoder .onnx made by train "
+                                          "(default: Settings › Recognition › encoder)")
     parser.set_defaults(default_pairs=default_pairs)
 
 
@@ -129,14 +129,12 @@ def _progress(label):
     return update
 
 
-def _pipeline(encoder_file: Path | None):
-    from ..faces.encode import FaceEncoder
+def _pipeline(encoder: str | None):
     from ..pipeline import FacePipeline
 
+    settings = load_settings().recognition
     # distances only: these commands measure or learn the similarity, they must not need a classifier already
-    settings = dataclasses.replace(load_settings().recognition, decision="distance")
-    encoder = FaceEncoder(encoder_file, use_gpu=settings.use_gpu) if encoder_file else None
-    return FacePipeline(settings, encoder=encoder)
+    return FacePipeline(dataclasses.replace(settings, decision="distance", encoder=encoder or settings.encoder))
 
 
 # ----- pairs: embeddings of the images an LFW pair list names -----
@@ -237,13 +235,13 @@ def run_calibrate(args) -> int:
 
 
 def _gallery_distances(args):
-    from ..faces.encode import FaceEncoder
+    from ..faces.encode import encoder_id as id_of
     from ..gallery import Gallery
     from ..training.train import all_pair_distances
 
-    encoder = str(args.encoder or load_settings().recognition.encoder)
+    encoder = args.encoder or load_settings().recognition.encoder
     path = args.gallery if args.gallery != Path() else default_gallery_path(encoder)
-    encoder_id = FaceEncoder.model_id(encoder or None)
+    encoder_id = id_of(encoder)
     matrix = Gallery(path, encoder_id).matrix()
     shots = np.bincount(matrix.owners, minlength=len(matrix.names))
     if np.sum(shots >= 2) < 2:

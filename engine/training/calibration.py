@@ -125,8 +125,8 @@ class Calibration:
     @classmethod
     def for_encoder(cls, encoder_id: str) -> "Calibration | None":
         """The user's own calibration of this encoder (`python main.py calibrate`) if there is one, else the
-        shipped LFW one if it was measured on this encoder, else None."""
-        for path in (user_calibration_path(encoder_id), SHIPPED_CALIBRATION):
+        shipped LFW one measured on this encoder (resources/calibration/lfw_devtrain*.npz), else None."""
+        for path in (user_calibration_path(encoder_id), *sorted(SHIPPED_CALIBRATION.parent.glob("lfw_devtrain*.npz"))):
             if path.exists():
                 calibration = cls.load(path)
                 if calibration.encoder_id == encoder_id:

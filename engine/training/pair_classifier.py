@@ -80,17 +80,27 @@ def default_path(encoder_id: str) -> Path:
     return data_dir() / f"pair_classifier-{encoder_id.replace(':', '_')}.npz"
 
 
+def shipped_path(encoder_id: str) -> Path:
+    """The shipped classifier trained on this encoder's embeddings (the dlib one when none is)."""
+    for path in sorted(SHIPPED.parent.glob("pair_classifier_lfw*.npz")):
+        with np.load(path) as data:
+            if str(data["encoder_id"]) == encoder_id:
+                return path
+    return SHIPPED
+
+
 def pair_classifier_for(decision: str, encoder_id: str) -> PairClassifier | None:
     """The classifier that decides when the settings' decision is "classifier", else None (d <= tau decides)."""
     return load_pair_classifier(encoder_id) if decision == "classifier" else None
 
 
 def load_pair_classifier(encoder_id: str) -> PairClassifier:
-    """The user's own classifier (from `train-pairs`) if there is one, else the shipped one; either must have
-    been trained on this encoder's embeddings. Raises ModelUnavailable or EncoderMismatch with the reason."""
+    """The user's own classifier (from `train-pairs`) if there is one, else the shipped one of this encoder
+    (resources/calibration/pair_classifier_lfw*.npz); either must have been trained on this encoder's
+    embeddings. Raises ModelUnavailable or EncoderMismatch with the reason."""
     from ..errors import ModelUnavailable
 
-    path = default_path(encoder_id) if default_path(encoder_id).exists() else SHIPPED
+    path = default_path(encoder_id) if default_path(encoder_id).exists() else shipped_path(encoder_id)
     try:
         return PairClassifier.load(path, encoder_id)
     except (OSError, KeyError, ValueError) as error:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
     QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
 from engine.camera import describe_source, list_cameras
 from engine.config import Settings, data_dir
 from engine.errors import LikenessError
+from engine.faces.encode import ENCODER_FACTS, with_encoder
 from engine.training.calibration import Calibration
 
 from ..widgets.rates_plot import RatesPlot
@@ -28,6 +30,7 @@ class SettingsTab(QScrollArea):
         self.studio = studio
         self.editors: dict[str, QWidget] = {}
         self.camera_choice: QComboBox | None = None
+        self.encoder_choice: QComboBox | None = None
         self.calibration, self.rates_plot = None, None
         body = QWidget()
         self.body_layout = layout = QVBoxLayout(body)
@@ -83,7 +86,7 @@ class SettingsTab(QScrollArea):
             if key == "camera.source":
                 editor, row = self._camera_picker(getattr(section, f.name))
             elif key == "recognition.encoder":
-                editor, row = self._encoder_picker(key, f, getattr(section, f.name))
+                editor, row = self._encoder_picker(getattr(section, f.name))
             else:
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
@@ -119,20 +122,33 @@ class SettingsTab(QScrollArea):
             editor.editingFinished.connect(lambda e=editor, v=value: self.set_text(key, e.text(), like=v))
         return editor
 
-    def _encoder_picker(self, key: str, f, value: str) -> tuple[QWidget, QWidget]:
-        """The encoder's file, a button to pick one of those `train` made, and one to go back to the shipped one."""
-        editor = self._editor(key, f, value)
-        editor.setPlaceholderText("the shipped dlib ResNet")
-        choose, shipped = QPushButton("Choose…"), QPushButton("Shipped")
+    def _encoder_picker(self, value: str) -> tuple[QComboBox, QWidget]:
+        """The shipped encoders with their measured accuracy and cost, and a button for one that `train` made."""
+        self.encoder_choice = QComboBox()
+        self.encoder_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.encoder_choice.setMinimumContentsLength(24)  # the facts are long: the panel must not grow sideways
+        for index, (name, facts) in enumerate(ENCODER_FACTS.items()):
+            self.encoder_choice.addItem(f"{name} ({facts.accuracy:.2f} %, {facts.ms_per_face:.0f} ms)", name)
+            self.encoder_choice.setItemData(index, f"{name}: {facts}", Qt.ItemDataRole.ToolTipRole)
+        self._choose_encoder_item(value)
+        self.encoder_choice.activated.connect(
+            lambda index: self.set_value("recognition.encoder", self.encoder_choice.itemData(index)))
+        choose = QPushButton("Trained…")
         choose.clicked.connect(lambda: self._pick_encoder(QFileDialog.getOpenFileName(
             self, "Encoder made by `python main.py train`", str(data_dir() / "encoders"), "ONNX (*.onnx)")[0]))
-        shipped.clicked.connect(lambda: self.set_value(key, ""))
         row = QWidget()
         line = QHBoxLayout(row)
         line.setContentsMargins(0, 0, 0, 0)
-        for widget in (editor, choose, shipped):
-            line.addWidget(widget)
-        return editor, row
+        line.addWidget(self.encoder_choice, 1)
+        line.addWidget(choose)
+        return self.encoder_choice, row
+
+    def _choose_encoder_item(self, value: str) -> None:
+        index = self.encoder_choice.findData(value or "dlib")
+        if index < 0:
+            self.encoder_choice.addItem(f"trained: {value}", value)
+            index = self.encoder_choice.count() - 1
+        self.encoder_choice.setCurrentIndex(index)
 
     def _pick_encoder(self, path: str) -> None:
         if path:
@@ -208,7 +224,8 @@ class SettingsTab(QScrollArea):
 
     def set_value(self, key: str, value) -> None:
         try:
-            settings = self.studio.settings.with_value(key, value)
+            settings = (with_encoder(self.studio.settings, value) if key == "recognition.encoder"
+                        else self.studio.settings.with_value(key, value))
             if settings != self.studio.settings:
                 self.studio.update_settings(settings)
         except (LikenessError, ValueError) as error:
@@ -218,6 +235,7 @@ class SettingsTab(QScrollArea):
             return
         self.show_problem("")
         self._show(key, value)
+        self._show("recognition.tau", self.studio.settings.recognition.tau)
         self.show_tau_meaning()
 
     def show_problem(self, text: str) -> None:
@@ -231,6 +249,8 @@ class SettingsTab(QScrollArea):
             editor.setChecked(value)
         elif editor is self.camera_choice:
             self._choose_camera_item(value)
+        elif editor is self.encoder_choice:
+            self._choose_encoder_item(value)
         elif isinstance(editor, QComboBox):
             editor.setCurrentText(str(value))
         elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):

@@ -5,7 +5,6 @@ passive+challenge mode a random challenge first. A photo from disk is verified a
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
