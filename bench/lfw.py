@@ -121,6 +121,8 @@ def main() -> None:
     train = read_pairs(args.train, images)[: args.limit] if args.train else []
     paths = sorted({p for pair in train + test for p in (pair.first, pair.second)})
     pipeline = FacePipeline(RecognitionSettings(encoder=args.encoder))
+    if args.flip and not hasattr(pipeline.encoder, "encode"):
+        sys.exit("error: --flip averages dlib's chips: use it with --encoder dlib")
     print(f"{len(paths)} images, encoder {pipeline.encoder.id} on {pipeline.encoder.provider}", file=sys.stderr)
     try:
         embeddings = embed_images(pipeline, paths, args.flip)

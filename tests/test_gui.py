@@ -445,7 +445,8 @@ def test_only_the_phone_face_is_labelled_a_spoof_on_the_live_view(qtbot, zubair_
     def labels():
         return [face_label(face)[0] for face in window.view.faces] if len(window.view.faces) == 2 else []
 
-    qtbot.waitUntil(lambda: any(label.startswith("spoof suspected") for label in labels()), timeout=30000)
+    # the person is found only in the clip's first two seconds, replayed every ten: a busy machine needs loops
+    qtbot.waitUntil(lambda: any(label.startswith("spoof suspected") for label in labels()), timeout=60000)
     person, phone = labels()  # largest face first
     assert person.startswith("Zubair") and phone.startswith("spoof suspected")
     window.close()
