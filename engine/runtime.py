@@ -62,6 +62,19 @@ def model_path(filename: str, models_dir: Path = MODELS_DIR) -> Path:
     return path
 
 
+def weights_id(shipped_file: str, model_file: Path | None = None) -> str:
+    """Names a model's weights "<file stem>:<sha256 prefix>": model_file's, or without one the shipped file's, from
+    its recorded checksum (no hashing). Embeddings of models with different ids must never be compared."""
+    if model_file is None:
+        digest = expected_checksums().get(shipped_file)
+        if digest is None:
+            raise ModelUnavailable(f"The model {shipped_file} has no recorded checksum.")
+        return f"{Path(shipped_file).stem}:{digest[:12]}"
+    if not Path(model_file).is_file():
+        raise ModelUnavailable(f"The encoder {model_file} does not exist.")
+    return f"{Path(model_file).stem}:{file_sha256(Path(model_file))[:12]}"
+
+
 @dataclass(frozen=True)
 class ProviderReport:
     """Which ONNX Runtime provider really runs a session, and why."""

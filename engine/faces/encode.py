@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadInput, ModelUnavailable
-from ..runtime import expected_checksums, file_sha256, model_path, onnx_session
+from ..errors import BadInput
+from ..runtime import model_path, onnx_session, weights_id
 
 MODEL_FILE = "dlib_resnet_v1.onnx"
 CHIP_SIZE = 150
@@ -32,18 +32,8 @@ class FaceEncoder:
 
     @staticmethod
     def model_id(model_file: Path | None = None) -> str:
-        """Names the weights, e.g. "dlib_resnet_v1:066d34a26f1d"; embeddings of different ids must never be compared.
-
-        Without a file, the id of the shipped model, from its recorded checksum (no session, no hashing).
-        """
-        if model_file is None:
-            digest = expected_checksums().get(MODEL_FILE)
-            if digest is None:
-                raise ModelUnavailable(f"The model {MODEL_FILE} has no recorded checksum.")
-            return f"{Path(MODEL_FILE).stem}:{digest[:12]}"
-        if not Path(model_file).is_file():
-            raise ModelUnavailable(f"The encoder {model_file} does not exist.")
-        return f"{Path(model_file).stem}:{file_sha256(Path(model_file))[:12]}"
+        """Names the weights, e.g. "dlib_resnet_v1:066d34a26f1d" (the shipped file's without model_file)."""
+        return weights_id(MODEL_FILE, model_file)
 
     def raw_descriptors(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32, dlib's own descriptors (not normalised)."""

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import BadInput, ModelUnavailable
-from ..runtime import expected_checksums, file_sha256, model_path, onnx_session
+from ..errors import BadInput
+from ..runtime import model_path, onnx_session, weights_id
 
 MODEL_FILE = "facenet_casia.onnx"
 CROP_SIZE = 160
@@ -63,13 +63,8 @@ class FaceNetEncoder:
 
     @staticmethod
     def model_id(model_file: Path | None = None) -> str:
-        """Names the weights, e.g. "facenet_casia:1a2b3c4d5e6f"; without a file, the shipped model's (from its checksum)."""
-        if model_file is None:
-            digest = expected_checksums().get(MODEL_FILE)
-            if digest is None:
-                raise ModelUnavailable(f"The model {MODEL_FILE} has no recorded checksum.")
-            return f"{Path(MODEL_FILE).stem}:{digest[:12]}"
-        return f"{Path(model_file).stem}:{file_sha256(Path(model_file))[:12]}"
+        """Names the weights, e.g. "facenet_casia:0c6a0f2eae3c" (the shipped file's without model_file)."""
+        return weights_id(MODEL_FILE, model_file)
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
         """(N, 160, 160, 3) uint8 RGB crops (facenet_crop) -> (N, 512) float32 unit vectors."""
