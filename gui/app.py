@@ -169,12 +169,12 @@ class MainWindow(QMainWindow):
                            (self.settings_tab, "Settings")):
             self.tabs.addTab(tab, title)
         self.gallery_tab.add_shots_requested.connect(self._add_shots_for)
-        splitter = QSplitter()
-        splitter.addWidget(self.view)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        self.setCentralWidget(splitter)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.setCentralWidget(self.splitter)
         self._build_status_bar()
         self._build_menus()
         studio.settings_changed.connect(self._settings_changed)
@@ -369,8 +369,17 @@ class MainWindow(QMainWindow):
 
     # --- window state and shutdown ---------------------------------------------------------------
     def _restore_window(self) -> None:
-        self.resize(self.window_state.value("size", None) or self.size().expandedTo(self.minimumSizeHint()))
+        self.resize(self.window_state.value("size", None) or self._first_size())
+        self.splitter.setSizes([3 * self.width() // 5, 2 * self.width() // 5])  # the camera view dominates
         self.tabs.setCurrentIndex(int(self.window_state.value("tab", 0)))
+
+    def _first_size(self):
+        """80 % of the screen the window opens on (the camera view takes 3/5 of the width), never below what the
+        widgets need."""
+        screen = self.screen()
+        if screen is None:
+            return self.size().expandedTo(self.minimumSizeHint())
+        return (screen.availableGeometry().size() * 0.8).expandedTo(self.minimumSizeHint())
 
     def closeEvent(self, event) -> None:
         # In kiosk mode the person in front of the screen needs the PIN to close (Alt+F4, the window's X);

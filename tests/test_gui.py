@@ -264,7 +264,9 @@ def test_a_failing_job_is_answered_with_a_sentence(qtbot, window):
     assert "ZeroDivisionError" in str(answers[0])
 
 
-def test_the_window_remembers_its_size_and_tab(qtbot, window):
+def test_a_new_window_fills_most_of_the_screen_and_remembers_its_size_and_tab(qtbot, window):
+    screen = window.screen().availableGeometry()
+    assert window.width() >= 0.75 * screen.width() and window.height() >= 0.75 * screen.height()
     window.resize(900, 640)
     window.tabs.setCurrentWidget(window.gallery_tab)
     window.close()
