@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +45,14 @@ CREATE TABLE IF NOT EXISTS events (
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
 CHECKPOINT_TRIES = 50  # x 0.1 s: how long a deletion waits for another reader to let go of the WAL
+IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
+IMPORT_TABLES = ("meta", "people", "embeddings")
+MAX_NAME_CHARS = 200
+MAX_SOURCE_CHARS = 4096
+MAX_THUMBNAIL_BYTES = 4 << 20
+MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
+# Bidirectional embeddings, overrides and isolates: they make a name display as another.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -126,9 +136,23 @@ def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tupl
     return np.ascontiguousarray(array), thumbnails
 
 
+def _text_problem(text, what: str, longest: int) -> str | None:
+    """Why `text`, a name or a source read from an untrusted file, cannot be stored; None when it can."""
+    if not isinstance(text, str) or not text.strip():
+        return f"{what} that is empty or not text"
+    if len(text) > longest:
+        return f"{what} longer than {longest} characters"
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS for c in text):
+        return f"{what} with control characters ({ascii(text[:40])})"
+    return None
+
+
 def _checked_name(name: str) -> str:
+    """A name typed or given on the command line: the rule of imported names (no control characters either)."""
     if not isinstance(name, str) or not name.strip():
         raise BadInput("A person needs a name that is not empty.")
+    if problem := _text_problem(name, "a name", MAX_NAME_CHARS):
+        raise BadInput(f"A person cannot have {problem}.")
     return name
 
 
@@ -146,6 +170,7 @@ class Gallery:
         self._lock = threading.RLock()
         self._matrix_cache: tuple | None = None
         self._changes = 0
+        self._refuse_empty_file()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
@@ -159,6 +184,16 @@ class Gallery:
             self._db.close()
             raise
         _owner_only(self.path)  # only once it is ours: a refused file is left as it was
+
+    def _refuse_empty_file(self) -> None:
+        """A gallery file of zero bytes (and no write-ahead log) is a truncated copy, never one that Likeness
+        left: it writes the first page as it creates the file. Taking it as an empty gallery would hide the loss."""
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size == 0:
+                wal = self.path.with_name(self.path.name + "-wal")
+                if not wal.exists() or wal.stat().st_size == 0:
+                    raise GalleryError(f"The gallery file {self.path} is empty (0 bytes), perhaps cut short by a copy "
+                                       "or a full disk; restore a backup, or delete the file to start a new gallery.")
 
     def _setup(self) -> None:
         try:
@@ -372,33 +407,98 @@ class Gallery:
     def import_(self, path: Path | str) -> ImportReport:
         """Merge a file written by export(): new people are added; a known name gets the shots it lacks.
 
+        The file is untrusted: it is opened read-only, only plain tables are read (no view, virtual table or
+        trigger runs), SQLite gets IMPORT_SECONDS at most, and every value is checked before any row enters
+        the gallery; one bad row refuses the whole import and the gallery stays as it was.
+
         Raises EncoderMismatch when the file holds another encoder's embeddings, GalleryError when it is
-        not an export. Returns how many people and shots came in and how many were already present.
+        not an export or holds a value that is not valid. Returns how many people and shots came in and how
+        many were already present.
         """
-        encoders, rows = self._read_export(Path(path))
-        foreign = encoders - {self.encoder_id}
+        path = Path(path)
+        encoders, rows = self._read_export(path)
+        foreign = {str(e) for e in encoders if e != self.encoder_id}
         if foreign:
             raise EncoderMismatch(f"The file {path} holds embeddings of encoder {sorted(foreign)[0]}, not of "
                                   f"{self.encoder_id}; export it again from a gallery of this encoder.")
-        if any(len(r[1]) != 4 * self.dimension for r in rows):
-            raise GalleryError(f"The file {path} holds embeddings that are not {self.dimension}-D; "
-                               "it is not a Likeness export.")
+        for number, row in enumerate(rows, 1):
+            problem = self._row_problem(row)
+            if problem:
+                raise GalleryError(f"The file {path} was not imported, nothing was added: shot {number} has {problem}.")
         return self._merge(rows)
 
+    def _row_problem(self, row: tuple) -> str | None:
+        """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
+        name, vector, source, thumbnail = row
+        problem = _text_problem(name, "a name", MAX_NAME_CHARS)
+        if problem:
+            return problem
+        if not isinstance(vector, bytes):
+            return f"an embedding stored as {type(vector).__name__}, not as {self.dimension} float32 numbers"
+        if len(vector) != 4 * self.dimension:
+            return f"an embedding of {len(vector)} bytes, not of {self.dimension} float32 numbers"
+        if not np.isfinite(np.frombuffer(vector, np.float32)).all():
+            return "an embedding that contains NaN or infinity"
+        problem = _text_problem(source, "a source", MAX_SOURCE_CHARS)
+        if problem:
+            return problem
+        if thumbnail is not None and not isinstance(thumbnail, bytes):
+            return f"a thumbnail stored as {type(thumbnail).__name__}, not as JPEG bytes"
+        if thumbnail is not None and len(thumbnail) > MAX_THUMBNAIL_BYTES:
+            return f"a thumbnail of {len(thumbnail)} bytes, more than {MAX_THUMBNAIL_BYTES}"
+        return None
+
     @staticmethod
-    def _read_export(path: Path) -> tuple[set[str], list[tuple]]:
+    def _read_export(path: Path) -> tuple[set, list[tuple]]:
         try:
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
-                encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
-                rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
-                                      "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
-            finally:
-                source.close()
-        except (sqlite3.Error, TypeError) as error:
+            info = os.stat(path)
+        except OSError as error:
+            raise GalleryError(f"Cannot read the file {path}: {error.strerror or error}.") from error
+        if not stat.S_ISREG(info.st_mode):
+            raise GalleryError(f"{path} is not a regular file, so it is not a Likeness gallery export.")
+        # A URI with the path percent-encoded: '#', '?' and '%' in a file name stay part of the name.
+        uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+        deadline = time.monotonic() + IMPORT_SECONDS
+        try:
+            source = sqlite3.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as error:
             raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
+        try:
+            source.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            source.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+            source.execute("PRAGMA trusted_schema=OFF")
+            source.execute("PRAGMA query_only=ON")
+            source.execute("PRAGMA cell_size_check=ON")
+            Gallery._refuse_unsafe_schema(source, path)
+            meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
+            encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
+            rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
+                                  "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
+        except (sqlite3.Error, TypeError) as error:
+            if time.monotonic() > deadline:
+                raise GalleryError(f"The file {path} kept SQLite busy for more than {IMPORT_SECONDS:.0f} seconds, "
+                                   "so it is not a Likeness gallery export.") from error
+            raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
+        finally:
+            source.close()
         return encoders, rows
+
+    @staticmethod
+    def _refuse_unsafe_schema(source: sqlite3.Connection, path: Path) -> None:
+        """Refuse an export whose tables are views or virtual tables, or have generated columns or triggers:
+        reading such a file runs SQL its author wrote (a recursive view can run for ever or fill the memory)."""
+        schema = source.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+        if any(kind == "trigger" for kind, _, _ in schema):
+            raise GalleryError(f"The file {path} contains triggers, so it is not a Likeness gallery export.")
+        kinds = {name: (kind, sql or "") for kind, name, sql in schema if isinstance(name, str)}
+        for table in IMPORT_TABLES:
+            kind, sql = kinds.get(table, (None, ""))
+            if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+                raise GalleryError(f"The file {path} has no plain table {table!r} (a view, a virtual table or "
+                                   "nothing instead), so it is not a Likeness gallery export.")
+            if any(column[6] for column in source.execute(f"PRAGMA table_xinfo({table})")):
+                raise GalleryError(f"The file {path} has computed or hidden columns in {table!r}, so it is not a "
+                                   "Likeness gallery export.")
 
     def _merge(self, rows) -> ImportReport:
         by_person: dict[str, list] = {}

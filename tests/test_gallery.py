@@ -1,9 +1,11 @@
 """The SQLite gallery: persistence, real deletion, crash safety, export/import, bad files."""
+import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +236,177 @@ def test_one_gallery_shared_by_a_reading_and_a_writing_thread(gallery):
     done.set()
     reader.join()
     assert errors == [] and len(gallery.matrix().embeddings) == 4 + 60
+
+
+# --- An export file is untrusted input -------------------------------------------------------------------------------
+
+def hostile_export(path, setup_sql="", rows=None, encoder=ENCODER):
+    """A real SQLite file shaped like an export: meta, people, embeddings; `rows` (name, vector, source, thumbnail)
+    go in as given, with any type SQLite takes; `setup_sql` runs last (views, triggers ...)."""
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                     "CREATE TABLE people (id INTEGER PRIMARY KEY, name, created TEXT);"
+                     "CREATE TABLE embeddings (id INTEGER PRIMARY KEY, person_id INTEGER, vector, encoder TEXT,"
+                     " source, created TEXT, thumbnail);")
+    db.execute("INSERT INTO meta VALUES ('schema', '1'), ('encoder', ?)", (encoder,))
+    rows = [("Eve", unit_vectors(1, 7)[0].tobytes(), "camera", None)] if rows is None else rows
+    for name, vector, source, thumbnail in rows:
+        person = db.execute("INSERT INTO people (name, created) VALUES (?, 'now')", (name,)).lastrowid
+        db.execute("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
+                   "VALUES (?, ?, ?, ?, 'now', ?)", (person, vector, encoder, source, thumbnail))
+    db.executescript(setup_sql)
+    db.commit()
+    db.close()
+    return path
+
+
+def gallery_state(g):
+    return [(p.name, p.embedding_count) for p in g.people()], g.matrix().embeddings.copy()
+
+
+def assert_unchanged(g, before):
+    after = gallery_state(g)
+    assert after[0] == before[0] and np.array_equal(after[1], before[1])
+
+
+def test_the_hostile_export_helper_makes_an_importable_file(tmp_path):
+    g = Gallery(tmp_path / "g.sqlite", ENCODER)
+    assert g.import_(hostile_export(tmp_path / "ok.likeness")).embeddings == 1
+    assert g.people()[0].name == "Eve"
+
+
+def test_a_view_over_a_recursive_query_is_refused_at_once(gallery, tmp_path):
+    path = hostile_export(tmp_path / "view.likeness")
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE embeddings; CREATE VIEW embeddings AS WITH RECURSIVE n(i) AS "
+                     "(SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i AS id, 1 AS person_id, zeroblob(512) AS vector, "
+                     f"'{ENCODER}' AS encoder, 'x' AS source, NULL AS thumbnail FROM n;")
+    db.close()
+    before = gallery_state(gallery)
+    started = time.monotonic()
+    with pytest.raises(GalleryError, match="no plain table 'embeddings'"):
+        gallery.import_(path)
+    assert time.monotonic() - started < 3
+    assert_unchanged(gallery, before)
+
+
+def test_a_virtual_table_is_refused(gallery, tmp_path):
+    path = hostile_export(tmp_path / "virtual.likeness", "DROP TABLE people; "
+                                                         "CREATE VIRTUAL TABLE people USING rtree(id, a, b);")
+    with pytest.raises(GalleryError, match="no plain table 'people'"):
+        gallery.import_(path)
+
+
+def test_an_export_with_triggers_is_refused(gallery, tmp_path):
+    path = hostile_export(tmp_path / "trigger.likeness", "CREATE TRIGGER t AFTER INSERT ON people BEGIN "
+                                                         "DELETE FROM embeddings; END;")
+    before = gallery_state(gallery)
+    with pytest.raises(GalleryError, match="triggers"):
+        gallery.import_(path)
+    assert_unchanged(gallery, before)
+
+
+def test_a_generated_column_is_refused(gallery, tmp_path):
+    path = hostile_export(tmp_path / "generated.likeness")
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE people; CREATE TABLE people (id INTEGER PRIMARY KEY, "
+                     "name AS (printf('%.*c', 100000000, 'x')), created TEXT); INSERT INTO people (created) VALUES ('now');")
+    db.close()
+    with pytest.raises(GalleryError, match="computed or hidden columns"):
+        gallery.import_(path)
+
+
+GOOD = unit_vectors(1, 7)[0]
+
+
+@pytest.mark.parametrize("row, problem", [
+    (("Eve", GOOD.tobytes().hex(), "camera", None), "embedding stored as str"),
+    (("Eve", np.full(128, np.nan, np.float32).tobytes(), "camera", None), "NaN or infinity"),
+    (("Eve", np.r_[GOOD[:-1], np.inf].astype(np.float32).tobytes(), "camera", None), "NaN or infinity"),
+    (("Eve", b"\x00\x01", "camera", None), "embedding of 2 bytes"),
+    (("Eve", GOOD.tobytes() * 2, "camera", None), "embedding of 1024 bytes"),
+    (("Eve", 42, "camera", None), "embedding stored as int"),
+    (("\x1b[31mEve", GOOD.tobytes(), "camera", None), "name with control characters"),
+    (("Eve\nGrace", GOOD.tobytes(), "camera", None), "name with control characters"),
+    (("Eve\u202e", GOOD.tobytes(), "camera", None), "name with control characters"),
+    (("   ", GOOD.tobytes(), "camera", None), "name that is empty"),
+    ((b"Eve", GOOD.tobytes(), "camera", None), "name that is empty or not text"),
+    (("E" * 201, GOOD.tobytes(), "camera", None), "name longer than 200"),
+    (("Eve", GOOD.tobytes(), "cam\x1b]0;era", None), "source with control characters"),
+    (("Eve", GOOD.tobytes(), "camera", "not a jpeg"), "thumbnail stored as str"),
+])
+def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(gallery, tmp_path, row, problem):
+    good = ("Zoe", unit_vectors(1, 8)[0].tobytes(), "camera", None)
+    path = hostile_export(tmp_path / "bad.likeness", rows=[good, row])
+    before = gallery_state(gallery)
+    with pytest.raises(GalleryError, match=f"nothing was added: shot 2 has .*{problem}"):
+        gallery.import_(path)
+    assert_unchanged(gallery, before)
+    assert gallery.events(1)[0].kind != "import"
+
+
+def test_a_row_of_another_encoder_is_refused(gallery, tmp_path):
+    path = hostile_export(tmp_path / "mixed.likeness")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE embeddings SET encoder='other_encoder:111111111111'")
+    db.commit()
+    db.close()
+    with pytest.raises(EncoderMismatch):
+        gallery.import_(path)
+
+
+def test_a_file_name_with_url_characters_imports(gallery, tmp_path):
+    folder = tmp_path / "100% #1?"
+    folder.mkdir()
+    path = folder / "a#b?mode=rw&c%20d.likeness"
+    gallery.export(path)
+    fresh = Gallery(tmp_path / "fresh.sqlite", ENCODER)
+    assert fresh.import_(path).embeddings == 4
+    assert not (tmp_path / "100% ").exists() and sorted(p.name for p in folder.iterdir()) == [path.name]
+
+
+def test_a_fifo_a_folder_and_a_device_are_refused_without_opening_them(gallery, tmp_path):
+    fifo = tmp_path / "export.fifo"
+    os.mkfifo(fifo)
+    before = gallery_state(gallery)
+    for path in (fifo, tmp_path, Path("/dev/null")):
+        started = time.monotonic()
+        with pytest.raises(GalleryError, match="not a regular file"):
+            gallery.import_(path)
+        assert time.monotonic() - started < 2
+    with pytest.raises(GalleryError, match="Cannot read the file"):
+        gallery.import_(tmp_path / "missing.likeness")
+    assert_unchanged(gallery, before)
+
+
+def test_an_empty_export_is_not_an_export(gallery, tmp_path):
+    (tmp_path / "empty.likeness").write_bytes(b"")
+    with pytest.raises(GalleryError, match="not a Likeness gallery export"):
+        gallery.import_(tmp_path / "empty.likeness")
+
+
+def test_a_gallery_file_of_zero_bytes_is_not_taken_as_empty(tmp_path):
+    (tmp_path / "g.sqlite").write_bytes(b"")
+    with pytest.raises(GalleryError, match="is empty \\(0 bytes\\)"):
+        Gallery(tmp_path / "g.sqlite", ENCODER)
+    assert (tmp_path / "g.sqlite").read_bytes() == b""
+    (tmp_path / "g.sqlite").unlink()
+    Gallery(tmp_path / "g.sqlite", ENCODER).close()  # a new gallery is still made where no file is
+
+
+def test_sqlite_gets_a_few_seconds_at_most(gallery, tmp_path, monkeypatch):
+    import engine.gallery
+    path = hostile_export(tmp_path / "slow.likeness", rows=[(f"P{i}", unit_vectors(1, i)[0].tobytes(), "camera", None)
+                                                            for i in range(300)])
+    monkeypatch.setattr(engine.gallery, "IMPORT_SECONDS", -1.0)  # every query is already past its deadline
+    with pytest.raises(GalleryError, match="kept SQLite busy"):
+        gallery.import_(path)
+    assert [p.name for p in gallery.people()] == ["Ada", "Grace"]
+
+
+@pytest.mark.parametrize("name", ["Eve\x1b[31m", "two\nlines", "x" * 201])
+def test_a_typed_name_follows_the_rule_of_imported_names(tmp_path, name):
+    with Gallery(tmp_path / "g.sqlite", ENCODER) as gallery:
+        with pytest.raises(BadInput, match="A person cannot have"):
+            gallery.enroll(name, unit_vectors(1, 0), ["a"])
+        assert gallery.people() == []
