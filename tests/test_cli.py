@@ -180,3 +180,19 @@ def test_the_data_folder_gallery_and_journal_are_readable_by_their_owner_only(pr
         gallery.log_event("test")
         assert {p.name: mode(p) for p in data.glob("second.sqlite*")} == {
             "second.sqlite": 0o600, "second.sqlite-wal": 0o600, "second.sqlite-shm": 0o600}
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", str(FACES / "obama.jpg"), "--out", "{missing}/rows.npy"],
+    ["export", "{missing}/gallery.likeness"],
+    ["style", str(FACES / "obama.jpg"), str(FACES / "biden.jpg"), "-o", "{missing}/out.png"],
+    ["export", "{folder}"],
+])
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(command, tmp_path, capsys):
+    words = [w.format(missing=tmp_path / "no such folder", folder=tmp_path) for w in command]
+    with pytest.raises(SystemExit) as done:
+        main(words)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err or "is a folder" in err
+    assert "Traceback" not in err

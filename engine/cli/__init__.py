@@ -31,6 +31,17 @@ def exit_codes() -> str:
 A wrong key in settings.toml is named on stderr and keeps its default; the command goes on."""
 
 
+def output_file(text: str) -> Path:
+    """An argparse type for a file a command will write: its folder must exist, checked before any work starts
+    (a style transfer must not run for minutes and then find nowhere to save)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
+    if not path.absolute().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {path.absolute().parent} does not exist")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import faces, liveness, style, training
 

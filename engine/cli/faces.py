@@ -11,7 +11,7 @@ import numpy as np
 from ..config import load_settings
 from ..errors import BadInput, LikenessError, NoFace
 from ..gallery import Gallery, default_path, thumbnail_jpeg
-from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, output_file
 
 
 LARGEST_HELP = "of a photo with several faces, take the largest (default: its subject, large and central)"
@@ -52,7 +52,7 @@ def register(commands) -> None:
     people.set_defaults(run=run_people)
 
     export = commands.add_parser("export", parents=[common], help="write the gallery to one portable file")
-    export.add_argument("file", type=Path)
+    export.add_argument("file", type=output_file)
     export.set_defaults(run=run_export)
     import_ = commands.add_parser("import", parents=[common], help="merge a file written by export")
     import_.add_argument("file", type=Path)
@@ -61,7 +61,7 @@ def register(commands) -> None:
     embed = commands.add_parser("embed", help="embedding of the subject of each image (one row each)")
     embed.add_argument("--largest", action="store_true", help=LARGEST_HELP)
     embed.add_argument("images", nargs="+", type=Path)
-    embed.add_argument("--out", type=Path, help=".npy file (one row per image, NaN where no face); default: text on stdout")
+    embed.add_argument("--out", type=output_file, help=".npy file (one row per image, NaN where no face); default: text on stdout")
     embed.set_defaults(run=run_embed)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import VGG19_CONV_LAYERS, load_settings
 from ..errors import BadInput
-from . import EXIT_OK
+from . import EXIT_OK, output_file
 from .progress import ProgressBar
 
 
@@ -15,7 +15,7 @@ def register(commands) -> None:
     style = commands.add_parser("style", help="paint CONTENT in the style of STYLE (Gatys et al. 2015)")
     style.add_argument("content", type=Path)
     style.add_argument("styles", nargs="+", type=Path, metavar="style")
-    style.add_argument("-o", "--output", type=Path, required=True, help="PNG file; the settings are stored in it")
+    style.add_argument("-o", "--output", type=output_file, required=True, help="PNG file; the settings are stored in it")
     style.add_argument("--style-weights", type=float, nargs="+", help="blend weights, one per style image")
     for flag, kind, key in (("--alpha", float, "alpha"), ("--beta", float, "beta"), ("--iters", int, "iterations"),
                             ("--size", int, "size"), ("--tv", float, "tv_weight"), ("--seed", int, "seed"),
@@ -31,7 +31,7 @@ def register(commands) -> None:
     convnet.add_argument("--layer", default="conv3_1", choices=VGG19_CONV_LAYERS)
     convnet.add_argument("--units", type=int, nargs="+", default=list(range(8)))
     convnet.add_argument("--folder", type=Path, help="images to scan (default: the set shipped in resources/)")
-    convnet.add_argument("-o", "--output", type=Path, required=True, help="PNG grid: one row of nine per unit")
+    convnet.add_argument("-o", "--output", type=output_file, required=True, help="PNG grid: one row of nine per unit")
     convnet.set_defaults(run=run_convnet)
 
 

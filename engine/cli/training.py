@@ -11,7 +11,7 @@ import numpy as np
 from ..config import data_dir, load_settings
 from ..errors import BadInput
 from ..gallery import default_path as default_gallery_path
-from . import EXIT_OK
+from . import EXIT_OK, output_file
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "lfw-view1"
 
@@ -42,7 +42,7 @@ def register(commands) -> None:
     _lfw_arguments(pairs, "pairsDevTrain.txt")
     pairs.add_argument("--features", choices=("abs", "chi2"), default="abs", help="|f1-f2| or chi-square terms")
     pairs.add_argument("--test", type=Path, help="a second pair list to measure accuracy on")
-    pairs.add_argument("--out", type=Path, help="where to save (default: pair_classifier-<encoder>.npz in the data folder)")
+    pairs.add_argument("--out", type=output_file, help="where to save (default: pair_classifier-<encoder>.npz in the data folder)")
     pairs.set_defaults(run=run_train_pairs)
 
     calibrate = commands.add_parser("calibrate", help="genuine/impostor distances, ROC, FAR/FRR, tau for a FAR")
@@ -50,7 +50,7 @@ def register(commands) -> None:
     calibrate.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
     calibrate.add_argument("--gallery", type=Path, nargs="?", const=Path(), default=None,
                            help="use every pair of the gallery's shots instead of pairs (optionally a gallery file)")
-    calibrate.add_argument("--plot", type=Path, help="PNG of the curves (default: calibration.png in the data folder)")
+    calibrate.add_argument("--plot", type=output_file, help="PNG of the curves (default: calibration.png in the data folder)")
     calibrate.set_defaults(run=run_calibrate)
 
 
