@@ -8,13 +8,12 @@ them as (x - 127.5) / 128, the convention it was trained with; its output is alr
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import BadInput
-from ..runtime import model_path, onnx_session, weights_id
+from .encode import OnnxEncoder
 
 MODEL_FILE = "facenet_casia.onnx"
 CROP_SIZE = 160
@@ -50,29 +49,7 @@ def facenet_crops(image_rgb: np.ndarray, faces, margin: float = MARGIN) -> np.nd
     return np.stack(crops) if crops else np.empty((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
 
 
-class FaceNetEncoder:
-    """FaceNet crops -> L2-normalised 512-D embeddings, all crops of a call in one ONNX Runtime run."""
+class FaceNetEncoder(OnnxEncoder):
+    """FaceNet crops (facenet_crop, (N, 160, 160, 3) uint8 RGB) -> L2-normalised 512-D embeddings."""
 
-    CROP_SIZE = CROP_SIZE
-    EMBEDDING_SIZE = EMBEDDING_SIZE
-
-    def __init__(self, model_file: Path | None = None, use_gpu: bool = True, intra_op_threads: int | None = None):
-        path = Path(model_file) if model_file is not None else model_path(MODEL_FILE)
-        self.session, self.provider = onnx_session(path, use_gpu, intra_op_threads)
-        self.id = self.model_id(path)
-
-    @staticmethod
-    def model_id(model_file: Path | None = None) -> str:
-        """Names the weights, e.g. "facenet_casia:0c6a0f2eae3c" (the shipped file's without model_file)."""
-        return weights_id(MODEL_FILE, model_file)
-
-    def encode(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 160, 160, 3) uint8 RGB crops (facenet_crop) -> (N, 512) float32 unit vectors."""
-        crops = np.asarray(crops)
-        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or crops.dtype != np.uint8:
-            raise BadInput(f"FaceNet takes uint8 RGB crops of shape (N, {CROP_SIZE}, {CROP_SIZE}, 3), "
-                           f"not {crops.dtype} {crops.shape}.")
-        if len(crops) == 0:
-            return np.empty((0, EMBEDDING_SIZE), np.float32)
-        embeddings = self.session.run(None, {"crops": np.ascontiguousarray(crops)})[0]
-        return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    MODEL_FILE, INPUT, SIZE, EMBEDDING_SIZE = MODEL_FILE, "crops", CROP_SIZE, EMBEDDING_SIZE
