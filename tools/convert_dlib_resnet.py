@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.runtime import MODELS_DIR, file_sha256  # noqa: E402
 from engine.training.dlib_resnet import CHIP_SIZE, INPUT_MEAN_RGB, Affine, DlibResNet, export_onnx  # noqa: E402
-from tools.checksums import record_checksum  # noqa: E402
+from tools.checksums import publish_model  # noqa: E402
 
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 OUTPUT = "dlib_resnet_v1.onnx"
@@ -192,14 +192,7 @@ def main() -> None:
     model = DlibResNet()
     load_weights(model, read_dat(dat))
     out = MODELS_DIR / OUTPUT
-    draft = out.with_suffix(".draft.onnx")  # the shipped file is replaced only once the new one checks out
-    try:
-        export_onnx(model, draft)
-        verify_onnx(model, draft)
-        draft.replace(out)
-    finally:
-        draft.unlink(missing_ok=True)
-    record_checksum(out)
+    publish_model(out, lambda draft: (export_onnx(model, draft), verify_onnx(model, draft)))
     print(f"wrote {out} sha256 {file_sha256(out)}")
 
 

@@ -35,7 +35,7 @@ from engine.faces.antispoof import INPUT_SIZE, MODELS, face_crops  # noqa: E402
 from engine.faces.detect import FaceDetector  # noqa: E402
 from engine.images import load_image, video_frames  # noqa: E402
 from engine.runtime import MODELS_DIR, file_sha256  # noqa: E402
-from tools.checksums import record_checksum  # noqa: E402
+from tools.checksums import publish_model  # noqa: E402
 
 # our file name -> (the authors' file, its sha256, squeeze-and-excitation)
 SOURCES = {
@@ -183,6 +183,14 @@ def verify(model: MiniFASNet, onnx_file: Path, crops: np.ndarray) -> float:
     return float(max(np.abs(whole - expected).max(), np.abs(single - expected).max()))
 
 
+def export_and_check(model, draft: Path, crops: np.ndarray, name: str) -> None:
+    export(model, draft)
+    difference = verify(model, draft, crops)
+    print(f"{name}: max |ONNX - torch| = {difference:.2e} over {len(crops)} real face crops")
+    if difference > TOLERANCE:
+        sys.exit(f"{name} does not agree with torch ({difference:.2e} > {TOLERANCE}).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights-dir", type=Path, default=ROOT.parent / "shared" / "models" / "minifasnet")
@@ -195,17 +203,7 @@ def main() -> None:
         model = load_network(pth, squeeze_excite)
         crops = real_crops(scale)
         out = MODELS_DIR / name
-        draft = out.with_suffix(".draft.onnx")  # the shipped file is replaced only once the new one checks out
-        try:
-            export(model, draft)
-            difference = verify(model, draft, crops)
-            print(f"{name}: max |ONNX - torch| = {difference:.2e} over {len(crops)} real face crops")
-            if difference > TOLERANCE:
-                sys.exit(f"{name} does not agree with torch ({difference:.2e} > {TOLERANCE}).")
-            draft.replace(out)
-        finally:
-            draft.unlink(missing_ok=True)
-        record_checksum(out)
+        publish_model(out, lambda draft: export_and_check(model, draft, crops, name))  # called at once: no late binding
         print(f"wrote {out} sha256 {file_sha256(out)} (from {pth_name}, sha256 {digest})")
 
 
