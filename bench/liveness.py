@@ -139,6 +139,8 @@ def main() -> None:
     args = parser.parse_args()
     for item in args.weights:
         cue, _, weight = item.partition("=")
+        if cue not in CUE_WEIGHTS:
+            parser.error(f"no cue {cue!r}; the cues are {', '.join(CUE_WEIGHTS)}")
         CUE_WEIGHTS[cue] = float(weight)
     models = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False), AntiSpoofModel(use_gpu=False)
     threshold = fit_threshold(args.data, models) if args.fit else args.threshold

@@ -27,13 +27,14 @@ OUT = Path(__file__).resolve().parent / "out"
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1e6)
 
 
-def all_faces(paths: list[Path], cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
-    """image path -> (boxes (F, 4), embeddings (F, D), image height and width), cached."""
+def all_faces(paths: list[Path], encoder: str) -> dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
+    """image path -> (boxes (F, 4), embeddings (F, D), image height and width), cached per encoder."""
+    cache = OUT / f"subject_rule_faces_{encoder.replace('+', '-')}.npz"
     if cache.exists():
         stored = np.load(cache, allow_pickle=True)["faces"].item()
         if set(map(str, paths)) <= set(stored):
             return stored
-    pipeline = FacePipeline(RecognitionSettings())
+    pipeline = FacePipeline(RecognitionSettings(encoder=encoder))
     faces, bar = {}, ProgressBar(len(paths), "embedding every face")
     for done, path in enumerate(paths, 1):
         image = load_image(path)
@@ -51,7 +52,7 @@ def pick(faces, weight: float) -> dict[str, np.ndarray]:
     """The embedding each image's subject gets under this centrality weight (NaN without a face)."""
     chosen = {}
     for path, (boxes, embeddings, shape) in faces.items():
-        chosen[path] = embeddings[subject_index(boxes, shape, weight)] if len(boxes) else np.full(128, np.nan)
+        chosen[path] = embeddings[subject_index(boxes, shape, weight)] if len(boxes) else np.nan
     return chosen
 
 
@@ -63,12 +64,13 @@ def distances(pairs, chosen) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="LFW View-1 folder (pairsDev*.txt and images/)")
+    parser.add_argument("--encoder", default="dlib", help="the encoder the rule was chosen with (README's table)")
     args = parser.parse_args()
     images = args.root / "images"
     train = read_pairs(args.root / "pairsDevTrain.txt", images)
     test = read_pairs(args.root / "pairsDevTest.txt", images)
     paths = sorted({p for pair in train + test for p in (pair.first, pair.second)})
-    faces = all_faces(paths, OUT / "subject_rule_faces.npz")
+    faces = all_faces(paths, args.encoder)
     several = sum(len(boxes) > 1 for boxes, _, _ in faces.values())
     print(f"{len(faces)} images, {several} with several faces")
     largest = pick(faces, 0.0)

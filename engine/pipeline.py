@@ -73,6 +73,11 @@ class PhotoFace:
         return f"{where}: {len(self.faces)} faces found; took {how}, at ({x1}, {y1})-({x2}, {y2})"
 
 
+def liveness_monitor(threshold: float, use_gpu: bool) -> LivenessMonitor:
+    """Passive liveness with its models: FaceMesh (eyes, a frozen face) and the trained anti-spoofing model."""
+    return LivenessMonitor(threshold, FaceMeshModel(use_gpu=use_gpu), AntiSpoofModel(use_gpu=use_gpu))
+
+
 @dataclass
 class StageTimes:
     """Milliseconds spent in each stage by the last call of observe()."""
@@ -115,8 +120,7 @@ class FacePipeline:
         if self.liveness is not None:
             self.liveness.set_threshold(threshold)
             return
-        use_gpu = self.settings.use_gpu
-        self.liveness = LivenessMonitor(threshold, FaceMeshModel(use_gpu=use_gpu), AntiSpoofModel(use_gpu=use_gpu))
+        self.liveness = liveness_monitor(threshold, self.settings.use_gpu)
 
     def apply_settings(self, settings: RecognitionSettings) -> None:
         """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions (and a new
@@ -127,8 +131,7 @@ class FacePipeline:
         if settings.use_gpu != self.settings.use_gpu:
             self.detector = FaceDetector(use_gpu=settings.use_gpu)
             if self.liveness is not None:  # the liveness models move too (the faces followed are forgotten)
-                threshold, self.liveness, self.settings = self.liveness.threshold, None, settings
-                self.set_liveness(threshold)
+                self.liveness = liveness_monitor(self.liveness.threshold, settings.use_gpu)
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
         if new_encoder or settings.decision != self.settings.decision:

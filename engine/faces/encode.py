@@ -114,7 +114,9 @@ def open_encoder(name: str = "", use_gpu: bool = True):
 
 def embedding_size(encoder_id: str) -> int:
     """The length of the vectors of the encoder with this id (trained encoders make 128 values, like dlib's)."""
-    return {"dlib+facenet": 640, "facenet": 512}.get(encoder_id.partition(":")[0], EMBEDDING_SIZE)
+    from .fusion import SIZES
+
+    return SIZES.get(encoder_id.partition(":")[0], EMBEDDING_SIZE)
 
 
 def encoder_id(name: str = "") -> str:

@@ -27,16 +27,24 @@ from .facenet import FaceNetEncoder, facenet_crops
 FUSION_FILE = Path(__file__).resolve().parents[2] / "resources" / "calibration" / "fusion_facenet_dlib.npz"
 
 
-def _statistics() -> dict:
+SIZES = {"dlib+facenet": FaceEncoder.EMBEDDING_SIZE + FaceNetEncoder.EMBEDDING_SIZE,
+         "facenet": FaceNetEncoder.EMBEDDING_SIZE}
+
+
+def _fusion_file() -> Path:
     if not FUSION_FILE.is_file():
         raise ModelUnavailable(f"The fusion statistics {FUSION_FILE} are missing; reinstall Likeness.")
-    with np.load(FUSION_FILE) as stored:
+    return FUSION_FILE
+
+
+def _statistics() -> dict:
+    with np.load(_fusion_file()) as stored:
         return {key: stored[key] for key in stored.files}
 
 
 def fused_id(name: str) -> str:
     """The id of "facenet" or "dlib+facenet": both models' ids and the statistics file, hashed."""
-    parts = f"{FaceEncoder.model_id()}|{FaceNetEncoder.model_id()}|{file_sha256(FUSION_FILE)}"
+    parts = f"{FaceEncoder.model_id()}|{FaceNetEncoder.model_id()}|{file_sha256(_fusion_file())}"
     return f"{name}:{hashlib.sha256(parts.encode()).hexdigest()[:12]}"
 
 
@@ -60,7 +68,7 @@ class FusedEncoder:
         self.weights = (float(stats["dlib_weight"]), float(stats["facenet_weight"])) if self.dlib else (0.0, 1.0)
         self.id = fused_id(name)
         self.provider = self.facenet.provider
-        self.EMBEDDING_SIZE = (FaceEncoder.EMBEDDING_SIZE if self.dlib else 0) + FaceNetEncoder.EMBEDDING_SIZE
+        self.EMBEDDING_SIZE = SIZES[name]
 
     def encode_faces(self, image_rgb: np.ndarray, detections, chips: np.ndarray) -> np.ndarray:
         """(N, EMBEDDING_SIZE) float32 unit vectors of the detected faces (chips: their dlib chips, in order)."""
