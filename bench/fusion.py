@@ -52,7 +52,8 @@ def dlib_embeddings(paths: list[Path]) -> dict[str, np.ndarray]:
     if cache.exists():
         return dict(np.load(cache))
     n = len(paths)
-    boxes, plain, mirrored = np.full((n, 4), np.nan), np.full((n, 128), np.nan, np.float32), np.full((n, 128), np.nan, np.float32)
+    boxes, plain, mirrored = (np.full((n, 4), np.nan), np.full((n, 128), np.nan, np.float32),
+                              np.full((n, 128), np.nan, np.float32))
     bar = ProgressBar(n, "dlib")
     for i, path in enumerate(paths):
         image = load_image(path)
@@ -248,7 +249,8 @@ def main() -> None:
     parser.add_argument("--compare-models", type=Path, nargs="*", default=[],
                         help="other FaceNet files (e.g. float16 weights) to compare at the chosen margin")
     parser.add_argument("--speed", action="store_true", help="also time both encoders (1 and 2 threads, batch 1 and 4)")
-    parser.add_argument("--save-calibration", action="store_true", help=f"write {CALIBRATION.relative_to(CALIBRATION.parents[2])}")
+    parser.add_argument("--save-calibration", action="store_true",
+                        help=f"write {CALIBRATION.relative_to(CALIBRATION.parents[2])}")
     parser.add_argument("--report", type=Path, default=OUT / "fusion_report.md")
     parser.add_argument("--limit", type=int, help="only the first N pairs of each file (a quick look)")
     args = parser.parse_args()
@@ -339,11 +341,13 @@ def main() -> None:
             g1, i1 = ev.all_pairs(a)
             g2, i2 = ev.all_pairs(b)
             fusion_rows.append((f"linear z: {name}, w={wl:.3f}",
-                                ev.measure(linear(d1, d2, wl), linear(t1, t2, wl), (linear(g1, g2, wl), linear(i1, i2, wl)))))
+                                ev.measure(linear(d1, d2, wl), linear(t1, t2, wl),
+                                           (linear(g1, g2, wl), linear(i1, i2, wl)))))
             fitted[name].update(w_linear=wl, curve_linear=curve_l, z=z)
     report.append("## Fusion (w = FaceNet's share, chosen by people-split CV on DevTrain pairs)\n\n"
                   + table([("dlib (reference)", results["dlib"])] + fusion_rows) + "\n\nDevTrain CV accuracy at the "
-                  "chosen w: " + "; ".join(f"{k}: squared {100 * v['cv']:.2f} %, linear {100 * v['curve_linear'].max():.2f} %"
+                  "chosen w: " + "; ".join(f"{k}: squared {100 * v['cv']:.2f} %, "
+                                           f"linear {100 * v['curve_linear'].max():.2f} %"
                                            for k, v in fitted.items()) + "\n")
     main_name = "dlib ⊕ FaceNet std"
     for form, key in (("squared", "curve"), ("linear z", "curve_linear")):
@@ -365,8 +369,8 @@ def main() -> None:
             r = ev.vectors(emb)
             size = (file or model_path(MODEL_FILE)).stat().st_size / 1e6
             rows.append(f"| {file.name if file else 'shipped'} ({size:.1f} MB) | {diff:.1e} | {d_change:.1e} | "
-                        f"{100 * r['test']:.2f} | {100 * r['tar3']:.1f} | {100 * r['all3']:.2f} | {100 * fused['test']:.2f} | "
-                        f"{100 * fused['tar3']:.1f} | {100 * fused['all3']:.2f} |")
+                        f"{100 * r['test']:.2f} | {100 * r['tar3']:.1f} | {100 * r['all3']:.2f} | "
+                        f"{100 * fused['test']:.2f} | {100 * fused['tar3']:.1f} | {100 * fused['all3']:.2f} |")
         report.append("## FaceNet files compared (all images, chosen margin)\n\n| file | max abs diff of raw embeddings "
                       "vs shipped | max change of a DevTest std distance | std: DevTest acc | std: TAR@1e-3 | "
                       "std: all-pairs TAR@1e-3 | fused: DevTest acc | fused: TAR@1e-3 | fused: all-pairs TAR@1e-3 |\n"

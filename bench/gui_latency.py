@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,13 +35,13 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from engine.config import load_settings
-    from engine.pipeline import FacePipeline
+    from engine.recognizer import Recognizer
     from gui.app import MainWindow, Studio
 
     load_before = os.getloadavg()
     app = QApplication([])
     studio = Studio(load_settings())
-    enroll_first_frame(studio, args.video, FacePipeline(studio.settings.recognition))
+    enroll_first_frame(args.video, Recognizer.from_settings(studio.settings))
     window = MainWindow(studio, str(args.video), loop=True)
     window.resize(1280, 720)
     window.show()
@@ -66,17 +65,18 @@ def main() -> None:
     QTimer.singleShot(int(1000 * args.seconds), app.quit)
     app.exec()
     window.close()
-    report(np.diff(ticks) * 1000 - TICK_MS, np.array(lags[5:]).reshape(-1, 4), window.camera_fps.text(), window.pipeline_fps.text())
+    report(np.diff(ticks) * 1000 - TICK_MS, np.array(lags[5:]).reshape(-1, 4),
+           window.camera_fps.text(), window.pipeline_fps.text())
     print(f"load average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(other work on the machine raises both figures)")
 
 
-def enroll_first_frame(studio, video: Path, pipeline) -> None:
-    capture = cv2.VideoCapture(str(video))
-    frame = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
-    capture.release()
-    face = pipeline.embed_one(frame).face
-    studio.gallery.enroll("person in the video", face.embedding[None], ["bench"])
+def enroll_first_frame(video: Path, recognizer) -> None:
+    from engine.images import video_frames
+
+    _, _, frame = next(video_frames(video))
+    recognizer.enroll("person in the video", [recognizer.find_face(frame).face], ["bench"])
+    recognizer.close()
 
 
 def report(stalls: np.ndarray, lags: np.ndarray, camera: str, pipeline: str) -> None:

@@ -41,7 +41,7 @@ def time_ms(work, repeats: int) -> tuple[float, float]:
 def mean_build_ms(gallery: GalleryMatrix) -> float:
     fresh = GalleryMatrix(gallery.embeddings, gallery.owners, gallery.names)  # a new object: nothing cached
     start = time.perf_counter()
-    fresh.per_person_means
+    _ = fresh.per_person_means  # a cached property: the first access computes it
     return 1000 * (time.perf_counter() - start)
 
 
@@ -64,8 +64,8 @@ def main() -> None:
             one = time_ms(lambda: identify(probes[:1], gallery, 0.4, rule), args.repeats)
             eight = time_ms(lambda: identify(probes, gallery, 0.4, rule), args.repeats)
             build = f"{mean_build_ms(gallery):.0f}" if rule == "mean" else "-"
-            print(f"| {size:,} | {gallery.embeddings.nbytes / 2**20:.1f} | {rule} | {rows:,} | {one[0]:.2f} / {one[1]:.2f} | "
-                  f"{eight[0]:.2f} / {eight[1]:.2f} | {build} |", flush=True)
+            print(f"| {size:,} | {gallery.embeddings.nbytes / 2**20:.1f} | {rule} | {rows:,} | "
+                  f"{one[0]:.2f} / {one[1]:.2f} | {eight[0]:.2f} / {eight[1]:.2f} | {build} |", flush=True)
 
 
 if __name__ == "__main__":

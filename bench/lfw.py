@@ -99,7 +99,8 @@ def save_calibration(train, embeddings, encoder_id, path: Path) -> None:
     )
     calibration.save(path)
     print(f"calibration: {calibration.genuine.sum()} genuine and {calibration.impostor.sum()} impostor pairs; presets "
-          + ", ".join(f"{name} tau={tau:.3f} (FAR {calibration.far(tau):.1e})" for name, tau in calibration.presets().items()))
+          + ", ".join(f"{name} tau={tau:.3f} (FAR {calibration.far(tau):.1e})"
+                      for name, tau in calibration.presets().items()))
 
 
 def main() -> None:

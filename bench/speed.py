@@ -134,8 +134,8 @@ def main() -> None:
           f"{video['faces_per_frame']:.2f} faces per frame")
     pipeline.set_liveness(LivenessSettings().threshold)
     video = video_fps(pipeline, args.video)
-    print(f"with passive liveness (the window's default: the anti-spoofing model and the cues): {video['fps']:.1f} frames/s, "
-          f"liveness {video['liveness_ms']:.1f} ms per frame")
+    print("with passive liveness (the window's default: the anti-spoofing model and the cues): "
+          f"{video['fps']:.1f} frames/s, liveness {video['liveness_ms']:.1f} ms per frame")
     pipeline.set_liveness(None)
 
     rates = encoder_throughput(pipeline, load_image(paths[0]))

@@ -100,7 +100,8 @@ def run_reference(settings, content, style, iterations, device):
     def closure():
         optimiser.zero_grad()
         model(generated)
-        cost = settings.alpha * sum(l.loss for l in content_losses) + settings.beta * sum(l.loss for l in style_losses)
+        cost = (settings.alpha * sum(layer.loss for layer in content_losses)
+                + settings.beta * sum(layer.loss for layer in style_losses))
         cost.backward()
         last["cost"] = cost.item()
         return cost
@@ -145,7 +146,8 @@ def compare(args) -> None:
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices {', '.join(devices)}, "
           f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f}")
-    print("| device | size | optimiser | ours s/iter | reference s/iter | speed-up | ours peak MB | reference peak MB | cost ours / reference |")
+    print("| device | size | optimiser | ours s/iter | reference s/iter | speed-up | ours peak MB | "
+          "reference peak MB | cost ours / reference |")
     print("|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         for size in args.sizes:
@@ -180,7 +182,8 @@ def quality(args) -> None:
     out = ROOT / "docs" / "style_tubingen_starry.png"
     cv2.imwrite(str(out), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
     print(f"quality run: 256 px, {settings.iterations} L-BFGS iterations in {progress[-1].elapsed:.0f} s; J_style "
-          f"{progress[0].style:.3g} -> {progress[-1].style:.3g} ({progress[0].style / progress[-1].style:.0f}x lower); {out}")
+          f"{progress[0].style:.3g} -> {progress[-1].style:.3g} "
+          f"({progress[0].style / progress[-1].style:.0f}x lower); {out}")
     plot_costs(progress, settings, ROOT / "docs" / "style_costs.png")
 
 

@@ -85,10 +85,12 @@ def main() -> None:
     start = time.monotonic()
     result = train(trainable, held_out, config, encoder, on_epoch=lambda log: print(
         f"  epoch {log.epoch}: loss {log.loss:.4f}, active {100 * log.active_fraction:.1f} %, held-out "
-        f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)", flush=True))
+        f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, "
+        f"d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)", flush=True))
     minutes = (time.monotonic() - start) / 60
     after = evaluate()
-    print(f"\n{args.set.upper()} fine-tuning ({args.mode}, {args.mining}), {minutes:.1f} min, best epoch {result.best_epoch}")
+    print(f"\n{args.set.upper()} fine-tuning ({args.mode}, {args.mining}), {minutes:.1f} min, "
+          f"best epoch {result.best_epoch}")
     for key in ("accuracy", "tar_far_1pct", "tar_far_01pct"):
         if key in before:
             print(f"{key:<14} shipped {100 * before[key]:6.2f} %   fine-tuned {100 * after[key]:6.2f} %")

@@ -87,14 +87,14 @@ def one_seed(seed, args, trainable, held_out, train_faces, test_faces, train_pai
     return results, histories
 
 
-COLOURS = {"random init": "grey", "batch-hard": "C0", "semi-hard": "C1", "random": "C2"}  # the same in every panel
+COLORS = {"random init": "grey", "batch-hard": "C0", "semi-hard": "C1", "random": "C2"}  # the same in every panel
 
 
 def plot(histories, results) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     for mining, history in histories.items():
-        epochs, style = [h.epoch for h in history[1:]], {"marker": "o", "label": mining, "color": COLOURS[mining]}
+        epochs, style = [h.epoch for h in history[1:]], {"marker": "o", "label": mining, "color": COLORS[mining]}
         axes[0].plot(epochs, [h.loss for h in history[1:]], **style)
         axes[1].plot(epochs, [100 * h.active_fraction for h in history[1:]], **style)
         axes[2].plot([h.epoch for h in history], [100 * h.held_out_tar for h in history], **style)
@@ -103,7 +103,7 @@ def plot(histories, results) -> None:
     axes[2].set(xlabel="epoch", ylabel="TAR at FAR 1 % (%)", title="held-out DevTrain people")
     for name, r in results.items():
         curve = r["roc"]
-        axes[3].semilogx(np.maximum(curve.far, 1e-3), curve.tar, color=COLOURS[name],
+        axes[3].semilogx(np.maximum(curve.far, 1e-3), curve.tar, color=COLORS[name],
                          label=f"{name} ({100 * r['accuracy']:.1f} %)")
     axes[3].set(xlabel="false accept rate", ylabel="true accept rate", title="LFW View-1 DevTest ROC")
     for ax in axes:

@@ -134,7 +134,7 @@ class StyleSettings(_Section):
     optimizer: str = _spec("lbfgs", "", choices=["lbfgs", "adam"])
     learning_rate: float = _spec(2.0, "pixel units", 1e-4, 100.0, help="Adam step size")
     init: str = _spec("noise", "", choices=["noise", "content", "blend"], help="how G starts")
-    preserve_colors: bool = _spec(False, "", help="keep the content's colours (luminance-only transfer)")
+    preserve_colors: bool = _spec(False, "", help="keep the content's colors (luminance-only transfer)")
     coarse_to_fine: bool = _spec(True, "", help="outputs of 512 px or more are first optimised at half size")
     seed: int = _spec(0, "", 0, 2**31 - 1)
     preview_every: int = _spec(10, "iterations", 1, 1000)
@@ -182,6 +182,63 @@ class LivenessSettings(_Section):
 
 
 @dataclass(frozen=True)
+class IntegrationsSettings(_Section):
+    """Where decisions are published (engine.events). Passwords and the webhook secret are never settings:
+    they come from the environment (LIKENESS_MQTT_PASSWORD, LIKENESS_WEBHOOK_SECRET) or a file it names."""
+    machine_name: str = _spec("", "", help="name of this kiosk in topics and events (empty: the host name)")
+    mqtt_url: str = _spec("", "", help="MQTT broker, mqtt://host:1883 or mqtts://host:8883 (empty: no MQTT)")
+    topic_prefix: str = _spec("likeness", "", help="topics are <prefix>/<machine>/<kind>")
+    retain_last_seen: bool = _spec(False, "", help="keep a retained <prefix>/<machine>/last_seen/<name> per person")
+    webhook_url: str = _spec("", "", help="POST each event to this http(s) URL (empty: no webhook)")
+    webhook_timeout: float = _spec(5.0, "s", 0.5, 60.0, help="time a webhook receiver has to answer")
+    send_thumbnails: bool = _spec(False, "", help="send a face thumbnail with each event (personal data)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
+            raise SettingsError(f"The setting integrations.mqtt_url must start with mqtt:// or mqtts://, "
+                                f"not {self.mqtt_url!r}.")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(f"The setting integrations.webhook_url must start with http:// or https://, "
+                                f"not {self.webhook_url!r}.")
+        if not self.topic_prefix or any(c in self.topic_prefix for c in "+#\0"):
+            raise SettingsError(f"The setting integrations.topic_prefix must be a topic without + or #, "
+                                f"not {self.topic_prefix!r}.")
+
+
+def gallery_url_problem(url: str) -> str | None:
+    """Why `url` cannot name a gallery (completing "The gallery URL ..."); None when it can."""
+    from urllib.parse import urlsplit
+
+    if url == "":
+        return None
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        return None if path.startswith("/") else f"{url!r} must name an absolute path, as sqlite:///folder/file.sqlite"
+    if not url.startswith(("postgresql://", "postgres://")):
+        return f"{url!r} must be empty (this machine's file), sqlite:///path or postgresql://user@host/database"
+    try:
+        password = urlsplit(url).password
+    except ValueError as error:
+        return f"{url!r} cannot be read ({error})"
+    if password is not None or "password=" in url:
+        return "must not hold a password; put it in ~/.pgpass (or PGPASSFILE) or the PGPASSWORD variable"
+    return None
+
+
+@dataclass(frozen=True)
+class GallerySettings(_Section):
+    url: str = _spec("", "", help="where the gallery lives: empty for this machine's file, sqlite:///path, or "
+                                  "postgresql://user@host/database?sslmode=require for a server shared by "
+                                  "several machines (the password from ~/.pgpass or PGPASSWORD, never here)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if problem := gallery_url_problem(self.url):
+            raise SettingsError(f"The setting gallery.url {problem}.")
+
+
+@dataclass(frozen=True)
 class Settings:
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     style: StyleSettings = field(default_factory=StyleSettings)
@@ -189,6 +246,8 @@ class Settings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    gallery: GallerySettings = field(default_factory=GallerySettings)
+    integrations: IntegrationsSettings = field(default_factory=IntegrationsSettings)
 
     def to_dict(self) -> dict:
         return {f.name: _section_dict(getattr(self, f.name)) for f in fields(self)}

@@ -54,3 +54,7 @@ class GalleryError(LikenessError):
 
 class Cancelled(LikenessError):
     """Long work stopped because the user asked."""
+
+
+class DeliveryError(LikenessError):
+    """An event could not be handed to a broker or a webhook; the outbox keeps it and tries again."""

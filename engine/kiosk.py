@@ -18,7 +18,6 @@ import random
 from dataclasses import dataclass, field
 
 from .faces.liveness import ChallengeSession, ChallengeState, ChallengeStatus, random_actions
-from .faces.quality import MAX_YAW
 
 UNKNOWN = "not recognized"
 SPOOF = "spoof suspected"
@@ -43,6 +42,14 @@ class Announcement:
     distance: float
     reason: str = ""  # why a spoof is suspected, in words
     claimed: str | None = None  # for SPOOF: the enrolled person the face looked like, if any
+    challenge_failed: bool = False  # SPOOF because the challenge was not answered
+
+    @property
+    def kind(self) -> str:
+        """The event kind (engine.events.KINDS): recognized, unknown, spoof or challenge_failed."""
+        if self.name == SPOOF:
+            return "challenge_failed" if self.challenge_failed else "spoof"
+        return "unknown" if self.name == UNKNOWN else "recognized"
 
 
 @dataclass
@@ -76,7 +83,7 @@ class RecognitionVote:
         if name is None:  # the passive cues have not seen this face long enough to judge it
             self._candidate, self._streak, self._decision = None, 0, None
             return None
-        turned = abs(face.quality.yaw) > MAX_YAW
+        turned = not face.quality.frontal
         if self._challenge is not None and self._track(face) == self._challenge_track and name != SPOOF:
             self._intruder_frames = 0 if turned or name == self._challenge_name else self._intruder_frames + 1
             if self._intruder_frames >= self.frames_to_decide:  # as many frames as any decision needs
@@ -92,6 +99,7 @@ class RecognitionVote:
         if self._streak < self.frames_to_decide:
             self._decision = None
             return None
+        challenge_failed = False
         if name not in (UNKNOWN, SPOOF) and self.liveness == "passive+challenge":
             status = self._challenge_status(face, name, now)
             if status is not None and status.state in (ChallengeState.PENDING, ChallengeState.PASSED):
@@ -99,8 +107,10 @@ class RecognitionVote:
                 return None
             if status is not None:  # failed or timed out, now or less than a cooldown ago
                 name, reason, claimed = SPOOF, f"the challenge was not answered ({status.reason})", name
+                challenge_failed = True
         self._decision = name
-        return self._announce(Announcement(now, name, face.match.distance, reason, claimed if name == SPOOF else None))
+        return self._announce(Announcement(now, name, face.match.distance, reason, claimed if name == SPOOF else None,
+                                           challenge_failed))
 
     @property
     def current(self) -> str | None:
@@ -167,7 +177,7 @@ class RecognitionVote:
         self._failed[claimed] = (now + self.cooldown, status)
         self._challenge, self._candidate, self._streak, self._decision = None, SPOOF, self.frames_to_decide, SPOOF
         reason = f"the challenge was not answered ({why})"
-        return self._announce(Announcement(now, SPOOF, face.match.distance, reason, claimed))
+        return self._announce(Announcement(now, SPOOF, face.match.distance, reason, claimed, challenge_failed=True))
 
     @staticmethod
     def _track(face) -> int | None:

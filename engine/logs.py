@@ -10,6 +10,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from .config import data_dir, make_data_dir
+from .errors import LikenessError
 
 LOGGER = "likeness"
 LOG_BYTES, LOG_BACKUPS = 1_000_000, 3
@@ -47,3 +48,10 @@ def start_logging() -> Path | None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return path
+
+
+def log_unexpected(error: BaseException, doing: str) -> None:
+    """Keep the traceback of an error that is not one of ours (a bug, or a library failing) in the log file;
+    ours are sentences the user already sees."""
+    if not isinstance(error, LikenessError):
+        logging.getLogger(LOGGER).error("unexpected error while %s", doing, exc_info=error)

@@ -1,7 +1,8 @@
-"""FacePipeline: image -> faces with their boxes, landmarks, chips, embeddings and matches.
+"""FacePipeline: image -> faces with their boxes, landmarks, chips, embeddings and (on streams) liveness.
 
 The one path used by the GUI, the CLI, the tests and the benchmarks:
-detect -> align -> encode (all faces of a frame as one batch) -> match against the gallery matrix.
+detect -> align -> encode (all faces of a frame as one batch) -> passive liveness of each face's track.
+Matching against a gallery is the Recognizer's (engine/recognizer.py), which holds a FacePipeline.
 """
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from .faces.encode import FaceEncoder, open_encoder
 from .faces.landmarks import FaceMeshModel
 from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess
-from .match import Identification, identify
-from .training.pair_classifier import pair_classifier_for
+from .match import Identification
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class FaceObservation:
     chip: np.ndarray
     embedding: np.ndarray
     quality: Quality
-    match: Identification | None = None
+    match: Identification | None = None  # set by the Recognizer when it has a gallery
     liveness: TrackedVerdict | None = None  # passive cues of this face's track (streams with liveness on)
 
 
@@ -91,17 +91,16 @@ class StageTimes:
 
 
 class FacePipeline:
-    """Owns the detector, the alignment template and the encoder; matches against an optional gallery.
+    """Owns the detector, the alignment template, the encoder and passive liveness.
 
     With a liveness threshold, the frames of a stream (observe with a timestamp) also go through passive
     liveness: each face is followed from frame to frame and carries its track's spoof verdict.
     """
 
-    def __init__(self, settings: RecognitionSettings, gallery=None, detector: FaceDetector | None = None,
+    def __init__(self, settings: RecognitionSettings, detector: FaceDetector | None = None,
                  encoder: FaceEncoder | None = None, template: ChipTemplate | None = None,
                  liveness_threshold: float | None = None):
         self.settings = settings
-        self.gallery = gallery
         self.detector = detector or FaceDetector(
             use_gpu=settings.use_gpu, detection_size=settings.detection_size, score_threshold=settings.detection_score
         )
@@ -110,7 +109,6 @@ class FacePipeline:
         self.times = StageTimes()
         self.liveness: LivenessMonitor | None = None
         self.set_liveness(liveness_threshold)
-        self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
 
     def set_liveness(self, threshold: float | None) -> None:
         """Passive liveness on streams with this spoof-score threshold; None turns it off (and forgets the tracks)."""
@@ -123,8 +121,7 @@ class FacePipeline:
         self.liveness = liveness_monitor(threshold, self.settings.use_gpu)
 
     def apply_settings(self, settings: RecognitionSettings) -> None:
-        """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions (and a new
-        encoder needs the caller to give the pipeline that encoder's gallery)."""
+        """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions."""
         new_encoder = settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder
         if new_encoder:
             self.encoder = open_encoder(settings.encoder, use_gpu=settings.use_gpu)
@@ -134,12 +131,10 @@ class FacePipeline:
                 self.liveness = liveness_monitor(self.liveness.threshold, settings.use_gpu)
         self.detector.detection_size = settings.detection_size
         self.detector.score_threshold = settings.detection_score
-        if new_encoder or settings.decision != self.settings.decision:
-            self.classifier = pair_classifier_for(settings.decision, self.encoder.id)
         self.settings = settings
 
     def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:
-        """Every face of the image, largest first, each matched against the gallery when there is one.
+        """Every face of the image, largest first.
 
         timestamp (seconds, increasing): the image is a frame of a stream; with liveness on, each face
         then carries the passive verdict of its track."""
@@ -150,18 +145,15 @@ class FacePipeline:
         aligned = time.perf_counter()
         embeddings = self.encoder.encode_faces(image_rgb, detections, chips)
         encoded = time.perf_counter()
-        matches = self._match(embeddings)
-        matched = time.perf_counter()
         verdicts = [None] * len(detections)
         if self.liveness is not None and timestamp is not None:
             verdicts = self.liveness.update(image_rgb, detections, timestamp)
         checked = time.perf_counter()
         self.times = StageTimes(
             1000 * (detected - start), 1000 * (aligned - detected), 1000 * (encoded - aligned),
-            1000 * (matched - encoded), 1000 * (checked - matched), len(detections),
+            0.0, 1000 * (checked - encoded), len(detections),
         )
-        return [self._observation(d, chip, e, m, v)
-                for d, chip, e, m, v in zip(detections, chips, embeddings, matches, verdicts)]
+        return [self._observation(d, chip, e, v) for d, chip, e, v in zip(detections, chips, embeddings, verdicts)]
 
     def embed_one(self, image_rgb: np.ndarray, where: str = "the image", rule: str = "subject",
                   check_size: bool = True) -> "PhotoFace":
@@ -176,15 +168,7 @@ class FacePipeline:
             raise FaceTooSmall(photo.face.quality.face_px, self.settings.min_face_px, where)
         return photo
 
-    def _match(self, embeddings: np.ndarray) -> list[Identification | None]:
-        if self.gallery is None or len(embeddings) == 0:
-            return [None] * len(embeddings)
-        matrix = self.gallery.matrix()
-        if len(matrix.names) == 0:
-            return [None] * len(embeddings)
-        return identify(embeddings, matrix, self.settings.tau, classifier=self.classifier)
-
-    def _observation(self, detection: Detection, chip, embedding, match, liveness) -> FaceObservation:
+    def _observation(self, detection: Detection, chip, embedding, liveness) -> FaceObservation:
         quality = assess(chip, detection.landmarks, detection.width, self.settings.min_face_px)
-        return FaceObservation(detection.box, detection.landmarks, detection.score, chip, embedding, quality, match,
-                               liveness)
+        return FaceObservation(detection.box, detection.landmarks, detection.score, chip, embedding, quality,
+                               liveness=liveness)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ModelUnavailable
+from .logs import log_unexpected
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "resources" / "models"
 CHECKSUMS = MODELS_DIR / "checksums.sha256"
@@ -123,6 +124,7 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
                 str(model_file), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
             )
         except Exception as error:  # a broken CUDA install must not stop the app
+            log_unexpected(error, f"starting the CUDA provider for {model_file.name}")
             problem = f"the CUDA provider failed to start ({str(error).splitlines()[0][:160]})"
         else:
             if session.get_providers()[0] == "CUDAExecutionProvider":
@@ -131,6 +133,7 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
     try:
         session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
     except Exception as error:
+        log_unexpected(error, f"loading {model_file}")
         raise ModelUnavailable(f"ONNX Runtime cannot load {model_file.name}: {str(error).splitlines()[0]}") from error
     return session, ProviderReport("CPU", problem)
 

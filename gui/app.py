@@ -18,11 +18,10 @@ from PySide6.QtWidgets import (
 
 from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
-from engine.faces.encode import encoder_id, open_encoder, with_encoder
+from engine.faces.encode import with_encoder
 from engine.gallery import Gallery
-from engine.gallery import default_path as default_gallery_path
-from engine.pipeline import FacePipeline
-from engine.training.pair_classifier import pair_classifier_for
+from engine.logs import start_logging
+from engine.recognizer import Recognizer, gallery_for
 
 from .widgets.camera_view import CameraView
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineWorker, start_in_thread
@@ -32,36 +31,56 @@ STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the 
 
 
 class Studio(QObject):
-    """What the tabs share: the settings, the gallery (this thread's connection), the pipeline worker."""
+    """What the tabs share: the settings, the gallery (this thread's connection for lists and edits) and the
+    pipeline worker, whose thread holds the Recognizer that sees the camera and runs the tabs' jobs."""
 
     settings_changed = Signal(object)
     gallery_changed = Signal()
+    gallery_status = Signal(object)  # a GalleryStatus: the shared gallery's server went away or came back
     message = Signal(str)
+    _gallery_news = Signal(str)  # from the gallery's own thread: "people" or "status"
 
     def __init__(self, settings: Settings):
         super().__init__()
-        self.settings = settings
         self.kiosk = False  # the kiosk has its own liveness mode
         self.problems: list[str] = []  # said in the status bar once the window is up
-        try:
-            self.gallery_path, self.gallery = self._open_gallery(settings)
-        except LikenessError as error:  # a trained encoder moved, deleted or retrained: carry on with dlib's
-            self.settings = settings = with_encoder(settings, "dlib")
-            self.gallery_path, self.gallery = self._open_gallery(settings)
-            self.problems.append(f"{error} dlib's encoder is used instead.")
-        try:
-            self.pair_classifier = pair_classifier_for(settings.recognition.decision, self.gallery.encoder_id)
-        except LikenessError as error:
-            self.settings = self.settings.with_value("recognition.decision", "distance")
-            self.pair_classifier = None
-            self.problems.append(f"{error} Decisions use the distance instead.")
+        self.settings, self.gallery = self._usable(settings)
+        self._gallery_news.connect(self._on_gallery_news)  # queued: emitted on the gallery's thread
+        self.gallery.add_listener(self._gallery_news.emit)
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
-        self.pipeline = PipelineWorker(self._make_pipeline, self.frames_for_pipeline, self.results)
+        self.pipeline = PipelineWorker(self._make_recognizer, self.frames_for_pipeline, self.results)
         self.latest = None  # the newest PipelineResult painted
         self._jobs: dict[int, object] = {}
         self._job_ids = itertools.count()
         self.pipeline.job_done.connect(self._job_done)
         self.background = BackgroundTasks(self)
+
+    def _usable(self, settings: Settings) -> tuple[Settings, Gallery]:
+        """The settings and their gallery, or the nearest settings that can run: a classifier decision without a
+        classifier falls back to the distance, a trained encoder moved, deleted or retrained to dlib's (said in
+        the status bar)."""
+        distance = settings.with_value("recognition.decision", "distance")
+        candidates = ((settings, ""), (distance, "Decisions use the distance instead."),
+                      (with_encoder(distance, "dlib"), "dlib's encoder is used instead, deciding by the distance."))
+        first_error = None
+        for candidate, change in candidates:
+            try:
+                Recognizer.check(candidate)
+                gallery = gallery_for(candidate)
+            except LikenessError as error:
+                first_error = first_error or error
+                continue
+            if first_error is not None:
+                self.problems.append(f"{first_error} {change}")
+            return candidate, gallery
+        raise first_error
+
+    def _on_gallery_news(self, what: str) -> None:
+        """Someone enrolled, renamed or deleted at another machine, or the gallery server left or came back."""
+        if what == "people":
+            self.gallery_changed.emit()
+        else:
+            self.gallery_status.emit(self.gallery.status())
 
     def fresh_result(self):
         """The newest pipeline result if it is recent enough to describe what the camera sees now and its
@@ -71,51 +90,36 @@ class Studio(QObject):
             return None
         return latest if latest.encoder_id == self.gallery.encoder_id else None
 
-    @staticmethod
-    def _open_gallery(settings: Settings) -> tuple:
-        """(path, Gallery) of the settings' encoder: each encoder has its own gallery file."""
-        encoder = settings.recognition.encoder
-        path = default_gallery_path(encoder)
-        return path, Gallery(path, encoder_id(encoder))
-
-    def _make_pipeline(self) -> FacePipeline:
+    def _make_recognizer(self) -> Recognizer:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
-        pipeline = FacePipeline(self.settings.recognition, liveness_threshold=self._liveness_threshold())
-        pipeline.gallery = Gallery(self.gallery_path, pipeline.encoder.id)
-        return pipeline
+        return Recognizer.from_settings(self.settings, liveness=self.liveness_place(), presence=True)
+
+    def liveness_place(self) -> str:
+        """Whose liveness mode applies to the camera: the kiosk's in kiosk mode, the window's otherwise."""
+        return "kiosk" if self.kiosk else "window"
 
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
         liveness = self.settings.liveness
         return liveness.kiosk_mode if self.kiosk else liveness.mode
 
-    def _liveness_threshold(self) -> float | None:
-        return None if self.liveness_mode() == "off" else self.settings.liveness.threshold
-
     def update_settings(self, settings: Settings) -> None:
-        """Apply and save new settings; a new encoder opens its own gallery, a classifier decision needs a pair
-        classifier of that encoder (LikenessError, and nothing changes, when either cannot be had)."""
-        encoder_changed = settings.recognition.encoder != self.settings.recognition.encoder
-        if encoder_changed:
-            default_gallery_path(settings.recognition.encoder)  # "does not exist" before anything is created
-            open_encoder(settings.recognition.encoder, use_gpu=False)  # a file ONNX Runtime cannot load is refused here
-        path, gallery = self._open_gallery(settings) if encoder_changed else (self.gallery_path, self.gallery)
-        try:
-            self.pair_classifier = pair_classifier_for(settings.recognition.decision, gallery.encoder_id)
-        except LikenessError:
-            if encoder_changed:
-                gallery.close()
-            raise
-        if encoder_changed:
+        """Apply and save new settings; a new encoder opens its own gallery. LikenessError, and nothing changes,
+        when they cannot run (an encoder file that cannot be loaded, a classifier decision without one)."""
+        Recognizer.check(settings)
+        if (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder, self.settings.gallery):
+            gallery = gallery_for(settings)
+            self.gallery.remove_listener(self._gallery_news.emit)
             self.gallery.close()
-            self.gallery_path, self.gallery = path, gallery
+            self.gallery = gallery
+            gallery.add_listener(self._gallery_news.emit)
+            self.gallery_changed.emit()
+            self.gallery_status.emit(gallery.status())
         self.settings = settings
         if kept := save_settings(settings):
             self.message.emit(f"The settings file had problems; a copy of it was kept as {kept}.")
         self._send_pipeline_settings()
         self.settings_changed.emit(settings)
-        if encoder_changed:
-            self.gallery_changed.emit()
 
     def set_kiosk(self, kiosk: bool) -> None:
         self.kiosk = kiosk
@@ -123,18 +127,23 @@ class Studio(QObject):
         self.settings_changed.emit(self.settings)
 
     def _send_pipeline_settings(self) -> None:
-        self.pipeline.pending_settings.put((self.settings.recognition, self._liveness_threshold(), self.gallery_path))
+        self.pipeline.pending_settings.put((self.settings, self.liveness_place()))
 
-    def log_event(self, kind: str, name: str | None, distance: float | None, detail: str) -> None:
-        """Write to the gallery's log on the pipeline thread: a disk commit must not stall the window."""
-        self.run_job(lambda pipeline: pipeline.gallery.log_event(kind, name, distance, detail), self._logged)
+    def record(self, kind: str, name: str | None, *, face=None, reasons: tuple[str, ...] = ()) -> None:
+        """Record a decision of the window on the pipeline thread: a disk commit must not stall the window."""
+        self.run_job(lambda recognizer: recognizer.record(kind, name, face=face, reasons=reasons, source="window"),
+                     self._logged)
+
+    def announce(self, announcement, face) -> None:
+        """Record what the kiosk announced (engine.kiosk.Announcement), on the pipeline thread."""
+        self.run_job(lambda recognizer: recognizer.announce(announcement, face), self._logged)
 
     def _logged(self, result) -> None:
         if isinstance(result, LikenessError):
             self.message.emit(f"The log could not be written: {result}")
 
     def run_job(self, work, on_done) -> None:
-        """work(pipeline) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
+        """work(recognizer) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
         job_id = next(self._job_ids)
         self._jobs[job_id] = on_done
         self.pipeline.submit(job_id, work)
@@ -228,6 +237,8 @@ class MainWindow(QMainWindow):
     def _paint_newest(self) -> None:
         frame = self.studio.frames_for_screen.take()
         result = self.studio.results.take()
+        if frame is None and self.shown_frame is None:
+            return  # a result of a camera that has gone since: nothing it describes is on screen
         if result is not None:
             self.studio.latest = result
             self.recognize.on_result(result)
@@ -260,14 +271,17 @@ class MainWindow(QMainWindow):
         if self.sender() is not self.camera:
             return  # a camera we already switched away from
         self.camera_fps.setText("camera –")
-        self.view.show_message(text + "\nPhotos from disk still work: see the Enroll and Verify tabs.")
+        self.pipeline_fps.setText("pipeline –")
+        self.studio.latest, self.shown_frame = None, None  # what the camera saw no longer describes anything
+        self.view.camera_gone(text + "\nPhotos from disk still work: see the Enroll and Verify tabs.")
 
     def _show_camera_fps(self, fps: float) -> None:
         if self.sender() is self.camera:
             self.camera_fps.setText(f"camera {fps:.0f} fps")
 
     def _show_pipeline_fps(self, fps: float) -> None:
-        self.pipeline_fps.setText(f"pipeline {fps:.0f} fps")
+        if self.shown_frame is not None:  # not after the camera has gone
+            self.pipeline_fps.setText(f"pipeline {fps:.0f} fps")
 
     def _show_provider(self, report: str) -> None:
         self.provider.setText(f"encoder on {report}")
@@ -280,13 +294,21 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.camera_fps, self.pipeline_fps = QLabel("camera –"), QLabel("pipeline –")
         self.provider, self.gallery_size = QLabel("loading models…"), QLabel()
-        for label in (self.camera_fps, self.pipeline_fps, self.provider, self.gallery_size):
+        self.gallery_state = QLabel()  # shown while a shared gallery's server cannot be reached
+        self.gallery_state.setStyleSheet("color: #e67e22")
+        for label in (self.gallery_state, self.camera_fps, self.pipeline_fps, self.provider, self.gallery_size):
             self.statusBar().addPermanentWidget(label)
         self.studio.gallery_changed.connect(self._count_people)
+        self.studio.gallery_status.connect(self._show_gallery_status)
+        self._show_gallery_status(self.studio.gallery.status())
         self.studio.message.connect(lambda text: self.statusBar().showMessage(text, 8000))  # emitted on this thread
         self._count_people()
         for problem in self.studio.problems:
             self.statusBar().showMessage(problem)
+
+    def _show_gallery_status(self, status) -> None:
+        self.gallery_state.setText("" if status.online else str(status))
+        self.gallery_state.setVisible(not status.online)
 
     def _count_people(self) -> None:
         self.gallery_size.setText(f"{len(self.studio.gallery.people())} people enrolled")
@@ -332,7 +354,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         QMessageBox.about(self, "About Likeness",
                           "Likeness: one-shot face recognition and neural style transfer, on this machine only.\n"
-                          f"Your gallery: {self.studio.gallery_path}")
+                          f"Your gallery: {self.studio.gallery.status().where}")
 
     # --- kiosk --------------------------------------------------------------------------------
     def enter_kiosk(self) -> None:
@@ -423,6 +445,7 @@ def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.home:
         os.environ["LIKENESS_HOME"] = args.home
+    start_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Likeness")
     try:

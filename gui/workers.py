@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.camera import Frame, FrameSource, describe_source
 from engine.errors import LikenessError
-from engine.gallery import Gallery
+from engine.logs import log_unexpected
 
 RETRY_SECONDS = 2.0
 IDLE_WAIT_SECONDS = 0.005
@@ -29,8 +29,10 @@ def as_sentence(error: Exception) -> str:
     return f"Unexpected error ({type(error).__name__}: {error})."
 
 
-def as_likeness_error(error: Exception) -> LikenessError:
-    """Any error as one of ours, to hand to a tab (which shows str() of it)."""
+def as_likeness_error(error: Exception, doing: str = "running a job") -> LikenessError:
+    """Any error as one of ours, to hand to a tab (which shows str() of it); the traceback of any other goes to
+    the log file."""
+    log_unexpected(error, doing)
     return error if isinstance(error, LikenessError) else LikenessError(as_sentence(error))
 
 
@@ -49,10 +51,6 @@ class Mailbox:
         with self._lock:
             item, self._item = self._item, None
             return item
-
-    def peek(self):
-        with self._lock:
-            return self._item
 
 
 class RateMeter:
@@ -105,6 +103,7 @@ class CameraWorker(QObject):
                     self.ended.emit(f"{describe_source(self.source)} ended.")
                     return
             except Exception as error:  # a camera that vanishes may raise anything from OpenCV
+                log_unexpected(error, f"reading {self.source}")
                 self.lost.emit(f"{as_sentence(error)} Retrying in {RETRY_SECONDS:.0f} s.")
                 self._stop.wait(RETRY_SECONDS)
 
@@ -130,7 +129,7 @@ class CameraWorker(QObject):
 
 
 class PipelineWorker(QObject):
-    """Owns the FacePipeline: observes the newest frame, and runs photo jobs for the tabs between frames."""
+    """Owns the Recognizer: observes the newest frame, and runs the tabs' jobs between frames."""
 
     job_done = Signal(object, object)  # (job id, result or LikenessError)
     fps = Signal(float)
@@ -138,9 +137,9 @@ class PipelineWorker(QObject):
     failed = Signal(str)
     new_result = Signal()  # wake-up: the results mailbox holds newer faces
 
-    def __init__(self, make_pipeline, frames: Mailbox, results: Mailbox):
+    def __init__(self, make_recognizer, frames: Mailbox, results: Mailbox):
         super().__init__()
-        self.make_pipeline, self.frames, self.results = make_pipeline, frames, results
+        self.make_recognizer, self.frames, self.results = make_recognizer, frames, results
         self.jobs: queue.Queue = queue.Queue()
         self.pending_settings = Mailbox()
         self._stop = threading.Event()
@@ -153,70 +152,72 @@ class PipelineWorker(QObject):
 
     def _run(self) -> None:
         try:
-            pipeline = self.make_pipeline()
+            recognizer = self.make_recognizer()
         except Exception as error:
             self.failed.emit(as_sentence(error))
             return self._refuse_jobs(error)
-        self.ready.emit(str(pipeline.encoder.provider))
+        try:
+            self._observe_frames(recognizer)
+        finally:
+            recognizer.close()
+
+    def _observe_frames(self, recognizer) -> None:
+        self.ready.emit(recognizer.provider)
         meter, last_problem = RateMeter(), None
         while not self._stop.is_set():
-            self._apply_pending_settings(pipeline)
-            self._run_jobs(pipeline)
+            self._apply_pending_settings(recognizer)
+            self._run_jobs(recognizer)
             frame = self.frames.take()
             if frame is None:
                 self._stop.wait(IDLE_WAIT_SECONDS)
                 continue
             started = time.monotonic()
             try:
-                faces = pipeline.observe(frame.image, timestamp=frame.timestamp)
+                faces = recognizer.observe(frame.image, timestamp=frame.timestamp)
             except Exception as error:  # say it once, keep going: the next frame may be fine
                 if as_sentence(error) != last_problem:
+                    log_unexpected(error, "observing a frame")
                     last_problem = as_sentence(error)
                     self.failed.emit(last_problem)
                 continue
             last_problem = None
-            times = pipeline.times
+            times = recognizer.times
             stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match,
                       "liveness": times.liveness}
             now = time.monotonic()
-            self.results.put(PipelineResult(frame, faces, stages, now, started, pipeline.encoder.id))
+            self.results.put(PipelineResult(frame, faces, stages, now, started, recognizer.encoder_id))
             self.new_result.emit()
             self.fps.emit(meter.tick(now))
 
-    def _apply_pending_settings(self, pipeline) -> None:
-        pending = self.pending_settings.take()  # (RecognitionSettings, liveness threshold or None, gallery path)
+    def _apply_pending_settings(self, recognizer) -> None:
+        pending = self.pending_settings.take()  # (Settings, liveness place)
         if pending is None:
             return
-        settings, liveness_threshold, gallery_path = pending
-        old = pipeline.settings
-        sessions_changed = settings.use_gpu != old.use_gpu or settings.encoder != old.encoder
+        provider = recognizer.provider
         try:
-            pipeline.set_liveness(liveness_threshold)  # first: a failing encoder must not keep liveness off
-            pipeline.apply_settings(settings)
-            if pipeline.gallery.encoder_id != pipeline.encoder.id:  # a new encoder works with its own gallery
-                pipeline.gallery.close()
-                pipeline.gallery = Gallery(gallery_path, pipeline.encoder.id)
+            recognizer.apply_settings(*pending)
         except Exception as error:
+            log_unexpected(error, "applying new settings")
             self.failed.emit(as_sentence(error))
             return
-        if sessions_changed:
-            self.ready.emit(str(pipeline.encoder.provider))
+        if recognizer.provider != provider:
+            self.ready.emit(recognizer.provider)
 
-    def _run_jobs(self, pipeline) -> None:
+    def _run_jobs(self, recognizer) -> None:
         while True:
             try:
                 job_id, work = self.jobs.get_nowait()
             except queue.Empty:
                 return
             try:
-                result = work(pipeline)
+                result = work(recognizer)
             except Exception as error:
                 result = as_likeness_error(error)
             self.job_done.emit(job_id, result)
 
     def _refuse_jobs(self, error: Exception) -> None:
         """Without models no job can run: answer each with the reason instead of leaving the tabs waiting."""
-        reason = as_likeness_error(error)
+        reason = as_likeness_error(error, "loading the models")  # logged once, here
         while not self._stop.is_set():
             try:
                 job_id, _ = self.jobs.get(timeout=0.1)
@@ -225,7 +226,7 @@ class PipelineWorker(QObject):
             self.job_done.emit(job_id, reason)
 
     def submit(self, job_id, work) -> None:
-        """Run work(pipeline) on the pipeline's thread; the answer comes back by job_done."""
+        """Run work(recognizer) on the pipeline's thread; the answer comes back by job_done."""
         self.jobs.put((job_id, work))
 
     def stop(self) -> None:

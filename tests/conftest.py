@@ -41,3 +41,44 @@ def write_odd_formats(rgb, folder: Path) -> dict[str, Path]:
     frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     return {name: folder / name for name in ("deep.png", "grey.png", "alpha.png", "cmyk.jpg", "animated.gif")}
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the whole session (tests/postgres_server.py), stopped at the end."""
+    from postgres_server import PostgresServer, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL's server is not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a fresh, empty database on the throwaway server."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """mosquitto on two free loopback ports (tests/mqtt_broker.py), stopped at the end."""
+    from mqtt_broker import Broker
+
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    running = Broker(folder)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on a free loopback port (tests/mqtt_broker.py)."""
+    from mqtt_broker import Receiver
+
+    server = Receiver()
+    yield server
+    server.close()

@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from engine.convnet import PATCH_PX, POOLING, SAMPLES, load_scaled, receptive_field, scan_folder, top_patches, top_patches_grid
+from engine.convnet import (PATCH_PX, POOLING, SAMPLES, load_scaled, receptive_field, scan_folder, top_patches,
+                            top_patches_grid)
 from engine.style.vgg import load_vgg19
 
 

@@ -1,4 +1,5 @@
-"""The SQLite gallery: persistence, real deletion, crash safety, export/import, bad files."""
+"""The gallery on both backends (a SQLite file, a PostgreSQL server): persistence, deletion, export/import; and the
+SQLite file's own guarantees: real deletion in the file, crash safety, hostile export files."""
 import os
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from engine.errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from engine.gallery import Gallery, default_path
+from engine.gallery.postgres import PostgresGallery
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,18 +26,57 @@ def unit_vectors(n, seed):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-@pytest.fixture
-def gallery(tmp_path):
-    g = Gallery(tmp_path / "g.sqlite", ENCODER)
+def enroll_two(g):
     g.enroll("Ada", unit_vectors(3, 1), ["a1.jpg", "a2.jpg", "camera"], [b"jpeg-ada", None, None])
     g.enroll("Grace", unit_vectors(1, 2), ["g.jpg"])
+    return g
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    """Opens galleries on one store, each call a new connection: the SQLite file g.sqlite, or a fresh database on
+    the throwaway PostgreSQL server (its local copy in tmp_path/copy)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    opened = []
+
+    def open_gallery(encoder=ENCODER):
+        g = Gallery(tmp_path / "g.sqlite", encoder) if url is None else \
+            PostgresGallery(url, encoder, copy_dir=tmp_path / "copy")
+        opened.append(g)
+        return g
+
+    yield open_gallery
+    for g in opened:
+        g.close()
+
+
+@pytest.fixture
+def gallery(store):
+    """Ada (3 shots, a thumbnail) and Grace (1 shot), on either backend."""
+    return enroll_two(store())
+
+
+@pytest.fixture
+def sqlite_gallery(tmp_path):
+    """The same two people in the SQLite file g.sqlite, for the tests of the file itself."""
+    g = enroll_two(Gallery(tmp_path / "g.sqlite", ENCODER))
     yield g
     g.close()
 
 
-def test_people_and_embeddings_survive_reopening(gallery, tmp_path):
+def eventually(condition, seconds=2.0):
+    """True once condition() is, polling for at most `seconds` (another machine's view follows within that)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_people_and_embeddings_survive_reopening(gallery, store):
     gallery.close()
-    again = Gallery(tmp_path / "g.sqlite", ENCODER)
+    again = store()
     assert [(p.name, p.embedding_count) for p in again.people()] == [("Ada", 3), ("Grace", 1)]
     assert np.array_equal(again.embeddings_of("Ada"), unit_vectors(3, 1))
     assert again.people()[0].thumbnail == b"jpeg-ada"
@@ -69,11 +110,11 @@ def test_enrolling_again_appends_and_the_matrix_follows(gallery):
     assert gallery.matrix() is gallery.matrix()  # cached while nothing changes
 
 
-def test_another_connection_sees_changes(gallery, tmp_path):
-    other = Gallery(tmp_path / "g.sqlite", ENCODER)
+def test_another_connection_sees_changes(gallery, store):
+    other = store()
     assert len(other.matrix().embeddings) == 4
     gallery.enroll("Linus", unit_vectors(1, 4), ["l"])
-    assert len(other.matrix().embeddings) == 5
+    assert eventually(lambda: len(other.matrix().embeddings) == 5)
 
 
 def test_rename_and_unknown_names(gallery):
@@ -90,7 +131,8 @@ def raw_bytes(folder, stem="g.sqlite"):
     return b"".join(p.read_bytes() for p in sorted(folder.glob(stem + "*")))
 
 
-def test_deleted_faces_leave_no_trace_in_the_files(gallery, tmp_path):
+def test_deleted_faces_leave_no_trace_in_the_files(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     photo = np.random.default_rng(8).bytes(9000)  # larger than a page: stored in overflow pages
     gallery.enroll("Ada", unit_vectors(1, 9), ["camera"], [photo])
     secrets = [e.tobytes() for e in gallery.embeddings_of("Ada")] + [b"jpeg-ada", photo[:64], photo[-64:], b"Ada"]
@@ -107,20 +149,36 @@ def test_deleted_faces_leave_no_trace_in_the_files(gallery, tmp_path):
         gallery.delete("Ada")
 
 
-def test_delete_all_leaves_an_empty_gallery_and_no_trace(gallery, tmp_path):
+def test_a_delete_behind_another_programs_reader_says_so_in_seconds(sqlite_gallery, tmp_path):
+    vector = sqlite_gallery.embeddings_of("Ada")[0].tobytes()
+    reader = sqlite3.connect(tmp_path / "g.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM embeddings").fetchall()  # holds a snapshot with Ada in it
+    started = time.monotonic()
+    with pytest.raises(GalleryError, match="another program is reading"):
+        sqlite_gallery.delete("Ada")
+    assert time.monotonic() - started < 8  # the checkpoint's tries wait, not SQLite's busy timeout on each
+    assert [p.name for p in sqlite_gallery.people()] == ["Grace"]  # the deletion itself is done
+    reader.close()
+    sqlite_gallery.close()
+    assert vector not in raw_bytes(tmp_path)  # overwritten once nobody reads the old version
+
+
+def test_delete_all_leaves_an_empty_gallery_and_no_trace(gallery, store, tmp_path):
     secret = gallery.embeddings_of("Grace")[0].tobytes()
     gallery.delete_all()
     assert gallery.people() == [] and len(gallery.matrix().embeddings) == 0 and gallery.events() == []
-    raw = raw_bytes(tmp_path)
+    raw = raw_bytes(tmp_path) if isinstance(gallery, Gallery) else raw_bytes(tmp_path / "copy", "*.sqlite")
     assert secret not in raw and b"Grace" not in raw and b"jpeg-ada" not in raw
     gallery.enroll("Linus", unit_vectors(1, 4), ["l"])  # still a working gallery of the same encoder
-    assert Gallery(tmp_path / "g.sqlite", ENCODER).people()[0].name == "Linus"
+    assert store().people()[0].name == "Linus"
 
 
 def test_export_import_round_trip_and_no_duplicates(gallery, tmp_path):
     gallery.log_event("verify", "Ada", 0.2, "private log line")
     gallery.export(tmp_path / "export.likeness")
     assert b"private log line" not in (tmp_path / "export.likeness").read_bytes()
+    assert (tmp_path / "export.likeness").stat().st_mode & 0o777 == 0o600  # faces: readable by their owner only
     fresh = Gallery(tmp_path / "fresh.sqlite", ENCODER)
     report = fresh.import_(tmp_path / "export.likeness")
     assert (report.people, report.embeddings) == (2, 4)
@@ -140,10 +198,10 @@ def test_importing_a_known_name_appends_the_shots_it_lacks(gallery, tmp_path):
     assert np.array_equal(other.embeddings_of("Ada"), np.vstack([unit_vectors(2, 10), unit_vectors(3, 1)]))
 
 
-def test_another_encoders_embeddings_are_refused(gallery, tmp_path):
+def test_another_encoders_embeddings_are_refused(gallery, store, tmp_path):
     gallery.export(tmp_path / "export.likeness")
-    with pytest.raises(EncoderMismatch, match="re-enroll everyone"):
-        Gallery(tmp_path / "g.sqlite", "other_encoder:111111111111")
+    with pytest.raises(EncoderMismatch, match="other_encoder:111111111111"):
+        store("other_encoder:111111111111")
     other = Gallery(tmp_path / "other.sqlite", "other_encoder:111111111111")
     with pytest.raises(EncoderMismatch):
         other.import_(tmp_path / "export.likeness")
@@ -175,7 +233,8 @@ def test_a_place_that_cannot_be_written_is_a_clear_error(tmp_path):
         Gallery(tmp_path / "a file" / "g.sqlite", ENCODER)
 
 
-def test_a_full_disk_loses_nothing(gallery):
+def test_a_full_disk_loses_nothing(sqlite_gallery):
+    gallery = sqlite_gallery
     before = gallery.matrix()
     gallery._db.execute(f"PRAGMA max_page_count={gallery._db.execute('PRAGMA page_count').fetchone()[0]}")
     with pytest.raises(GalleryError, match="full; nothing was written"):
@@ -186,7 +245,8 @@ def test_a_full_disk_loses_nothing(gallery):
     gallery.enroll("Big", unit_vectors(200, 5), ["x"] * 200)  # works again once there is room
 
 
-def test_a_crash_in_the_middle_of_an_enrollment_leaves_the_previous_state(gallery, tmp_path):
+def test_a_crash_in_the_middle_of_an_enrollment_leaves_the_previous_state(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     before = gallery.matrix().embeddings.copy()
     gallery.close()
     crash = textwrap.dedent(f"""
@@ -275,7 +335,8 @@ def test_the_hostile_export_helper_makes_an_importable_file(tmp_path):
     assert g.people()[0].name == "Eve"
 
 
-def test_a_view_over_a_recursive_query_is_refused_at_once(gallery, tmp_path):
+def test_a_view_over_a_recursive_query_is_refused_at_once(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "view.likeness")
     db = sqlite3.connect(path)
     db.executescript("DROP TABLE embeddings; CREATE VIEW embeddings AS WITH RECURSIVE n(i) AS "
@@ -290,14 +351,16 @@ def test_a_view_over_a_recursive_query_is_refused_at_once(gallery, tmp_path):
     assert_unchanged(gallery, before)
 
 
-def test_a_virtual_table_is_refused(gallery, tmp_path):
+def test_a_virtual_table_is_refused(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "virtual.likeness", "DROP TABLE people; "
                                                          "CREATE VIRTUAL TABLE people USING rtree(id, a, b);")
     with pytest.raises(GalleryError, match="no plain table 'people'"):
         gallery.import_(path)
 
 
-def test_an_export_with_triggers_is_refused(gallery, tmp_path):
+def test_an_export_with_triggers_is_refused(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "trigger.likeness", "CREATE TRIGGER t AFTER INSERT ON people BEGIN "
                                                          "DELETE FROM embeddings; END;")
     before = gallery_state(gallery)
@@ -306,7 +369,8 @@ def test_an_export_with_triggers_is_refused(gallery, tmp_path):
     assert_unchanged(gallery, before)
 
 
-def test_a_generated_column_is_refused(gallery, tmp_path):
+def test_a_generated_column_is_refused(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "generated.likeness")
     db = sqlite3.connect(path)
     db.executescript("DROP TABLE people; CREATE TABLE people (id INTEGER PRIMARY KEY, "
@@ -335,7 +399,8 @@ GOOD = unit_vectors(1, 7)[0]
     (("Eve", GOOD.tobytes(), "cam\x1b]0;era", None), "source with control characters"),
     (("Eve", GOOD.tobytes(), "camera", "not a jpeg"), "thumbnail stored as str"),
 ])
-def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(gallery, tmp_path, row, problem):
+def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(sqlite_gallery, tmp_path, row, problem):
+    gallery = sqlite_gallery
     good = ("Zoe", unit_vectors(1, 8)[0].tobytes(), "camera", None)
     path = hostile_export(tmp_path / "bad.likeness", rows=[good, row])
     before = gallery_state(gallery)
@@ -345,7 +410,8 @@ def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(gallery, tmp
     assert gallery.events(1)[0].kind != "import"
 
 
-def test_a_row_of_another_encoder_is_refused(gallery, tmp_path):
+def test_a_row_of_another_encoder_is_refused(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "mixed.likeness")
     db = sqlite3.connect(path)
     db.execute("UPDATE embeddings SET encoder='other_encoder:111111111111'")
@@ -355,7 +421,8 @@ def test_a_row_of_another_encoder_is_refused(gallery, tmp_path):
         gallery.import_(path)
 
 
-def test_a_file_name_with_url_characters_imports(gallery, tmp_path):
+def test_a_file_name_with_url_characters_imports(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     folder = tmp_path / "100% #1?"
     folder.mkdir()
     path = folder / "a#b?mode=rw&c%20d.likeness"
@@ -365,7 +432,8 @@ def test_a_file_name_with_url_characters_imports(gallery, tmp_path):
     assert not (tmp_path / "100% ").exists() and sorted(p.name for p in folder.iterdir()) == [path.name]
 
 
-def test_a_fifo_a_folder_and_a_device_are_refused_without_opening_them(gallery, tmp_path):
+def test_a_fifo_a_folder_and_a_device_are_refused_without_opening_them(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     fifo = tmp_path / "export.fifo"
     os.mkfifo(fifo)
     before = gallery_state(gallery)
@@ -379,7 +447,8 @@ def test_a_fifo_a_folder_and_a_device_are_refused_without_opening_them(gallery, 
     assert_unchanged(gallery, before)
 
 
-def test_an_empty_export_is_not_an_export(gallery, tmp_path):
+def test_an_empty_export_is_not_an_export(sqlite_gallery, tmp_path):
+    gallery = sqlite_gallery
     (tmp_path / "empty.likeness").write_bytes(b"")
     with pytest.raises(GalleryError, match="not a Likeness gallery export"):
         gallery.import_(tmp_path / "empty.likeness")
@@ -394,19 +463,20 @@ def test_a_gallery_file_of_zero_bytes_is_not_taken_as_empty(tmp_path):
     Gallery(tmp_path / "g.sqlite", ENCODER).close()  # a new gallery is still made where no file is
 
 
-def test_sqlite_gets_a_few_seconds_at_most(gallery, tmp_path, monkeypatch):
-    import engine.gallery
+def test_sqlite_gets_a_few_seconds_at_most(sqlite_gallery, tmp_path, monkeypatch):
+    import engine.gallery.sqlite
+    gallery = sqlite_gallery
     path = hostile_export(tmp_path / "slow.likeness", rows=[(f"P{i}", unit_vectors(1, i)[0].tobytes(), "camera", None)
                                                             for i in range(300)])
-    monkeypatch.setattr(engine.gallery, "IMPORT_SECONDS", -1.0)  # every query is already past its deadline
+    monkeypatch.setattr(engine.gallery.sqlite, "IMPORT_SECONDS", -1.0)  # every query is already past its deadline
     with pytest.raises(GalleryError, match="kept SQLite busy"):
         gallery.import_(path)
     assert [p.name for p in gallery.people()] == ["Ada", "Grace"]
 
 
 @pytest.mark.parametrize("name", ["Eve\x1b[31m", "two\nlines", "x" * 201])
-def test_a_typed_name_follows_the_rule_of_imported_names(tmp_path, name):
-    with Gallery(tmp_path / "g.sqlite", ENCODER) as gallery:
+def test_a_typed_name_follows_the_rule_of_imported_names(store, name):
+    with store() as gallery:
         with pytest.raises(BadInput, match="A person cannot have"):
             gallery.enroll(name, unit_vectors(1, 0), ["a"])
         assert gallery.people() == []

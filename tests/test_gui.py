@@ -6,6 +6,7 @@ import pytest
 
 from engine.config import RecognitionSettings, load_settings
 from engine.gallery import Gallery, default_path as default_gallery_path
+from engine.images import video_frames
 from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
@@ -49,7 +50,7 @@ def enroll_photo(qtbot, window, name, photo):
     tab.add_photos([photo])
     qtbot.waitUntil(lambda: len(tab.shots) > before, timeout=10000)
     tab.save()
-    assert f"Enrolled {name}" in tab.feedback.text()
+    qtbot.waitUntil(lambda: f"Enrolled {name}" in tab.feedback.text(), timeout=10000)
 
 
 def test_a_person_enrolled_from_one_photo_is_recognized_in_the_video(qtbot, window, zubair_photo):
@@ -84,10 +85,10 @@ def test_verify_accepts_the_right_claim_and_rejects_a_wrong_one(qtbot, window, z
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
     verify.claim.setCurrentText("Zubair")
     verify.verify_live()
-    assert "Same person: Zubair" in verify.verdict.text()
+    qtbot.waitUntil(lambda: "Same person: Zubair" in verify.verdict.text(), timeout=5000)
     verify.claim.setCurrentText("Obama")
     verify.verify_live()
-    assert "Not Obama" in verify.verdict.text()
+    qtbot.waitUntil(lambda: "Not Obama" in verify.verdict.text(), timeout=5000)
     verify.verify_photo(str(FACES / "obama2.jpg"))
     qtbot.waitUntil(lambda: "Same person: Obama" in verify.verdict.text(), timeout=10000)
 
@@ -110,10 +111,10 @@ def test_deleting_a_person_removes_them_from_the_gallery_file(qtbot, window, zub
     assert tab.people.count() == 1
     tab.people.setCurrentRow(0)
     tab.delete(confirm=False)
-    assert tab.people.count() == 0
-    other = Gallery(window.studio.gallery_path, window.studio.gallery.encoder_id)
+    qtbot.waitUntil(lambda: tab.people.count() == 0, timeout=5000)
+    other = Gallery(window.studio.gallery.path, window.studio.gallery.encoder_id)
     assert other.people() == []
-    files = list(window.studio.gallery_path.parent.glob(window.studio.gallery_path.name + "*"))
+    files = list(window.studio.gallery.path.parent.glob(window.studio.gallery.path.name + "*"))
     raw = b"".join(p.read_bytes() for p in files)
     assert files and b"Zubair" not in raw
 
@@ -132,6 +133,23 @@ def test_no_camera_says_so_and_photos_still_work(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Retrying" in main.view.message, timeout=5000)
     assert "Photos from disk still work" in main.view.message
     enroll_photo(qtbot, main, "Obama", str(FACES / "obama.jpg"))
+    main.close()
+
+
+def test_a_camera_that_ends_leaves_no_boxes_and_no_frame_rate(qtbot, tmp_path):
+    short = tmp_path / "short.avi"
+    frames = [image for _, _, image in video_frames(VIDEO)][:15]
+    writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"MJPG"), 15, frames[0].shape[1::-1])
+    for image in frames:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    studio = Studio(load_settings())
+    main = MainWindow(studio, str(short), loop=False)
+    qtbot.addWidget(main)
+    qtbot.waitUntil(lambda: "ended" in main.view.message, timeout=20000)
+    qtbot.wait(500)  # a result of the last frames may still come: it must not bring boxes or a rate back
+    assert main.view.faces == [] and main.view.image is None
+    assert main.pipeline_fps.text() == "pipeline –" and main.camera_fps.text() == "camera –"
     main.close()
 
 
@@ -159,7 +177,7 @@ def test_guided_capture_takes_shots_that_pass_the_gates(qtbot, window):
     qtbot.waitUntil(lambda: len(tab.shots) == 5 and tab.capture_button.isEnabled(), timeout=15000)
     assert "press Enroll" in tab.feedback.text()
     tab.save()
-    qtbot.waitUntil(lambda: tab.stored.count() == 5, timeout=2000)
+    qtbot.waitUntil(lambda: tab.stored.count() == 5, timeout=10000)
     assert "Stored for Zubair: 5 shot(s)" in tab.stored_title.text()
 
 
@@ -229,7 +247,7 @@ def test_recognitions_export_as_csv(qtbot, window, zubair_photo, tmp_path):
     assert rows[0] == ["time", "name", "distance", "note"] and len(rows) == len(window.recognize.entries) + 1
     assert rows[1][1] in ("Zubair", "not recognized") and 0 <= float(rows[1][2]) < 2
     assert "Saved" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: any(e[1] == "identify" for e in window.studio.gallery.events()), timeout=5000)
+    qtbot.waitUntil(lambda: any(e.kind in ("recognized", "unknown") for e in window.studio.gallery.events()), timeout=5000)
 
 
 def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubair_photo, tmp_path, monkeypatch):
@@ -507,18 +525,18 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     trained = tmp_path / "encoders" / "small-test.onnx"
     encoder_id = export_encoder(SmallFaceNet().eval(), trained, {"mode": "small"})
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
-    shipped_gallery = window.studio.gallery_path
+    shipped_gallery = window.studio.gallery.path
 
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "missing.onnx"))
     assert "does not exist" in window.settings_tab.problem.text()
     (tmp_path / "damaged.onnx").write_bytes(b"not a model")
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "damaged.onnx"))
     assert "cannot load damaged.onnx" in window.settings_tab.problem.text()
-    assert window.studio.settings.recognition.encoder == "dlib+facenet" and window.studio.gallery_path == shipped_gallery
+    assert window.studio.settings.recognition.encoder == "dlib+facenet" and window.studio.gallery.path == shipped_gallery
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
     assert window.studio.gallery.encoder_id == encoder_id
-    assert window.studio.gallery_path.name == f"gallery-small-test-{encoder_id.split(':')[1]}.sqlite"
+    assert window.studio.gallery.path.name == f"gallery-small-test-{encoder_id.split(':')[1]}.sqlite"
     assert "0 people enrolled" in window.gallery_size.text()  # embeddings of two encoders are never compared
     assert window.settings_tab.calibration is None  # LFW's rates belong to the shipped encoder, not to this one
     assert "calibrate" in window.settings_tab.tau_meaning.text()
@@ -530,7 +548,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert window.studio.settings.recognition.decision == "distance"
 
     window.settings_tab.set_value("recognition.encoder", "dlib+facenet")
-    assert window.studio.gallery_path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
+    assert window.studio.gallery.path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
     assert window.settings_tab.calibration.encoder_id == window.studio.gallery.encoder_id
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
 

@@ -105,7 +105,7 @@ def test_16_bit_grey_alpha_cmyk_and_animated_images_come_out_as_uint8_rgb(tmp_pa
     for name, tolerance in (("deep.png", 0), ("alpha.png", 0), ("cmyk.jpg", 12), ("animated.gif", 20)):
         image = load_image(files[name])
         assert image.dtype == np.uint8 and image.shape == rgb.shape, name
-        assert np.abs(image.astype(int) - rgb).mean() <= tolerance, name  # the first frame, the right colours
+        assert np.abs(image.astype(int) - rgb).mean() <= tolerance, name  # the first frame, the right colors
     grey = load_image(files["grey.png"])
     assert grey.shape == rgb.shape and (grey[..., 0] == grey[..., 2]).all()
 

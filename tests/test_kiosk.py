@@ -1,4 +1,4 @@
-"""Kiosk decisions on real faces: photos against a gallery of one, and real clips through the real pipeline
+"""Kiosk decisions on real faces: photos against a gallery of one, and real clips through the real recognizer
 with passive liveness and the challenge."""
 import dataclasses
 import random
@@ -6,12 +6,11 @@ import random
 import numpy as np
 import pytest
 
-from engine.config import RecognitionSettings
+from engine.config import LivenessSettings, RecognitionSettings, Settings
 from engine.faces.liveness import Action, random_actions
-from engine.gallery import Gallery
-from engine.kiosk import SPOOF, UNKNOWN, RecognitionVote
 from engine.images import load_image, video_frames
-from engine.pipeline import FacePipeline
+from engine.kiosk import SPOOF, UNKNOWN, RecognitionVote
+from engine.recognizer import Recognizer
 
 from conftest import FIXTURES
 
@@ -19,21 +18,22 @@ CLIPS = FIXTURES / "liveness"
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    pipeline = FacePipeline(RecognitionSettings(use_gpu=False))
-    pipeline.gallery = Gallery(tmp_path_factory.mktemp("kiosk") / "g.sqlite", pipeline.encoder.id)
-    return pipeline
+def recognizer(tmp_path_factory):
+    settings = Settings(recognition=RecognitionSettings(use_gpu=False))
+    with_liveness = dataclasses.replace(settings, liveness=LivenessSettings(mode="passive", threshold=0.5))
+    recognizer = Recognizer.from_settings(with_liveness, gallery=tmp_path_factory.mktemp("kiosk") / "g.sqlite")
+    yield recognizer
+    recognizer.close()
 
 
-def enroll(pipeline, name, image):
-    face = pipeline.embed_one(image).face
-    pipeline.gallery.enroll(name, face.embedding[None], [name])
+def enroll(recognizer, name, image):
+    recognizer.enroll(name, [recognizer.find_face(image).face], [name])
 
 
-def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(pipeline):
-    enroll(pipeline, "Obama", load_image(FIXTURES / "faces" / "obama.jpg"))
-    obama = pipeline.observe(load_image(FIXTURES / "faces" / "obama2.jpg"))[0]
-    biden = pipeline.observe(load_image(FIXTURES / "faces" / "biden.jpg"))[0]
+def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(recognizer):
+    enroll(recognizer, "Obama", load_image(FIXTURES / "faces" / "obama.jpg"))
+    obama = recognizer.observe(load_image(FIXTURES / "faces" / "obama2.jpg"))[0]
+    biden = recognizer.observe(load_image(FIXTURES / "faces" / "biden.jpg"))[0]
 
     vote = RecognitionVote(frames_to_decide=3, cooldown=5.0)
     assert vote.update(obama, 0.0) is None and vote.update(obama, 0.1) is None
@@ -49,14 +49,14 @@ def test_a_name_needs_consecutive_frames_and_respects_the_cooldown(pipeline):
     assert vote.update(obama, 6.2).name == "Obama"
 
 
-def stream(pipeline, path, every=1):
+def stream(recognizer, path, every=1):
     """(timestamp, largest face or None) of every `every`-th frame of a clip, liveness on, as the window sees them."""
-    pipeline.set_liveness(0.5)  # a fresh monitor: no tracks from another clip
+    recognizer.apply_settings(recognizer.settings, liveness="window")  # a fresh monitor: no tracks from another clip
     frames = []
     for _, timestamp, image in video_frames(path, every):
-        faces = pipeline.observe(image, timestamp=timestamp)
+        faces = recognizer.observe(image, timestamp=timestamp)
         frames.append((timestamp, faces[0] if faces else None))
-    pipeline.set_liveness(None)
+    recognizer.apply_settings(recognizer.settings, liveness="none")
     return frames
 
 
@@ -69,12 +69,12 @@ def announcements(vote, frames):
 
 
 @pytest.fixture(scope="module")
-def selfie_and_replay(pipeline):
+def selfie_and_replay(recognizer):
     """The same person live (phone selfie) and replayed on a laptop screen; enrolled from the live clip's
     first frame."""
-    enroll(pipeline, "Luyt", first_frame(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
-    live = stream(pipeline, CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", every=2)
-    replay = stream(pipeline, CLIPS / "tranvanluyt_replay_screen_6s.mp4", every=2)
+    enroll(recognizer, "Luyt", first_frame(CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4"))
+    live = stream(recognizer, CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", every=2)
+    replay = stream(recognizer, CLIPS / "tranvanluyt_replay_screen_6s.mp4", every=2)
     return live, replay
 
 
@@ -103,9 +103,9 @@ def seeded(order):
 
 
 @pytest.fixture(scope="module")
-def webcam(pipeline):
-    enroll(pipeline, "Zubair", first_frame(FIXTURES / "videos" / "zubair_live_webcam.mov"))
-    return stream(pipeline, FIXTURES / "videos" / "zubair_live_webcam.mov")
+def webcam(recognizer):
+    enroll(recognizer, "Zubair", first_frame(FIXTURES / "videos" / "zubair_live_webcam.mov"))
+    return stream(recognizer, FIXTURES / "videos" / "zubair_live_webcam.mov")
 
 
 def test_challenge_answered_in_the_asked_order_announces_the_name(webcam):

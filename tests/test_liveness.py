@@ -12,8 +12,9 @@ from engine.faces.antispoof import AntiSpoofModel
 from engine.faces.detect import FaceDetector
 from engine.faces.landmarks import FaceMeshModel, eye_openness
 from engine.faces.liveness import (
-    Action, ChallengeSession, ChallengeState, PassiveLiveness, assess_frames, combine, Cue, random_actions,
+    Action, ChallengeSession, ChallengeState, Cue, PassiveLiveness, assess_frames, random_actions,
 )
+from engine.faces.liveness.cues import combine
 from engine.faces.quality import head_yaw
 from engine.images import video_frames
 
@@ -72,7 +73,8 @@ def test_face_mesh_lands_on_the_face(webcam, models):
     mesh = models[1].mesh(frames[0][2], detections[0][0])
     x1, y1, x2, y2 = detections[0][0].box
     assert mesh.presence > 0.9
-    inside = (mesh.points[:, 0] > x1 - 20) & (mesh.points[:, 0] < x2 + 20) & (mesh.points[:, 1] > y1 - 40) & (mesh.points[:, 1] < y2 + 20)
+    inside = ((mesh.points[:, 0] > x1 - 20) & (mesh.points[:, 0] < x2 + 20)
+              & (mesh.points[:, 1] > y1 - 40) & (mesh.points[:, 1] < y2 + 20))
     assert inside.mean() > 0.95
     frontal_openness = [o for _, yaw, o in sequence[:50] if yaw is not None]
     assert 0.15 < np.median(frontal_openness) < 0.35  # open eyes behind glasses

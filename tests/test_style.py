@@ -122,7 +122,7 @@ def test_a_style_equal_to_the_content_costs_nothing_at_any_size(images):
     assert at_content < 0.01 * transfer._costs(noise, targets)[2].item()
 
 
-def test_preserved_colours_are_the_contents(images):
+def test_preserved_colors_are_the_contents(images):
     content = images[0]
     result = StyleTransfer(small(preserve_colors=True), use_gpu=False).run(content, [images[1]])
     chroma = cv2.cvtColor(result, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(float)

@@ -13,7 +13,8 @@ import torch
 
 from engine.training.calibration import threshold_at_far
 from engine.training.datasets import FaceSet
-from engine.training.pair_classifier import PairClassifier, fit_pair_classifier, pair_features
+from engine.pair_classifier import PairClassifier, pair_features
+from engine.training.pair_classifier import fit_pair_classifier
 from engine.training.small_net import SmallFaceNet
 from engine.training.train import TrainableEncoder, all_pair_distances, config_for, train
 from engine.training.triplet import (
@@ -57,7 +58,8 @@ def test_triplet_loss_matches_hand_computed_values():
     # d_ap^2 = 1, 1, 1; d_an^2 = 4, 0.5, 0.25; L = max(d_ap^2 - d_an^2 + 0.2, 0)
     losses = triplet_losses(anchor, positive, negative, margin=0.2)
     assert torch.allclose(losses, torch.tensor([0.0, 0.7, 0.95]))
-    batch = batch_triplet_loss(torch.cat([anchor[:1], positive[:1], negative[:1]]), torch.tensor([0, 0, 1]), 0.2, "batch-hard")
+    batch = batch_triplet_loss(torch.cat([anchor[:1], positive[:1], negative[:1]]), torch.tensor([0, 0, 1]), 0.2,
+                               "batch-hard")
     # anchor 0: hardest positive is 1 (d2=1), nearest negative 2 (d2=4): 0; anchor 1: positive 0 (1), negative 2
     # (d2 = 1 + 4 = 5): 0; anchor 2 has no positive. J = 0, nothing active
     assert float(batch.total) == 0.0 and batch.triplets == 2 and batch.active == 0

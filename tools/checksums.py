@@ -10,7 +10,7 @@ def record_checksum(model_file: Path, checksums_file: Path = CHECKSUMS) -> None:
     lines = checksums_file.read_text().splitlines() if checksums_file.exists() else []
     kept = [line for line in lines if line.split()[-1].lstrip("*") != model_file.name]
     kept.append(f"{file_sha256(model_file)}  {model_file.name}")
-    checksums_file.write_text("\n".join(sorted(kept, key=lambda l: l.split()[-1])) + "\n")
+    checksums_file.write_text("\n".join(sorted(kept, key=lambda line: line.split()[-1])) + "\n")
 
 
 def publish_model(out: Path, write_and_check: Callable[[Path], None]) -> None:

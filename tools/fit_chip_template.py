@@ -79,14 +79,16 @@ def main() -> None:
     points = np.array(points)
     template = np.median(points, axis=0)
     spread = np.median(np.linalg.norm(points - template, axis=2), axis=0)
-    print(f"{len(points)} faces; mean |our warp - dlib chip| = {np.mean(warp_errors):.2f} grey levels (checks the transform)")
+    print(f"{len(points)} faces; mean |our warp - dlib chip| = {np.mean(warp_errors):.2f} grey levels "
+          "(checks the transform)")
     print("template:", np.round(template, 2).tolist(), "median deviation px:", np.round(spread, 2).tolist())
     out = MODELS_DIR / "chip_template.json"
     out.write_text(json.dumps({
         "chip_size": CHIP_SIZE,
         "padding": PADDING,
         "points": np.round(template, 3).tolist(),
-        "point_order": ["image-left eye", "image-right eye", "nose tip", "image-left mouth corner", "image-right mouth corner"],
+        "point_order": ["image-left eye", "image-right eye", "nose tip", "image-left mouth corner",
+                        "image-right mouth corner"],
         "fitted_from": f"{len(points)} LFW View-1 DevTrain images where dlib HOG and RetinaFace each found one face",
         "tool": "tools/fit_chip_template.py",
     }, indent=2) + "\n")

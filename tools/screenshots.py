@@ -34,7 +34,7 @@ def main() -> None:
     from engine.config import load_settings
     from gui.app import MainWindow, Studio
 
-    app = QApplication([])
+    _app = QApplication([])  # kept alive while the window exists
     studio = Studio(load_settings())
     window = MainWindow(studio, str(args.video), loop=True)
     window.resize(1500, 820)

@@ -43,12 +43,13 @@ def output_file(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import faces, liveness, style, training
+    from . import faces, liveness, report, server, style, training
 
-    parser = argparse.ArgumentParser(prog="python main.py", description="Likeness: face recognition and neural style transfer.",
+    parser = argparse.ArgumentParser(prog="python main.py",
+                                     description="Likeness: face recognition and neural style transfer.",
                                      epilog=exit_codes(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (faces, liveness, style, training):
+    for module in (faces, liveness, report, server, style, training):
         module.register(commands)
     return parser
 

@@ -5,8 +5,10 @@ import sys
 from pathlib import Path
 
 from ..errors import BadInput
+from ..events import add_publish_arguments
 from ..images import IMAGE_SUFFIXES, load_image, video_frames, why_unreadable
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+from .faces import session
 
 
 def register(commands) -> None:
@@ -18,6 +20,7 @@ def register(commands) -> None:
     liveness.add_argument("--threshold", type=float, default=None,
                           help="spoof score at or above which a face is a spoof (default: Settings › Liveness)")
     liveness.add_argument("--every", type=int, default=1, metavar="N", help="look at every N-th video frame (speed)")
+    add_publish_arguments(liveness)
     liveness.set_defaults(run=run_liveness)
 
 
@@ -38,19 +41,25 @@ def run_liveness(args) -> int:
         return EXIT_BAD_INPUT
     models = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False), AntiSpoofModel(use_gpu=False)
     spoof_found, bad_input = False, False
-    for path in args.files:
-        try:
-            spoof_found |= judge_file(path, models, threshold, max(1, args.every))
-        except BadInput as error:
-            print(f"{path}: error: {error}", file=sys.stderr)
-            bad_input = True
+    with session(args, with_gallery=False) as recognizer:  # publishes each spoof found (--mqtt, --webhook)
+        for path in args.files:
+            try:
+                spoofs = judge_file(path, models, threshold, max(1, args.every))
+            except BadInput as error:
+                print(f"{path}: error: {error}", file=sys.stderr)
+                bad_input = True
+                continue
+            for report in spoofs:
+                recognizer.record("spoof", reasons=report.reasons, live=False, spoof_score=report.score, source="cli")
+            spoof_found |= bool(spoofs)
     if bad_input:
         return EXIT_BAD_INPUT
     return EXIT_NEGATIVE if spoof_found else EXIT_OK
 
 
-def judge_file(path: Path, models, threshold: float, every: int) -> bool:
-    """Print one line per face; True when a face is a spoof. models: detector, FaceMesh, anti-spoofing model."""
+def judge_file(path: Path, models, threshold: float, every: int) -> list:
+    """Print one line per face; returns the TrackReports of the faces judged spoofs. models: detector,
+    FaceMesh, anti-spoofing model."""
     from ..faces.liveness import assess_frames
 
     detector, mesh_model, antispoof = models
@@ -69,7 +78,7 @@ def judge_file(path: Path, models, threshold: float, every: int) -> bool:
         print(f"{path}: {where}{span}: {verdict} (score {report.score:.2f}, threshold {threshold:.2f}): {reasons}")
     if too_short:
         print(f"{path}: {too_short} face track(s) shorter than 5 frames not judged", file=sys.stderr)
-    return any(not report.live for report in reports)
+    return [report for report in reports if not report.live]
 
 
 def image_frames(path: Path):

@@ -50,7 +50,8 @@ def run_style(args) -> int:
     content, styles = load_image(args.content), [load_image(p) for p in args.styles]
     transfer = StyleTransfer(settings, use_gpu=not args.cpu)
     height = round(settings.size * min(content.shape[:2]) / max(content.shape[:2]))
-    print(f"{settings.size} px on {transfer.device}, about {estimate_memory(height, settings.size, settings) / 2**20:.0f} MB",
+    print(f"{settings.size} px on {transfer.device}, "
+          f"about {estimate_memory(height, settings.size, settings) / 2**20:.0f} MB",
           file=sys.stderr)
     bar = ProgressBar(settings.iterations, "style")
     result = transfer.run(content, styles, args.style_weights,

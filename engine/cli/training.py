@@ -10,7 +10,6 @@ import numpy as np
 
 from ..config import data_dir, load_settings
 from ..errors import BadInput
-from ..gallery import default_path as default_gallery_path
 from . import EXIT_OK, output_file
 
 DEFAULT_LFW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces" / "lfw-view1"
@@ -42,7 +41,8 @@ def register(commands) -> None:
     _lfw_arguments(pairs, "pairsDevTrain.txt")
     pairs.add_argument("--features", choices=("abs", "chi2"), default="abs", help="|f1-f2| or chi-square terms")
     pairs.add_argument("--test", type=Path, help="a second pair list to measure accuracy on")
-    pairs.add_argument("--out", type=output_file, help="where to save (default: pair_classifier-<encoder>.npz in the data folder)")
+    pairs.add_argument("--out", type=output_file,
+                       help="where to save (default: pair_classifier-<encoder>.npz in the data folder)")
     pairs.set_defaults(run=run_train_pairs)
 
     calibrate = commands.add_parser("calibrate", help="genuine/impostor distances, ROC, FAR/FRR, tau for a FAR")
@@ -50,7 +50,8 @@ def register(commands) -> None:
     calibrate.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
     calibrate.add_argument("--gallery", type=Path, nargs="?", const=Path(), default=None,
                            help="use every pair of the gallery's shots instead of pairs (optionally a gallery file)")
-    calibrate.add_argument("--plot", type=output_file, help="PNG of the curves (default: calibration.png in the data folder)")
+    calibrate.add_argument("--plot", type=output_file,
+                           help="PNG of the curves (default: calibration.png in the data folder)")
     calibrate.set_defaults(run=run_calibrate)
 
 
@@ -78,7 +79,8 @@ def run_train(args) -> int:
     faces = cached_face_set(images, cache, lambda: _pipeline(None), _progress("detect + align"))
     faces = faces.people_with_at_least(2)
     if len(faces.names) < 4:
-        raise BadInput(f"{args.data} has {len(faces.names)} people with two or more usable photos; training needs at least 4.")
+        raise BadInput(f"{args.data} has {len(faces.names)} people with two or more usable photos; "
+                       "training needs at least 4.")
     train_set, held_out = faces.split_people(args.held_out)
     name = args.name or f"{args.mode}-{args.data.resolve().name}"
     mining = args.mining or ("semi-hard" if args.mode == "small" else load_settings().training.mining)
@@ -101,7 +103,8 @@ def run_train(args) -> int:
         if "bar" in bar:
             bar.pop("bar").close()
         print(f"epoch {log.epoch}: loss {log.loss:.4f}, active triplets {100 * log.active_fraction:.1f} %, held-out "
-              f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)")
+              f"TAR@FAR1% {100 * log.held_out_tar:.2f} %, AUC {log.held_out_auc:.4f}, "
+              f"d' {log.held_out_dprime:.2f} ({log.seconds:.0f} s)")
 
     result = train(train_set, held_out, config, TrainableEncoder(config.mode), checkpoint, on_step, on_epoch)
     out = data_dir() / "encoders" / f"{name}.onnx"
@@ -133,8 +136,7 @@ def _pipeline(encoder: str | None):
     from ..pipeline import FacePipeline
 
     settings = load_settings().recognition
-    # distances only: these commands measure or learn the similarity, they must not need a classifier already
-    return FacePipeline(dataclasses.replace(settings, decision="distance", encoder=encoder or settings.encoder))
+    return FacePipeline(dataclasses.replace(settings, encoder=encoder or settings.encoder))
 
 
 # ----- pairs: embeddings of the images an LFW pair list names -----
@@ -179,7 +181,8 @@ def _embed_pairs(pairs, pipeline) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def run_train_pairs(args) -> int:
     from ..training.calibration import accuracy, best_accuracy_threshold
-    from ..training.pair_classifier import default_path, fit_pair_classifier
+    from ..pair_classifier import default_path
+    from ..training.pair_classifier import fit_pair_classifier
 
     pipeline = _pipeline(args.encoder)
     f1, f2, same = _embed_pairs(_read_pair_list(args), pipeline)
@@ -192,7 +195,8 @@ def run_train_pairs(args) -> int:
         t1, t2, test_same = _embed_pairs(_read_pair_list(args, args.test), pipeline)
         test_d = np.linalg.norm(t1 - t2, axis=1)
         print(f"{len(test_same)} test pairs: pair classifier {100 * np.mean(classifier.same(t1, t2) == test_same):.2f} %, "
-              f"distance rule {100 * accuracy(test_d[test_same], test_d[~test_same], tau):.2f} % (tau={tau:.4f} from training pairs)")
+              f"distance rule {100 * accuracy(test_d[test_same], test_d[~test_same], tau):.2f} % "
+              f"(tau={tau:.4f} from training pairs)")
     out = args.out or default_path(classifier.encoder_id)
     classifier.save(out)
     print(f"pair classifier ({args.features}, encoder {classifier.encoder_id}) written to {out}")
@@ -202,7 +206,8 @@ def run_train_pairs(args) -> int:
 # ----- calibrate -----
 
 def run_calibrate(args) -> int:
-    from ..training.calibration import accuracy, best_accuracy_threshold, threshold_at_far, user_calibration_path
+    from ..training.calibration import (Calibration, accuracy, best_accuracy_threshold, plot_calibration,
+                                        threshold_at_far, user_calibration_path)
 
     if not 0 < args.far < 1:
         raise BadInput(f"--far must be between 0 and 1, not {args.far}.")
@@ -222,7 +227,7 @@ def run_calibrate(args) -> int:
     print(f"{len(genuine)} genuine and {len(impostor)} impostor pairs ({source}; encoder {encoder_id})")
     print(f"at tau={tau:.4f}: FAR {np.mean(impostor <= tau):.2e}, FRR {np.mean(genuine > tau):.2e}")
     print(f"best accuracy {100 * accuracy(genuine, impostor, best):.2f} % at tau={best:.4f}")
-    calibration = calibration_from_distances(genuine, impostor, encoder_id, source)
+    calibration = Calibration.from_distances(genuine, impostor, encoder_id, source)
     saved = user_calibration_path(encoder_id)
     calibration.save(saved)
     print("presets: " + ", ".join(f"{name} tau={value:.3f}" for name, value in calibration.presets().items())
@@ -235,60 +240,17 @@ def run_calibrate(args) -> int:
 
 
 def _gallery_distances(args):
-    from ..faces.encode import encoder_id as id_of
-    from ..gallery import Gallery
+    from ..faces.encode import with_encoder
+    from ..recognizer import gallery_for
     from ..training.train import all_pair_distances
 
-    encoder = args.encoder or load_settings().recognition.encoder
-    path = args.gallery if args.gallery != Path() else default_gallery_path(encoder)
-    encoder_id = id_of(encoder)
-    matrix = Gallery(path, encoder_id).matrix()
+    settings = load_settings()
+    settings = with_encoder(settings, args.encoder) if args.encoder else settings
+    with gallery_for(settings, None if args.gallery == Path() else args.gallery) as gallery:
+        matrix, encoder_id, where = gallery.matrix(), gallery.encoder_id, gallery.status().where
     shots = np.bincount(matrix.owners, minlength=len(matrix.names))
     if np.sum(shots >= 2) < 2:
         raise BadInput(f"The gallery has {np.sum(shots >= 2)} people with two or more shots; calibration needs "
                        "at least 2 (better: dozens) to measure genuine distances.")
     genuine, impostor = all_pair_distances(matrix.embeddings, matrix.owners)
-    return genuine, impostor, encoder_id, f"every pair of the {len(matrix.owners)} shots in {path}"
-
-
-def calibration_from_distances(genuine, impostor, encoder_id: str, source: str, bins: int = 4000):
-    """A Calibration (the histograms the Settings panel reads) from pair distances."""
-    from ..training.calibration import Calibration
-
-    edges = np.linspace(0.0, 2.0, bins + 1)
-    return Calibration(edges, np.histogram(genuine, edges)[0], np.histogram(impostor, edges)[0], encoder_id, source)
-
-
-def plot_calibration(genuine, impostor, tau: float, far: float, path: Path) -> None:
-    """Three panels: distance histograms, ROC (log FAR), FAR and FRR against tau."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..training.calibration import roc
-
-    curve = roc(genuine, impostor)
-    fig, (hist, roc_ax, rates) = plt.subplots(1, 3, figsize=(14, 4))
-    bins = np.linspace(0, max(genuine.max(), impostor.max()) * 1.02, 80)
-    hist.hist(genuine, bins, alpha=0.6, density=True, label=f"same person ({len(genuine)})")
-    hist.hist(impostor, bins, alpha=0.6, density=True, label=f"different people ({len(impostor)})")
-    hist.axvline(tau, color="k", ls="--", label=f"tau={tau:.3f}")
-    hist.set(xlabel="embedding distance", ylabel="density", title="distances")
-    hist.legend()
-    floor = 0.5 / len(impostor)
-    roc_ax.semilogx(np.maximum(curve.far, floor), curve.tar)
-    roc_ax.axvline(max(far, floor), color="k", ls="--", label=f"FAR {far:g}")
-    roc_ax.set(xlabel="false accept rate", ylabel="true accept rate", title=f"ROC (AUC {curve.auc:.4f})")
-    roc_ax.legend()
-    roc_ax.grid(True, which="both", alpha=0.3)
-    rates.semilogy(curve.thresholds, np.maximum(curve.far, floor), label="FAR")
-    rates.semilogy(curve.thresholds, np.maximum(1 - curve.tar, 0.5 / len(genuine)), label="FRR")
-    rates.axvline(tau, color="k", ls="--", label=f"tau={tau:.3f}")
-    rates.set(xlabel="tau", ylabel="rate", title="FAR and FRR against tau")
-    rates.legend()
-    rates.grid(True, which="both", alpha=0.3)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
+    return genuine, impostor, encoder_id, f"every pair of the {len(matrix.owners)} shots in {where}"

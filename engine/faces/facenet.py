@@ -1,10 +1,11 @@
 """FaceNet (Inception-ResNet-v1 trained on CASIA-WebFace, 512-D) on ONNX Runtime: a second identity encoder.
 
 FaceNet was trained on loose box crops, not on landmark-aligned chips (issue 10 measured that warping
-RetinaFace's 5 points onto a template loses ~0.5 points on LFW). Its crop: the detector's box, enlarged on every side by MARGIN times the box's
-size, cut out (clipped to the image), resized to 182x182 without keeping the aspect ratio, and the centre
-160x160 kept. The model file (tools/convert_facenet.py) takes these crops as uint8 RGB and itself standardises
-them as (x - 127.5) / 128, the convention it was trained with; its output is already of unit length.
+RetinaFace's 5 points onto a template loses ~0.5 points on LFW). Its crop: the detector's box, enlarged on
+every side by MARGIN times the box's size, cut out (clipped to the image), resized to 182x182 without keeping
+the aspect ratio, and the centre 160x160 kept. The model file (tools/convert_facenet.py) takes these crops as
+uint8 RGB and itself standardises them as (x - 127.5) / 128, the convention it was trained with; its output is
+already of unit length.
 """
 from __future__ import annotations
 

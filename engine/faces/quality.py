@@ -28,6 +28,15 @@ class Quality:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def frontal(self) -> bool:
+        """Facing the camera closely enough to be compared: the one rule for a turned head."""
+        return is_frontal(self.yaw)
+
+
+def is_frontal(yaw: float) -> bool:
+    return abs(yaw) <= MAX_YAW
+
 
 def head_yaw(landmarks: np.ndarray) -> float:
     """Signed horizontal offset of the nose tip from the eyes' midpoint, in units of eye distance.
@@ -56,6 +65,6 @@ def assess(chip_rgb: np.ndarray, landmarks: np.ndarray, face_px: float, min_face
         problems.append("the face is too dark: add light")
     elif brightness > BRIGHT or clipped > MAX_CLIPPED:
         problems.append("the face is over-exposed: reduce the light behind the camera")
-    if abs(yaw) > MAX_YAW:
+    if not is_frontal(yaw):
         problems.append("the head is turned: look at the camera")
     return Quality(face_px, sharpness, brightness, yaw, tuple(problems))

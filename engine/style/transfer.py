@@ -56,8 +56,8 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
     return tensor[0].detach().clamp(0, 255).permute(1, 2, 0).round().byte().cpu().numpy()
 
 
-def keep_content_colours(result: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Luminance of the result with the chroma of the content (Gatys et al. 2016, colour preservation)."""
+def keep_content_colors(result: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Luminance of the result with the chroma of the content (Gatys et al. 2016, color preservation)."""
     content = cv2.resize(content, (result.shape[1], result.shape[0]), interpolation=cv2.INTER_AREA)
     mixed = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
     mixed[..., 0] = cv2.cvtColor(result, cv2.COLOR_RGB2YCrCb)[..., 0]
@@ -118,13 +118,14 @@ class StyleTransfer:
             if should_stop():
                 break
         result = to_image(generated)
-        return keep_content_colours(result, content) if settings.preserve_colors else result
+        return keep_content_colors(result, content) if settings.preserve_colors else result
 
     def _initial(self, content: np.ndarray, coarser: torch.Tensor | None) -> torch.Tensor:
         content_t = to_tensor(content, self.device)
         if coarser is not None:  # coarse-to-fine: start from the upsampled coarse result
             return torch.nn.functional.interpolate(coarser, size=content_t.shape[2:], mode="bicubic").clamp(0, 255)
-        noise = torch.rand(content_t.shape, generator=torch.Generator().manual_seed(self.settings.seed)).to(self.device) * 255
+        noise = torch.rand(content_t.shape,
+                           generator=torch.Generator().manual_seed(self.settings.seed)).to(self.device) * 255
         return {"noise": noise, "content": content_t, "blend": 0.5 * noise + 0.5 * content_t}[self.settings.init]
 
     @torch.no_grad()
@@ -192,11 +193,3 @@ class StyleTransfer:
         while not self.resume.wait(0.05) and not should_stop():
             pass
         self._paused_seconds += time.monotonic() - began
-
-
-def run_style_transfer(content: np.ndarray, styles: list[np.ndarray], settings: StyleSettings,
-                       style_weights: list[float] | None = None, on_progress=None, should_stop=None,
-                       device: torch.device | None = None) -> np.ndarray:
-    """G for `content` in the blended style of `styles` (uint8 RGB arrays in and out), in one call.
-    Use StyleTransfer directly to pause and resume (its `resume` event)."""
-    return StyleTransfer(settings, device=device).run(content, styles, style_weights, on_progress, should_stop)

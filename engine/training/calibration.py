@@ -90,6 +90,13 @@ class Calibration:
             impostor += np.histogram(d[later & ~same], edges)[0]
         return cls(edges, genuine, impostor, encoder_id, source)
 
+    @classmethod
+    def from_distances(cls, genuine: np.ndarray, impostor: np.ndarray, encoder_id: str, source: str,
+                       bins: int = 4000) -> "Calibration":
+        """From the distances of genuine and impostor pairs measured elsewhere."""
+        edges = np.linspace(0.0, 2.0, bins + 1)
+        return cls(edges, np.histogram(genuine, edges)[0], np.histogram(impostor, edges)[0], encoder_id, source)
+
     def far(self, tau: float) -> float:
         """Fraction of impostor pairs at distance <= tau (resolution: one bin)."""
         return float(self.impostor[: np.searchsorted(self.edges, tau, side="right") - 1].sum() / self.impostor.sum())
@@ -138,3 +145,36 @@ def user_calibration_path(encoder_id: str) -> Path:
     from ..config import data_dir
 
     return data_dir() / "calibration" / f"{encoder_id.replace(':', '_')}.npz"
+
+
+def plot_calibration(genuine, impostor, tau: float, far: float, path: Path) -> None:
+    """Three panels: distance histograms, ROC (log FAR), FAR and FRR against tau."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = roc(genuine, impostor)
+    fig, (hist, roc_ax, rates) = plt.subplots(1, 3, figsize=(14, 4))
+    bins = np.linspace(0, max(genuine.max(), impostor.max()) * 1.02, 80)
+    hist.hist(genuine, bins, alpha=0.6, density=True, label=f"same person ({len(genuine)})")
+    hist.hist(impostor, bins, alpha=0.6, density=True, label=f"different people ({len(impostor)})")
+    hist.axvline(tau, color="k", ls="--", label=f"tau={tau:.3f}")
+    hist.set(xlabel="embedding distance", ylabel="density", title="distances")
+    hist.legend()
+    floor = 0.5 / len(impostor)
+    roc_ax.semilogx(np.maximum(curve.far, floor), curve.tar)
+    roc_ax.axvline(max(far, floor), color="k", ls="--", label=f"FAR {far:g}")
+    roc_ax.set(xlabel="false accept rate", ylabel="true accept rate", title=f"ROC (AUC {curve.auc:.4f})")
+    roc_ax.legend()
+    roc_ax.grid(True, which="both", alpha=0.3)
+    rates.semilogy(curve.thresholds, np.maximum(curve.far, floor), label="FAR")
+    rates.semilogy(curve.thresholds, np.maximum(1 - curve.tar, 0.5 / len(genuine)), label="FRR")
+    rates.axvline(tau, color="k", ls="--", label=f"tau={tau:.3f}")
+    rates.set(xlabel="tau", ylabel="rate", title="FAR and FRR against tau")
+    rates.legend()
+    rates.grid(True, which="both", alpha=0.3)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+

@@ -9,8 +9,9 @@ Modes:
 An epoch is a fixed number of P x K batches. After each epoch the held-out people (never trained on) are
 embedded and every pair of them scored; training keeps the weights with the best TAR at FAR 1 % (ties, common
 when a good encoder already separates them all, go to the larger d', the gap between genuine and impostor
-distances in standard deviations) and stops when that has not improved for `patience` epochs. Epoch 0 is the starting point, so fine-tuning can only
-return weights that do at least as well as the shipped ones on the held-out people. Runs on CUDA when present.
+distances in standard deviations) and stops when that has not improved for `patience` epochs. Epoch 0 is the
+starting point, so fine-tuning can only return weights that do at least as well as the shipped ones on the
+held-out people. Runs on CUDA when present.
 """
 from __future__ import annotations
 

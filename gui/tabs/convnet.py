@@ -35,7 +35,7 @@ class ScanWorker(QObject):
             self.finished.emit(scan_folder(self.layer, self.folder, on_progress=self.progress.emit,
                                            should_stop=self.cancelled.is_set))
         except Exception as error:  # a full disk for the cache, an unreadable folder…: said, tab usable again
-            self.finished.emit(as_likeness_error(error))
+            self.finished.emit(as_likeness_error(error, "scanning a folder"))
         finally:
             QThread.currentThread().quit()
 

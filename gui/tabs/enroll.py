@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -13,8 +12,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import LikenessError, UnknownPerson
-from engine.gallery import thumbnail_jpeg
 from engine.kiosk import liveness_of
+from engine.pipeline import FaceObservation
 from engine.images import load_image
 
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
@@ -27,8 +26,7 @@ PHOTO_PX = 240  # a photo with several faces is shown with the face taken boxed
 
 @dataclass(frozen=True)
 class Shot:
-    embedding: np.ndarray
-    chip: np.ndarray
+    face: FaceObservation
     source: str
 
 
@@ -118,7 +116,7 @@ class EnrollTab(QWidget):
         if time.monotonic() - self.last_capture < SECONDS_BETWEEN_SHOTS:
             return
         self.last_capture, self.last_result_used = time.monotonic(), result
-        self._add_shot(Shot(face.embedding, face.chip, "camera"))
+        self._add_shot(Shot(face, "camera"))
         self._say(f"Shot {len(self.shots)} taken. Move your head a little between shots.")
         if len(self.shots) >= self.capture_target:
             self.capture_timer.stop()
@@ -131,7 +129,7 @@ class EnrollTab(QWidget):
             paths = QFileDialog.getOpenFileNames(self, "Photos of the person", "",
                                                  "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")[0]
         for path in paths:
-            self.studio.run_job(lambda pipeline, p=path: photo_subject(pipeline, p),
+            self.studio.run_job(lambda recognizer, p=path: photo_subject(recognizer, p),
                                 lambda result, p=path: self._photo_done(p, result))
 
     def _photo_done(self, path: str, result) -> None:
@@ -139,7 +137,7 @@ class EnrollTab(QWidget):
             self._say(str(result))
             return
         image, photo = result
-        self._add_shot(Shot(photo.face.embedding, photo.face.chip, str(Path(path).resolve())))
+        self._add_shot(Shot(photo.face, str(Path(path).resolve())))
         self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)). {photo.note(Path(path).name)}".strip())
         several = len(photo.faces) > 1
         self.photo.setVisible(several)
@@ -156,7 +154,7 @@ class EnrollTab(QWidget):
     # --- saving --------------------------------------------------------------------------------
     def _add_shot(self, shot: Shot) -> None:
         self.shots.append(shot)
-        self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.chip, SHOT_PX)), ""))
+        self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.face.chip, SHOT_PX)), ""))
 
     def save(self) -> None:
         name = self.name.text().strip()
@@ -164,14 +162,18 @@ class EnrollTab(QWidget):
             return self._say("Type the person's name first.")
         if not self.shots:
             return self._say("Take a shot from the camera or add a photo first.")
-        try:
-            self.studio.gallery.enroll(name, np.stack([s.embedding for s in self.shots]), [s.source for s in self.shots],
-                                       [thumbnail_jpeg(s.chip) for s in self.shots])
-        except LikenessError as error:
-            return self._say(str(error))
-        count = len(self.studio.gallery.embeddings_of(name))
-        self.clear_shots()
-        self._say(f"Enrolled {name}: {count} shot(s) stored.")
+        shots = list(self.shots)
+        self.save_button.setEnabled(False)
+        self.studio.run_job(lambda recognizer: recognizer.enroll(name, [s.face for s in shots], [s.source for s in shots]),
+                            lambda result: self._enrolled(name, shots, result))
+
+    def _enrolled(self, name: str, shots: list[Shot], result) -> None:
+        self.save_button.setEnabled(True)
+        if isinstance(result, LikenessError):
+            return self._say(str(result))
+        if self.shots == shots:
+            self.clear_shots()
+        self._say(f"Enrolled {name}: {result} shot(s) stored.")
         self.studio.gallery_changed.emit()
 
     def show_stored_shots(self) -> None:
@@ -206,7 +208,7 @@ def shot_list() -> QListWidget:
     return shots
 
 
-def photo_subject(pipeline, path: str, check_size: bool = True):
+def photo_subject(recognizer, path: str, check_size: bool = True):
     """On the pipeline thread: the photo and the face it is of (a PhotoFace)."""
     image = load_image(path)
-    return image, pipeline.embed_one(image, where=Path(path).name, check_size=check_size)
+    return image, recognizer.find_face(image, where=Path(path).name, check_size=check_size)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import LikenessError
+from engine.gallery import Gallery
 
 from ..thumbnails import jpeg_pixmap
 
@@ -44,7 +45,10 @@ class GalleryTab(QWidget):
                                    f"{person.name}\n{person.embedding_count} shot(s), since {person.created[:10]}")
             item.setData(Qt.ItemDataRole.UserRole, person.name)
             self.people.addItem(item)
-        self.info.setText(f"Stored on this computer only: {self.studio.gallery_path}")
+        gallery = self.studio.gallery
+        where = gallery.status().where
+        self.info.setText(f"Stored on this computer only: {where}" if isinstance(gallery, Gallery) else
+                          f"Shared with other machines on the gallery server {where}")
 
     def selected(self) -> str | None:
         item = self.people.currentItem()
@@ -54,6 +58,11 @@ class GalleryTab(QWidget):
         try:
             action()
         except LikenessError as error:
+            return self._changed(error, done)
+        self._changed(None, done)
+
+    def _changed(self, error: LikenessError | None, done: str) -> None:
+        if isinstance(error, LikenessError):
             QMessageBox.warning(self, "Likeness", str(error))
             return
         self.info.setText(done)
@@ -73,7 +82,9 @@ class GalleryTab(QWidget):
             return
         question = f"Delete {name} and every stored shot of their face? This cannot be undone."
         if not confirm or QMessageBox.question(self, "Delete", question) == QMessageBox.StandardButton.Yes:
-            self._change(lambda: self.studio.gallery.delete(name), f"Deleted {name}.")
+            # on the pipeline thread, which also sends the "deleted" event when Integrations are set
+            self.studio.run_job(lambda recognizer: recognizer.delete(name, source="window"),
+                                lambda result: self._changed(result, f"Deleted {name}."))
 
     def add_shots(self) -> None:
         if (name := self.selected()) is not None:

@@ -15,7 +15,7 @@ from ..thumbnails import chip_pixmap
 
 class RecognizeTab(QWidget):
     COLUMNS = ("time", "name", "distance", "note", "face")
-    COLOURS = {UNKNOWN: "#e74c3c", SPOOF: "#e67e22"}
+    COLORS = {UNKNOWN: "#e74c3c", SPOOF: "#e67e22"}
 
     def __init__(self, studio):
         super().__init__()
@@ -61,8 +61,8 @@ class RecognizeTab(QWidget):
         announcement = self.vote.update(face, result.frame.timestamp)
         current = self.vote.current
         self.decision.setText(self.headline or ("Waiting for a face…" if face is None else "Looking…"))
-        colour = self.COLOURS.get(current, "#27ae60") if current and not self.vote.prompt else "palette(text)"
-        style = f"font-size: 20px; font-weight: bold; color: {colour};"
+        color = self.COLORS.get(current, "#27ae60") if current and not self.vote.prompt else "palette(text)"
+        style = f"font-size: 20px; font-weight: bold; color: {color};"
         if self.decision.styleSheet() != style:  # restyling costs a re-polish: only on a change
             self.decision.setStyleSheet(style)
         if announcement is not None:
@@ -83,11 +83,7 @@ class RecognizeTab(QWidget):
             cell.setPixmap(chip_pixmap(face.chip, 48))
             self.log.setCellWidget(0, self.COLUMNS.index("face"), cell)
             self.log.setRowHeight(0, 52)
-        if spoof:
-            self.studio.log_event("spoof", announcement.claimed, announcement.distance, announcement.reason)
-        else:
-            name = None if announcement.name == UNKNOWN else announcement.name
-            self.studio.log_event("identify", name, announcement.distance, "kiosk")
+        self.studio.announce(announcement, face)
 
     def export_csv(self, path: str | None = None) -> None:
         path = path or QFileDialog.getSaveFileName(self, "Export recognitions", "recognitions.csv", "CSV (*.csv)")[0]

@@ -15,13 +15,15 @@ from PySide6.QtWidgets import (
 from engine.camera import describe_source, list_cameras
 from engine.config import Settings, data_dir
 from engine.errors import LikenessError
+from engine.events import send_test_event
 from engine.faces.encode import ENCODER_FACTS, with_encoder
 from engine.training.calibration import Calibration
 
 from ..widgets.rates_plot import RatesPlot
 
 SECTION_TITLES = {"recognition": "Recognition", "kiosk": "Kiosk", "style": "Style transfer",
-                  "training": "Training", "camera": "Camera", "liveness": "Liveness"}
+                  "training": "Training", "camera": "Camera", "liveness": "Liveness", "gallery": "Gallery",
+                  "integrations": "Integrations (MQTT, webhook)"}
 
 
 class SettingsTab(QScrollArea):
@@ -93,7 +95,33 @@ class SettingsTab(QScrollArea):
             editor.setToolTip(f.metadata.get("help", ""))
             self.editors[key] = editor
             form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), row)
+        if name == "integrations":
+            form.addRow(self._test_event_row())
         return box
+
+    def _test_event_row(self) -> QWidget:
+        """"Send a test event" to the broker and the webhook set above, and what happened."""
+        self.test_event = QPushButton("Send a test event")
+        self.test_event.clicked.connect(self.send_test_event)
+        self.test_event_result = QLabel()
+        self.test_event_result.setWordWrap(True)
+        row = QWidget()
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.test_event)
+        line.addWidget(self.test_event_result, 1)
+        return row
+
+    def send_test_event(self) -> None:
+        """On a background thread: a broker or receiver may take its whole timeout to answer."""
+        self.test_event.setEnabled(False)
+        self.test_event_result.setText("Sending…")
+        settings = self.studio.settings
+        self.studio.background.start(lambda: send_test_event(settings), self._test_event_sent)
+
+    def _test_event_sent(self, result) -> None:
+        self.test_event.setEnabled(True)
+        self.test_event_result.setText(str(result))
 
     def _editor(self, key: str, f, value) -> QWidget:
         meta = f.metadata

@@ -41,7 +41,7 @@ class StyleWorker(QObject):
                                        should_stop=self.cancelled.is_set)
             self.finished.emit(result)
         except Exception as error:  # out of memory, a CUDA error…: said, and the tab is usable again
-            self.finished.emit(as_likeness_error(error))
+            self.finished.emit(as_likeness_error(error, "transferring a style"))
         finally:
             QThread.currentThread().quit()
 
@@ -145,7 +145,7 @@ class StyleTab(QWidget):
         self.summary.setText(
             f"Content: {self.content_name or 'none'}; styles: {len(self.styles)}. α {s.alpha:g}, β {s.beta:g}, "
             f"{s.iterations} {s.optimizer} iterations at {s.size} px (about {memory:.0f} MB), start from {s.init}"
-            f"{', colours of the content kept' if s.preserve_colors else ''}. Change them in Settings › Style transfer.")
+            f"{', colors of the content kept' if s.preserve_colors else ''}. Change them in Settings › Style transfer.")
 
     def choose_content(self, path: str | None = None) -> None:
         path = path or QFileDialog.getOpenFileName(self, "Content image", "", IMAGES)[0]

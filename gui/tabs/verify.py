@@ -10,9 +10,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPush
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
-from engine.faces.quality import MAX_YAW
 from engine.kiosk import liveness_of
-from engine.match import verify
 
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 from .enroll import photo_subject
@@ -103,12 +101,12 @@ class VerifyTab(QWidget):
                 return
             self.challenge = None
             if status.state is not ChallengeState.PASSED:
-                self.show_spoof(face, f"the challenge was not answered ({status.reason})")
+                self.show_spoof(face, f"the challenge was not answered ({status.reason})", "challenge_failed")
                 return
             self.awaiting_liveness = True
         if face is None:
             return
-        if abs(face.quality.yaw) > MAX_YAW:  # a turned face cannot be compared: wait for it to face the camera
+        if not face.quality.frontal:  # a turned face cannot be compared: wait for it to face the camera
             self.verdict.setText("Now look at the camera…")
             return
         live, why = liveness_of(face, self.studio.liveness_mode())
@@ -121,9 +119,8 @@ class VerifyTab(QWidget):
         else:
             self.show_decision(face)
 
-    def show_spoof(self, face, reason: str) -> None:
-        name = self.claim.currentText() or None
-        self.studio.log_event("spoof", name, None, reason)
+    def show_spoof(self, face, reason: str, kind: str = "spoof") -> None:
+        self.studio.record(kind, self.claim.currentText() or None, face=face, reasons=(reason,))
         self.verdict.setText(f"<span style='font-size:20px; color:#e67e22'><b>Spoof suspected</b></span><br>{reason}")
         if face is not None:
             self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))
@@ -132,7 +129,7 @@ class VerifyTab(QWidget):
         path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]
         if path:
             self.challenge, self.awaiting_liveness = None, False  # the photo's answer replaces the camera's
-            self.studio.run_job(lambda pipeline: photo_subject(pipeline, path, check_size=False),
+            self.studio.run_job(lambda recognizer: photo_subject(recognizer, path, check_size=False),
                                 self._photo_done)
 
     def _photo_done(self, result) -> None:
@@ -145,20 +142,24 @@ class VerifyTab(QWidget):
             self.presented.setPixmap(photo_pixmap(image, [f.box for f in photo.faces], photo.index, EVIDENCE_PX))
 
     def show_decision(self, face) -> None:
+        """Compare the face with the claimed person on the pipeline thread (which logs the decision)."""
         name = self.claim.currentText()
         if not name:
             self.verdict.setText("Nobody is enrolled yet: enroll someone first.")
             return
-        gallery, tau = self.studio.gallery, self.studio.settings.recognition.tau
-        try:
-            result = verify(face.embedding, gallery.embeddings_of(name), tau, classifier=self.studio.pair_classifier)
-        except LikenessError as error:
-            self.verdict.setText(str(error))
+        self.studio.run_job(lambda recognizer: recognizer.verify(name, face, "window"),
+                            lambda result: self._decided(name, face, result))
+
+    def _decided(self, name: str, face, result) -> None:
+        if isinstance(result, LikenessError):
+            self.verdict.setText(str(result))
             return
-        self.studio.log_event("verify", name, result.distance, "accepted" if result.same else "rejected")
-        colour, verdict = ("#2ecc71", f"Same person: {name}") if result.same else ("#e74c3c", f"Not {name}")
-        self.verdict.setText(f"<span style='font-size:20px; color:{colour}'><b>{verdict}</b></span><br>"
+        color, verdict = ("#2ecc71", f"Same person: {name}") if result.same else ("#e74c3c", f"Not {name}")
+        self.verdict.setText(f"<span style='font-size:20px; color:{color}'><b>{verdict}</b></span><br>"
                              f"{result.evidence()}")
-        thumbnails = gallery.thumbnails_of(name)
+        try:
+            thumbnails = self.studio.gallery.thumbnails_of(name)
+        except LikenessError:  # deleted meanwhile
+            thumbnails = []
         self.enrolled_shot.setPixmap(jpeg_pixmap(thumbnails[0] if thumbnails else None, EVIDENCE_PX))
         self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))

@@ -6,7 +6,6 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.faces.quality import MAX_YAW
 
 RECOGNIZED, UNKNOWN, UNDECIDED = QColor(46, 204, 113), QColor(231, 76, 60), QColor(241, 196, 15)
 SPOOF = QColor(230, 126, 34)
@@ -30,7 +29,7 @@ def face_label(face) -> tuple[str, QColor]:
         margin = f"  margin {match.margin:.2f}" if np.isfinite(match.margin) else ""
         return f"{match.name}  d={match.distance:.2f}{probability}{margin}", RECOGNIZED
     closest = f"(closest {match.best_name} d={match.distance:.2f}{probability})"
-    if abs(face.quality.yaw) > MAX_YAW:  # a profile is not a stranger: the encoder cannot tell (nor does the kiosk)
+    if not face.quality.frontal:  # a profile is not a stranger: the encoder cannot tell (nor does the kiosk)
         return f"turned away  {closest}", UNDECIDED
     return f"unknown  {closest}", UNKNOWN
 
@@ -58,6 +57,11 @@ class CameraView(QWidget):
         self.message = text
         self.update()
 
+    def camera_gone(self, text: str) -> None:
+        """No camera any more: neither its last frame nor the faces found on it stay on screen."""
+        self.image, self.faces = None, []
+        self.show_message(text)
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(20, 20, 20))
@@ -82,14 +86,14 @@ class CameraView(QWidget):
     def _draw_faces(self, painter: QPainter, origin, scale: float) -> None:
         painter.setFont(QFont(self.font().family(), 11, QFont.Weight.Bold))
         for face in self.faces:
-            text, colour = face_label(face)
+            text, color = face_label(face)
             x1, y1, x2, y2 = (float(v) * scale for v in face.box)
             box = QRectF(origin.x() + x1, origin.y() + y1, x2 - x1, y2 - y1)
-            painter.setPen(QPen(colour, 3))
+            painter.setPen(QPen(color, 3))
             painter.drawRect(box)
             width = max(box.width(), painter.fontMetrics().horizontalAdvance(text) + 10.0)
             above = box.top() - 24 if box.top() >= 24 else box.bottom() + 2  # below the box at the top edge
             label = QRectF(min(box.left(), self.width() - width), above, width, 22)
-            painter.fillRect(label, colour)
+            painter.fillRect(label, color)
             painter.setPen(QColor(0, 0, 0))
             painter.drawText(label.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)

@@ -1,4 +1,4 @@
-"""The gallery: people and their face embeddings in one SQLite file on this machine.
+"""The SQLite gallery: people and their face embeddings in one file on this machine (the embedded default).
 
 - WAL journal and one transaction per change: a crash mid-write leaves the previous state.
 - `secure_delete` plus a WAL checkpoint after deletions: a deleted face is overwritten, not just unlinked.
@@ -15,19 +15,25 @@ import sqlite3
 import stat
 import threading
 import time
-import unicodedata
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
-import cv2
 import numpy as np
 
-from .config import data_dir
-from .errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
-from .faces.encode import embedding_size, encoder_id
-from .match import GalleryMatrix
+from ..config import data_dir
+from ..errors import EncoderMismatch, GalleryError, UnknownPerson
+from ..faces.encode import encoder_id
+from ..match import GalleryMatrix
+from .base import (
+    Event,
+    GalleryBase,
+    ImportReport,
+    Person,
+    Shot,
+    _checked_embeddings,
+    _checked_name,
+    now,
+)
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -44,42 +50,11 @@ CREATE TABLE IF NOT EXISTS events (
 """
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
+BUSY_SECONDS = 5.0  # how long a statement waits for another connection's lock
 CHECKPOINT_TRIES = 50  # x 0.1 s: how long a deletion waits for another reader to let go of the WAL
 IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
 IMPORT_TABLES = ("meta", "people", "embeddings")
-MAX_NAME_CHARS = 200
-MAX_SOURCE_CHARS = 4096
-MAX_THUMBNAIL_BYTES = 4 << 20
 MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
-# Bidirectional embeddings, overrides and isolates: they make a name display as another.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-@dataclass(frozen=True)
-class Person:
-    id: int
-    name: str
-    embedding_count: int
-    created: str  # ISO 8601, UTC
-    thumbnail: bytes | None  # JPEG of the first shot that has one
-
-
-class Event(NamedTuple):
-    time: str  # ISO 8601, UTC
-    kind: str  # "enroll", "verify", "identify", "delete", "spoof", ...
-    person: str | None
-    distance: float | None
-    detail: str | None
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    people: int
-    embeddings: int
-    duplicates_skipped: int
-
-    def __str__(self) -> str:
-        return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
 
 
 def default_path(encoder: str = "") -> Path:
@@ -92,14 +67,16 @@ def default_path(encoder: str = "") -> Path:
     return data_dir() / f"gallery-{encoder_id(encoder).replace(':', '-').replace('+', '-')}.sqlite"
 
 
-def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
-    """The face chip (H, W, 3) uint8 RGB as JPEG bytes, to show the person in the gallery."""
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return data.tobytes()
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def stored_encoder(path: Path) -> str | None:
+    """The encoder id of the gallery file at `path`, read without changing it; None when there is no file."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
+    except sqlite3.Error as error:
+        raise _translate(error, path) from error
+    return row[0] if row else None
 
 
 def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
@@ -107,7 +84,8 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     if "full" in text:
         return GalleryError(f"The disk holding {path} is full; nothing was written, free some space and try again.")
     if "not a database" in text or "malformed" in text:
-        return GalleryError(f"The gallery file {path} is damaged or not a Likeness gallery; restore a backup or import an export.")
+        return GalleryError(f"The gallery file {path} is damaged or not a Likeness gallery; restore a backup or "
+                            "import an export.")
     if "readonly" in text or "unable to open" in text:
         return GalleryError(f"The gallery file {path} cannot be written; check the folder's permissions.")
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
@@ -121,42 +99,60 @@ def _owner_only(path: Path) -> None:
             os.chmod(file, 0o600)
 
 
-def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tuple[np.ndarray, list]:
-    array = np.asarray(embeddings, np.float32)
-    if array.ndim == 1:
-        array = array[None]
-    if array.ndim != 2 or array.shape[1] != dimension or len(array) == 0:
-        raise BadInput(f"Embeddings must be an (n, {dimension}) array with n >= 1, not of shape {np.shape(embeddings)}.")
-    if not np.isfinite(array).all():
-        raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
-    thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
-    if len(sources) != len(array) or len(thumbnails) != len(array):
-        raise BadInput(f"Give one source and one thumbnail (or None) per embedding: {len(array)} embeddings, "
-                       f"{len(sources)} sources, {len(thumbnails)} thumbnails.")
-    return np.ascontiguousarray(array), thumbnails
+def read_export(path: Path) -> tuple[set, list[tuple]]:
+    """The encoder ids and the (name, vector, source, thumbnail) rows of an export file, read as untrusted input."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise GalleryError(f"Cannot read the file {path}: {error.strerror or error}.") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise GalleryError(f"{path} is not a regular file, so it is not a Likeness gallery export.")
+    # A URI with the path percent-encoded: '#', '?' and '%' in a file name stay part of the name.
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+    deadline = time.monotonic() + IMPORT_SECONDS
+    try:
+        source = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as error:
+        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
+    try:
+        source.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+        source.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        source.execute("PRAGMA trusted_schema=OFF")
+        source.execute("PRAGMA query_only=ON")
+        source.execute("PRAGMA cell_size_check=ON")
+        _refuse_unsafe_schema(source, path)
+        meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
+        encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
+        rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
+                              "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
+    except (sqlite3.Error, TypeError) as error:
+        if time.monotonic() > deadline:
+            raise GalleryError(f"The file {path} kept SQLite busy for more than {IMPORT_SECONDS:.0f} seconds, "
+                               "so it is not a Likeness gallery export.") from error
+        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
+    finally:
+        source.close()
+    return encoders, rows
 
 
-def _text_problem(text, what: str, longest: int) -> str | None:
-    """Why `text`, a name or a source read from an untrusted file, cannot be stored; None when it can."""
-    if not isinstance(text, str) or not text.strip():
-        return f"{what} that is empty or not text"
-    if len(text) > longest:
-        return f"{what} longer than {longest} characters"
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS for c in text):
-        return f"{what} with control characters ({ascii(text[:40])})"
-    return None
+def _refuse_unsafe_schema(source: sqlite3.Connection, path: Path) -> None:
+    """Refuse an export whose tables are views or virtual tables, or have generated columns or triggers:
+    reading such a file runs SQL its author wrote (a recursive view can run for ever or fill the memory)."""
+    schema = source.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    if any(kind == "trigger" for kind, _, _ in schema):
+        raise GalleryError(f"The file {path} contains triggers, so it is not a Likeness gallery export.")
+    kinds = {name: (kind, sql or "") for kind, name, sql in schema if isinstance(name, str)}
+    for table in IMPORT_TABLES:
+        kind, sql = kinds.get(table, (None, ""))
+        if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+            raise GalleryError(f"The file {path} has no plain table {table!r} (a view, a virtual table or "
+                               "nothing instead), so it is not a Likeness gallery export.")
+        if any(column[6] for column in source.execute(f"PRAGMA table_xinfo({table})")):
+            raise GalleryError(f"The file {path} has computed or hidden columns in {table!r}, so it is not a "
+                               "Likeness gallery export.")
 
 
-def _checked_name(name: str) -> str:
-    """A name typed or given on the command line: the rule of imported names (no control characters either)."""
-    if not isinstance(name, str) or not name.strip():
-        raise BadInput("A person needs a name that is not empty.")
-    if problem := _text_problem(name, "a name", MAX_NAME_CHARS):
-        raise BadInput(f"A person cannot have {problem}.")
-    return name
-
-
-class Gallery:
+class Gallery(GalleryBase):
     """People and their embeddings from one encoder, in the SQLite file at `path`."""
 
     def __init__(self, path: Path | str | None, encoder_id: str):
@@ -165,15 +161,15 @@ class Gallery:
         Raises EncoderMismatch when the file belongs to another encoder, GalleryError when the file is damaged,
         is not a Likeness gallery, or cannot be created.
         """
-        self.path, self.encoder_id = Path(path) if path is not None else default_path(), encoder_id
-        self.dimension = embedding_size(encoder_id)
+        super().__init__(encoder_id)
+        self.path = Path(path) if path is not None else default_path()
         self._lock = threading.RLock()
         self._matrix_cache: tuple | None = None
         self._changes = 0
         self._refuse_empty_file()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
         except OSError as error:
             raise GalleryError(f"Cannot create the gallery at {self.path}: {error.strerror or error}.") from error
         except sqlite3.Error as error:
@@ -271,6 +267,7 @@ class Gallery:
                                               for vector, source, thumbnail in zip(embeddings, sources, thumbnails)))
             db.execute("INSERT INTO events (time, kind, person, detail) VALUES (?, 'enroll', ?, ?)",
                        (stamp, name, f"{len(embeddings)} shot(s)"))
+        self._tell("people")
         return person
 
     def people(self) -> list[Person]:
@@ -304,6 +301,7 @@ class Gallery:
         with self._transaction() as db:
             db.execute("UPDATE people SET name=? WHERE id=?", (new, person))
             db.execute("UPDATE events SET person=? WHERE person=?", (new, old))
+        self._tell("people")
 
     def delete(self, name: str) -> None:
         """Remove a person: their embeddings, thumbnails and every log line naming them, overwriting the freed bytes.
@@ -318,6 +316,7 @@ class Gallery:
             db.execute("DELETE FROM events WHERE person=?", (name,))
             db.execute("INSERT INTO events (time, kind, detail) VALUES (?, 'delete', ?)",
                        (now(), f"one person, {shots} shot(s)"))
+        self._tell("people")
         self._empty_wal()
 
     def delete_all(self) -> None:
@@ -336,17 +335,24 @@ class Gallery:
             except sqlite3.Error as error:
                 raise _translate(error, self.path) from error
             self._changes += 1
+        self._tell("people")
         self._empty_wal()
 
     def _empty_wal(self) -> None:
         """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing."""
-        for _ in range(CHECKPOINT_TRIES):
-            busy = self._query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]
-            if not busy:
-                return
-            time.sleep(0.1)  # another connection is reading; it lets go within one query
-        raise GalleryError(f"The deletion is done, but another program is reading {self.path}, so an old copy "
-                           "stays in its -wal file until that program closes.")
+        # A checkpoint waits for readers through the busy handler: with the connection's 5 s timeout each try
+        # would wait 5 s (50 tries: over four minutes behind one open reader). Here the tries do the waiting.
+        self._query("PRAGMA busy_timeout = 0")
+        try:
+            for _ in range(CHECKPOINT_TRIES):
+                if not self._query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]:
+                    return
+                time.sleep(0.1)  # another connection is reading; it usually lets go within one query
+        finally:
+            self._query(f"PRAGMA busy_timeout = {int(1000 * BUSY_SECONDS)}")
+        raise GalleryError(f"The deletion is done, but another program is reading {self.path}: the deleted shots "
+                           "stay on disk in that file until the program lets go of it and Likeness closes the "
+                           "gallery (SQLite overwrites them only once nobody reads the old version).")
 
     def log_event(self, kind: str, name: str | None = None, distance: float | None = None, detail: str = "") -> None:
         """Append one line to the events log: kind ("enroll", "verify", "identify", "delete", "spoof" ...),
@@ -390,6 +396,7 @@ class Gallery:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # faces: owner only from the start
         with self._lock:
             try:
                 self._db.execute("VACUUM INTO ?", (str(tmp),))
@@ -403,102 +410,6 @@ class Gallery:
                 tmp.unlink(missing_ok=True)
                 raise _translate(error, path) from error
         os.replace(tmp, path)
-
-    def import_(self, path: Path | str) -> ImportReport:
-        """Merge a file written by export(): new people are added; a known name gets the shots it lacks.
-
-        The file is untrusted: it is opened read-only, only plain tables are read (no view, virtual table or
-        trigger runs), SQLite gets IMPORT_SECONDS at most, and every value is checked before any row enters
-        the gallery; one bad row refuses the whole import and the gallery stays as it was.
-
-        Raises EncoderMismatch when the file holds another encoder's embeddings, GalleryError when it is
-        not an export or holds a value that is not valid. Returns how many people and shots came in and how
-        many were already present.
-        """
-        path = Path(path)
-        encoders, rows = self._read_export(path)
-        foreign = {str(e) for e in encoders if e != self.encoder_id}
-        if foreign:
-            raise EncoderMismatch(f"The file {path} holds embeddings of encoder {sorted(foreign)[0]}, not of "
-                                  f"{self.encoder_id}; export it again from a gallery of this encoder.")
-        for number, row in enumerate(rows, 1):
-            problem = self._row_problem(row)
-            if problem:
-                raise GalleryError(f"The file {path} was not imported, nothing was added: shot {number} has {problem}.")
-        return self._merge(rows)
-
-    def _row_problem(self, row: tuple) -> str | None:
-        """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
-        name, vector, source, thumbnail = row
-        problem = _text_problem(name, "a name", MAX_NAME_CHARS)
-        if problem:
-            return problem
-        if not isinstance(vector, bytes):
-            return f"an embedding stored as {type(vector).__name__}, not as {self.dimension} float32 numbers"
-        if len(vector) != 4 * self.dimension:
-            return f"an embedding of {len(vector)} bytes, not of {self.dimension} float32 numbers"
-        if not np.isfinite(np.frombuffer(vector, np.float32)).all():
-            return "an embedding that contains NaN or infinity"
-        problem = _text_problem(source, "a source", MAX_SOURCE_CHARS)
-        if problem:
-            return problem
-        if thumbnail is not None and not isinstance(thumbnail, bytes):
-            return f"a thumbnail stored as {type(thumbnail).__name__}, not as JPEG bytes"
-        if thumbnail is not None and len(thumbnail) > MAX_THUMBNAIL_BYTES:
-            return f"a thumbnail of {len(thumbnail)} bytes, more than {MAX_THUMBNAIL_BYTES}"
-        return None
-
-    @staticmethod
-    def _read_export(path: Path) -> tuple[set, list[tuple]]:
-        try:
-            info = os.stat(path)
-        except OSError as error:
-            raise GalleryError(f"Cannot read the file {path}: {error.strerror or error}.") from error
-        if not stat.S_ISREG(info.st_mode):
-            raise GalleryError(f"{path} is not a regular file, so it is not a Likeness gallery export.")
-        # A URI with the path percent-encoded: '#', '?' and '%' in a file name stay part of the name.
-        uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-        deadline = time.monotonic() + IMPORT_SECONDS
-        try:
-            source = sqlite3.connect(uri, uri=True, isolation_level=None)
-        except sqlite3.Error as error:
-            raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-        try:
-            source.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-            source.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-            source.execute("PRAGMA trusted_schema=OFF")
-            source.execute("PRAGMA query_only=ON")
-            source.execute("PRAGMA cell_size_check=ON")
-            Gallery._refuse_unsafe_schema(source, path)
-            meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
-            encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
-            rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
-                                  "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
-        except (sqlite3.Error, TypeError) as error:
-            if time.monotonic() > deadline:
-                raise GalleryError(f"The file {path} kept SQLite busy for more than {IMPORT_SECONDS:.0f} seconds, "
-                                   "so it is not a Likeness gallery export.") from error
-            raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-        finally:
-            source.close()
-        return encoders, rows
-
-    @staticmethod
-    def _refuse_unsafe_schema(source: sqlite3.Connection, path: Path) -> None:
-        """Refuse an export whose tables are views or virtual tables, or have generated columns or triggers:
-        reading such a file runs SQL its author wrote (a recursive view can run for ever or fill the memory)."""
-        schema = source.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
-        if any(kind == "trigger" for kind, _, _ in schema):
-            raise GalleryError(f"The file {path} contains triggers, so it is not a Likeness gallery export.")
-        kinds = {name: (kind, sql or "") for kind, name, sql in schema if isinstance(name, str)}
-        for table in IMPORT_TABLES:
-            kind, sql = kinds.get(table, (None, ""))
-            if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
-                raise GalleryError(f"The file {path} has no plain table {table!r} (a view, a virtual table or "
-                                   "nothing instead), so it is not a Likeness gallery export.")
-            if any(column[6] for column in source.execute(f"PRAGMA table_xinfo({table})")):
-                raise GalleryError(f"The file {path} has computed or hidden columns in {table!r}, so it is not a "
-                                   "Likeness gallery export.")
 
     def _merge(self, rows) -> ImportReport:
         by_person: dict[str, list] = {}
@@ -516,16 +427,32 @@ class Gallery:
                 db.executemany(INSERT_EMBEDDING, [(person, v, self.encoder_id, s, now(), t) for v, s, t in new])
             db.execute("INSERT INTO events (time, kind, detail) VALUES (?, 'import', ?)",
                        (now(), f"{added} shot(s) of {len(by_person)} people"))
+        self._tell("people")
         return ImportReport(len(by_person), added, skipped)
+
+    def shots(self) -> Iterator[Shot]:
+        rows = self._query("SELECT p.name, p.created, e.vector, e.source, e.created, e.thumbnail FROM embeddings e "
+                           "JOIN people p ON p.id=e.person_id WHERE e.encoder=? ORDER BY p.id, e.id", (self.encoder_id,))
+        return (Shot(*row) for row in rows)
+
+    def all_events(self) -> Iterator[Event]:
+        return (Event(*row) for row in self._query("SELECT time, kind, person, distance, detail FROM events ORDER BY id"))
+
+    def load(self, shots: Iterable[Shot], events: Iterable[Event]) -> None:
+        with self._transaction() as db:
+            if db.execute("SELECT COUNT(*) FROM people").fetchone()[0]:
+                raise GalleryError(f"The gallery {self.path} already holds people; copy into an empty gallery.")
+            ids: dict[str, int] = {}
+            for shot in shots:
+                if shot.name not in ids:
+                    ids[shot.name] = db.execute("INSERT INTO people (name, created) VALUES (?, ?)",
+                                                (shot.name, shot.person_created)).lastrowid
+                db.execute(INSERT_EMBEDDING, (ids[shot.name], shot.vector, self.encoder_id, shot.source, shot.created,
+                                              shot.thumbnail))
+            db.executemany("INSERT INTO events (time, kind, person, distance, detail) VALUES (?,?,?,?,?)", events)
+        self._tell("people")
 
     def close(self) -> None:
         """Close the connection; the object cannot be used afterwards."""
-        with self._lock:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-
-    def __enter__(self) -> "Gallery":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()

@@ -1,0 +1,151 @@
+"""MQTT sink (paho-mqtt 2.x): QoS 1 publications acknowledged by the broker, a retained online/offline status
+with a Last Will, TLS for mqtts://, user and password from the environment, never from the settings."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+from paho.mqtt.client import CallbackAPIVersion, Client
+
+from ..errors import BadInput, DeliveryError
+from .decision import Decision
+
+PORTS = {"mqtt": 1883, "mqtts": 8883}
+REFUSALS = {132: "unsupported protocol version", 133: "client id refused", 134: "bad user name or password",
+            135: "not authorised", 136: "server unavailable", 138: "this client is banned"}
+LAST_SEEN_KINDS = ("recognized", "verified")
+
+
+def topic_level(text: str) -> str:
+    """`text` made one topic level: separators and wildcards become _."""
+    return re.sub(r"[/+#\x00]", "_", text) or "_"
+
+
+def secret_from_env(name: str) -> str | None:
+    """The value of the variable `name`, or the first line of the file that `name`_FILE names."""
+    if value := os.environ.get(name):
+        return value
+    if path := os.environ.get(f"{name}_FILE"):
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.readline().rstrip("\r\n")
+        except OSError as error:
+            raise BadInput(f"Cannot read {name}_FILE {path}: {error.strerror or error}.") from error
+    return None
+
+
+def parse_broker(url: str) -> tuple[str, str, int, str | None]:
+    """(scheme, host, port, user) of mqtt://[user@]host[:port] or mqtts://...; a password in it is refused."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in PORTS or not parts.hostname or port == -1:
+        raise BadInput(f"The MQTT broker {url!r} is not a URL like mqtt://127.0.0.1:1883 or mqtts://host:8883.")
+    if parts.password is not None:
+        raise BadInput("Put the MQTT password in LIKENESS_MQTT_PASSWORD (or a file named by "
+                       "LIKENESS_MQTT_PASSWORD_FILE), not in the broker URL.")
+    return parts.scheme, parts.hostname, port or PORTS[parts.scheme], parts.username
+
+
+class MqttSink:
+    """Publishes each decision on `<prefix>/<machine>/<kind>` with QoS 1; deliver() returns once the broker
+    acknowledged it (PUBACK). The connection opens on the first delivery and paho re-opens it after a loss;
+    `<prefix>/<machine>/status` is "online" while connected and "offline" (the Last Will) after, unless
+    `status` is False (a one-off test must not report the kiosk's own connection as gone)."""
+
+    def __init__(self, url: str, *, machine: str, prefix: str = "likeness", retain_last_seen: bool = False,
+                 thumbnails: bool = False, timeout: float = 5.0, status: bool = True):
+        self.scheme, self.host, self.port, user = parse_broker(url)
+        self.name = f"{self.scheme}://{self.host}:{self.port}"
+        self.user = os.environ.get("LIKENESS_MQTT_USER") or user
+        self.password = secret_from_env("LIKENESS_MQTT_PASSWORD")
+        self.base = f"{prefix.rstrip('/')}/{topic_level(machine)}"
+        self.retain_last_seen, self.thumbnails, self.timeout = retain_last_seen, thumbnails, timeout
+        self.status = f"{self.base}/status" if status else None
+        self._client: Client | None = None
+        self._answered = threading.Event()  # a CONNACK came on the current connection
+        self._refusal: str | None = None
+
+    def deliver(self, decision: Decision) -> None:
+        client = self._connected()
+        self._publish(client, f"{self.base}/{decision.kind}", decision.to_json(self.thumbnails), retain=False)
+        if self.retain_last_seen and decision.kind in LAST_SEEN_KINDS and decision.name:
+            self._publish(client, f"{self.base}/last_seen/{topic_level(decision.name)}", decision.to_json(False),
+                          retain=True)
+
+    def close(self) -> None:
+        """Say "offline" and disconnect (a clean disconnect does not fire the Last Will)."""
+        if self._client is None:
+            return
+        if self.status and self._answered.is_set() and not self._refusal:
+            with contextlib.suppress(RuntimeError, ValueError):
+                self._client.publish(self.status, "offline", qos=1, retain=True).wait_for_publish(1.0)
+        self._drop()
+
+    def _connected(self) -> Client:
+        if self._client is None:
+            self._client = self._connect()
+        if not self._answered.wait(self.timeout):
+            self._drop()
+            raise DeliveryError(f"no answer from the MQTT broker at {self.name} within {self.timeout:g} s")
+        if self._refusal:
+            refusal = self._refusal
+            self._drop()
+            raise DeliveryError(f"broker refused: {refusal}")
+        return self._client
+
+    def _connect(self) -> Client:
+        client = Client(CallbackAPIVersion.VERSION2, client_id=f"likeness-{uuid4().hex[:12]}")
+        if self.status:
+            client.will_set(self.status, "offline", qos=1, retain=True)
+        if self.user:
+            client.username_pw_set(self.user, self.password)
+        if self.scheme == "mqtts":
+            client.tls_set(ca_certs=os.environ.get("LIKENESS_MQTT_CA") or None)
+        client.connect_timeout = self.timeout
+        client.reconnect_delay_set(0.5, 30)
+        client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
+        self._answered.clear()
+        try:
+            client.connect(self.host, self.port, keepalive=30)
+        except (OSError, ValueError) as error:
+            raise DeliveryError(f"cannot reach the MQTT broker at {self.name}: "
+                                f"{getattr(error, 'strerror', None) or error}") from error
+        client.loop_start()
+        return client
+
+    def _drop(self) -> None:
+        """Forget the client (and whatever paho still queues); the next delivery connects afresh."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+        self._answered.clear()
+
+    def _publish(self, client: Client, topic: str, payload: bytes, retain: bool) -> None:
+        try:
+            info = client.publish(topic, payload, qos=1, retain=retain)
+            info.wait_for_publish(self.timeout)
+        except (RuntimeError, ValueError) as error:
+            self._drop()
+            raise DeliveryError(f"the MQTT broker at {self.name} did not take the event ({error})") from error
+        if not info.is_published():
+            self._drop()
+            raise DeliveryError(f"no acknowledgement from the MQTT broker at {self.name} within {self.timeout:g} s")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._refusal = None
+        if reason_code.is_failure:
+            self._refusal = REFUSALS.get(reason_code.value, str(reason_code).lower())
+        elif self.status:
+            client.publish(self.status, "online", qos=1, retain=True)
+        self._answered.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered.clear()

@@ -1,0 +1,68 @@
+"""Webhook sink: one signed HTTP POST per decision (the outbox retries with back-off)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import logging
+from urllib.parse import urlsplit
+
+from ..errors import BadInput, DeliveryError
+from ..logs import LOGGER
+from .decision import Decision
+
+log = logging.getLogger(f"{LOGGER}.events")
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    """The X-Likeness-Signature header's value: sha256=<hex HMAC-SHA256 of the raw body>."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _valid_port(parts) -> bool:
+    try:
+        return parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+
+
+class WebhookSink:
+    """POSTs each decision's JSON to `url`; any 2xx answer within `timeout` s is a delivery. Redirects are
+    not followed (a POST must not silently become a GET elsewhere)."""
+
+    def __init__(self, url: str, *, secret: str | None = None, timeout: float = 5.0, thumbnails: bool = False):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not _valid_port(parts):
+            raise BadInput(f"The webhook {url!r} is not a URL like https://door.local/likeness.")
+        self.url, self.parts = url, parts
+        self.name = f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}" \
+                    f"{parts.path or '/'}"
+        self.secret = secret.encode("utf-8") if secret else None
+        self.timeout, self.thumbnails = timeout, thumbnails
+        if self.secret is None:
+            log.warning("LIKENESS_WEBHOOK_SECRET is not set: events to %s are not signed.", self.name)
+
+    def deliver(self, decision: Decision) -> None:
+        body = decision.to_json(self.thumbnails)
+        headers = {"Content-Type": "application/json", "User-Agent": "Likeness", "X-Likeness-Event-Id": decision.id}
+        if self.secret:
+            headers["X-Likeness-Signature"] = signature(self.secret, body)
+        connection_class = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(self.parts.hostname, self.parts.port, timeout=self.timeout)
+        target = self.parts.path or "/"
+        try:
+            connection.request("POST", f"{target}?{self.parts.query}" if self.parts.query else target, body, headers)
+            answer = connection.getresponse()
+            answer.read(65536)
+        except TimeoutError as error:
+            raise DeliveryError(f"the webhook {self.name} did not answer within {self.timeout:g} s") from error
+        except (OSError, http.client.HTTPException) as error:
+            why = getattr(error, "strerror", None) or error
+            raise DeliveryError(f"cannot reach the webhook {self.name}: {why}") from error
+        finally:
+            connection.close()
+        if not 200 <= answer.status < 300:
+            raise DeliveryError(f"the webhook {self.name} answered {answer.status} {answer.reason}")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,236 @@
+"""What every gallery backend shares: the records it returns, the checks on names and vectors, the import of an
+export file, status and change listeners."""
+from __future__ import annotations
+
+import contextlib
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from ..errors import BadInput, EncoderMismatch, GalleryError
+from ..faces.encode import embedding_size
+
+MAX_NAME_CHARS = 200
+MAX_SOURCE_CHARS = 4096
+MAX_THUMBNAIL_BYTES = 4 << 20
+# Bidirectional embeddings, overrides and isolates: they make a name display as another.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    embedding_count: int
+    created: str  # ISO 8601, UTC
+    thumbnail: bytes | None  # JPEG of the first shot that has one
+
+
+class Event(NamedTuple):
+    time: str  # ISO 8601, UTC
+    kind: str  # "enroll", "verify", "identify", "delete", "spoof", ...
+    person: str | None
+    distance: float | None
+    detail: str | None
+
+
+class Shot(NamedTuple):
+    """One stored embedding with all it carries: what `gallery copy` moves between backends."""
+    name: str
+    person_created: str  # ISO 8601, UTC
+    vector: bytes  # float32
+    source: str
+    created: str
+    thumbnail: bytes | None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    people: int
+    embeddings: int
+    duplicates_skipped: int
+
+    def __str__(self) -> str:
+        return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
+
+
+@dataclass(frozen=True)
+class GalleryStatus:
+    """Whether the gallery's store is reachable; when it is not, since when, and the time of the copy in use."""
+    online: bool = True
+    since: datetime | None = None  # when the server became unreachable (UTC)
+    copy_time: datetime | None = None  # when the local copy was last synchronised (UTC)
+    pending_events: int = 0  # events waiting in the local copy for the server
+    where: str = ""
+
+    def __str__(self) -> str:
+        if self.online:
+            return f"gallery {self.where}".strip()
+        since = _local_clock(self.since)
+        copy = f"the copy of {_local_clock(self.copy_time)}" if self.copy_time else "no copy"
+        return f"gallery server unreachable since {since} — recognising from {copy}"
+
+
+def _local_clock(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%H:%M") if moment else "?"
+
+
+def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:
+    """The face chip (H, W, 3) uint8 RGB as JPEG bytes, to show the person in the gallery."""
+    _, data = cv2.imencode(".jpg", cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return data.tobytes()
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tuple[np.ndarray, list]:
+    array = np.asarray(embeddings, np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != dimension or len(array) == 0:
+        raise BadInput(f"Embeddings must be an (n, {dimension}) array with n >= 1, not of shape {np.shape(embeddings)}.")
+    if not np.isfinite(array).all():
+        raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
+    thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
+    if len(sources) != len(array) or len(thumbnails) != len(array):
+        raise BadInput(f"Give one source and one thumbnail (or None) per embedding: {len(array)} embeddings, "
+                       f"{len(sources)} sources, {len(thumbnails)} thumbnails.")
+    return np.ascontiguousarray(array), thumbnails
+
+
+def _text_problem(text, what: str, longest: int) -> str | None:
+    """Why `text`, a name or a source read from an untrusted file, cannot be stored; None when it can."""
+    if not isinstance(text, str) or not text.strip():
+        return f"{what} that is empty or not text"
+    if len(text) > longest:
+        return f"{what} longer than {longest} characters"
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS for c in text):
+        return f"{what} with control characters ({text[:40]!a})"
+    return None
+
+
+def _checked_name(name: str) -> str:
+    """A name typed or given on the command line: the rule of imported names (no control characters either)."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("A person needs a name that is not empty.")
+    if problem := _text_problem(name, "a name", MAX_NAME_CHARS):
+        raise BadInput(f"A person cannot have {problem}.")
+    return name
+
+
+def row_problem(row: tuple, dimension: int) -> str | None:
+    """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
+    name, vector, source, thumbnail = row
+    problem = _text_problem(name, "a name", MAX_NAME_CHARS)
+    if problem:
+        return problem
+    if not isinstance(vector, bytes):
+        return f"an embedding stored as {type(vector).__name__}, not as {dimension} float32 numbers"
+    if len(vector) != 4 * dimension:
+        return f"an embedding of {len(vector)} bytes, not of {dimension} float32 numbers"
+    if not np.isfinite(np.frombuffer(vector, np.float32)).all():
+        return "an embedding that contains NaN or infinity"
+    problem = _text_problem(source, "a source", MAX_SOURCE_CHARS)
+    if problem:
+        return problem
+    if thumbnail is not None and not isinstance(thumbnail, bytes):
+        return f"a thumbnail stored as {type(thumbnail).__name__}, not as JPEG bytes"
+    if thumbnail is not None and len(thumbnail) > MAX_THUMBNAIL_BYTES:
+        return f"a thumbnail of {len(thumbnail)} bytes, more than {MAX_THUMBNAIL_BYTES}"
+    return None
+
+
+class GalleryBase:
+    """The interface of a gallery: people and their embeddings from one encoder.
+
+    Backends implement enroll, people, embeddings_of, thumbnails_of, rename, delete, delete_all, log_event,
+    events, matrix, export, close, and for import and `gallery copy`: _merge, shots, all_events, load.
+    """
+
+    encoder_id: str
+    dimension: int
+
+    def __init__(self, encoder_id: str):
+        self.encoder_id, self.dimension = encoder_id, embedding_size(encoder_id)
+        self._listeners: list[Callable[[str], None]] = []
+        self._listeners_lock = threading.Lock()
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(what)` after a change: what is "people" (someone enrolled, renamed or deleted, here or
+        on another machine) or "status" (the server went away or came back). It runs on the gallery's own
+        thread for changes from elsewhere: a GUI forwards it to its thread (a Qt signal) and returns at once."""
+        with self._listeners_lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[str], None]) -> None:
+        with self._listeners_lock, contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    def _tell(self, what: str) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            with contextlib.suppress(Exception):  # a listener's bug must not stop the gallery
+                callback(what)
+
+    def status(self) -> GalleryStatus:
+        """Whether the store is reachable (always, for a file on this machine)."""
+        return GalleryStatus(where=str(getattr(self, "path", "")))
+
+    def import_(self, path: Path | str) -> ImportReport:
+        """Merge a file written by export(): new people are added; a known name gets the shots it lacks.
+
+        The file is untrusted: it is opened read-only, only plain tables are read (no view, virtual table or
+        trigger runs), SQLite gets IMPORT_SECONDS at most, and every value is checked before any row enters
+        the gallery; one bad row refuses the whole import and the gallery stays as it was.
+
+        Raises EncoderMismatch when the file holds another encoder's embeddings, GalleryError when it is
+        not an export or holds a value that is not valid. Returns how many people and shots came in and how
+        many were already present.
+        """
+        from .sqlite import read_export
+
+        path = Path(path)
+        encoders, rows = read_export(path)
+        foreign = {str(e) for e in encoders if e != self.encoder_id}
+        if foreign:
+            raise EncoderMismatch(f"The file {path} holds embeddings of encoder {min(foreign)}, not of "
+                                  f"{self.encoder_id}; export it again from a gallery of this encoder.")
+        for number, row in enumerate(rows, 1):
+            problem = row_problem(row, self.dimension)
+            if problem:
+                raise GalleryError(f"The file {path} was not imported, nothing was added: shot {number} has {problem}.")
+        return self._merge(rows)
+
+    def _merge(self, rows) -> ImportReport:
+        raise NotImplementedError
+
+    def shots(self) -> Iterator[Shot]:
+        """Every stored embedding with its person, source, times and thumbnail, grouped by person, oldest first."""
+        raise NotImplementedError
+
+    def all_events(self) -> Iterator[Event]:
+        """The whole events log, oldest first."""
+        raise NotImplementedError
+
+    def load(self, shots: Iterable[Shot], events: Iterable[Event]) -> None:
+        """Fill an empty gallery with shots and events as they are (times kept), in one transaction."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,256 @@
+"""Recognizer: one recognition session, built from the settings. It owns the face pipeline (detector, encoder,
+passive liveness), the encoder's gallery and the pair classifier; the window, the CLI and the benchmarks each
+hold one and never assemble the parts themselves.
+
+    recognizer = Recognizer.from_settings(load_settings())
+    ada = recognizer.find_face(load_image("ada.jpg"), "ada.jpg").face
+    recognizer.enroll("Ada", [ada], ["ada.jpg"])
+    recognizer.verify("Ada", recognizer.find_face(load_image("door.jpg")).face)    # a Verification
+    for face in recognizer.identify(load_image("group.jpg")):                     # each face with its .match
+        print(face.match.name if face.match.recognized else "not recognized")
+
+Every decision (verify, identify, enroll, delete, and the kiosk's announcements) is recorded: a line in the
+gallery's events log and, when Settings › Integrations or the command line name an MQTT broker or a webhook,
+an event out through the disk-backed outbox (engine/events), delivered in the background.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .errors import BadInput
+from .events import Decision, Outbox, machine_name, outbox_from_settings
+from .faces.encode import SHIPPED_ENCODERS, encoder_id, open_encoder
+from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
+from .kiosk import Announcement
+from .match import Identification, Verification, identify, verify
+from .pair_classifier import pair_classifier_for
+from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
+
+LIVENESS_PLACES = ("none", "window", "kiosk")  # a stream's passive liveness: off, the window's mode, the kiosk's
+# The gallery logs these changes itself, in the transaction that makes them (a deletion without the name).
+LOGGED_BY_THE_GALLERY = ("enrolled", "deleted")
+
+
+def gallery_for(settings: Settings, location: Path | str | None = None) -> GalleryBase:
+    """The gallery of the settings' encoder where the settings put it (gallery.url, or LIKENESS_GALLERY_URL;
+    empty: the encoder's own file in the data folder), or at `location`: a file path or a gallery URL."""
+    url = gallery_url(settings) if location is None else str(location)
+    if url and "://" not in url:
+        url = "sqlite://" + str(Path(url).absolute())
+    return open_gallery(url, encoder_id(settings.recognition.encoder))
+
+
+def liveness_threshold(settings: Settings, place: str) -> float | None:
+    """The spoof-score threshold of passive liveness on streams at this place, None when it is off."""
+    if place not in LIVENESS_PLACES:
+        raise ValueError(f"liveness place must be one of {LIVENESS_PLACES}, not {place!r}")
+    mode = {"none": "off", "window": settings.liveness.mode, "kiosk": settings.liveness.kiosk_mode}[place]
+    return None if mode == "off" else settings.liveness.threshold
+
+
+class Recognizer:
+    """Enroll, verify, identify and observe with the encoder, gallery and decision rule the settings name.
+    The face models load on first use: a command that only edits the gallery never waits for them."""
+
+    def __init__(self, settings: Settings, gallery: GalleryBase | None, *, liveness: str = "none",
+                 gallery_location: Path | str | None = None, outbox: Outbox | None = None):
+        self.settings, self.gallery, self.outbox = settings, gallery, outbox
+        self.liveness, self.gallery_location = liveness, gallery_location
+        self.encoder_id = encoder_id(settings.recognition.encoder)
+        self.classifier = pair_classifier_for(settings.recognition.decision, self.encoder_id)
+        self.times = StageTimes()
+        self._pipeline: FacePipeline | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, gallery: Path | str | None = None, with_gallery: bool = True,
+                      liveness: str = "none", publish: bool = True, presence: bool = False,
+                      mqtt_url: str | None = None, webhook_url: str | None = None) -> Recognizer:
+        """A session of these settings. gallery: a gallery file or URL instead of the settings' own.
+        liveness: "none", "window" or "kiosk", whose liveness mode applies to the streams given to observe().
+        publish: send decisions to the MQTT broker or webhook of the settings, or of mqtt_url / webhook_url
+        ("" turns one off); presence: also say on MQTT that this machine is online (the window and the kiosk,
+        not a one-off command)."""
+        opened = gallery_for(settings, gallery) if with_gallery else None
+        outbox = None
+        try:
+            if publish:
+                outbox = outbox_from_settings(settings, mqtt_url=mqtt_url, webhook_url=webhook_url, status=presence)
+            return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox)
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            if outbox is not None:
+                outbox.close()
+            raise
+
+    @staticmethod
+    def check(settings: Settings) -> None:
+        """Raise LikenessError (one sentence) unless these settings can make a recognizer: a trained encoder
+        file that ONNX Runtime cannot load, or a classifier decision without a pair classifier of the encoder."""
+        encoder = settings.recognition.encoder
+        identity = encoder_id(encoder)  # says when a trained encoder's file does not exist
+        if encoder not in ("", *SHIPPED_ENCODERS):
+            open_encoder(encoder, use_gpu=False)
+        pair_classifier_for(settings.recognition.decision, identity)
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        """Detector, encoder and passive liveness, loaded on first use."""
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(self.settings.recognition,
+                                          liveness_threshold=liveness_threshold(self.settings, self.liveness))
+        return self._pipeline
+
+    @property
+    def provider(self) -> str:
+        """Where the encoder runs, and why there: "CUDA" or "CPU (...)"."""
+        return str(self.pipeline.encoder.provider)
+
+    @property
+    def tau(self) -> float:
+        return self.settings.recognition.tau
+
+    def _gallery(self) -> GalleryBase:
+        if self.gallery is None:
+            raise RuntimeError("this Recognizer was made without a gallery")
+        return self.gallery
+
+    # --- faces --------------------------------------------------------------------------------------
+    def find_face(self, image_rgb: np.ndarray, where: str = "the image", rule: str = "subject",
+                  check_size: bool = True) -> PhotoFace:
+        """The face a photo is of (its subject, or with rule "largest" its largest face), among all found;
+        raises NoFace or, with check_size, FaceTooSmall."""
+        return self.pipeline.embed_one(image_rgb, where, rule, check_size)
+
+    def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:
+        """Every face of an image, largest first, each with its match in the gallery (when there is one);
+        with a timestamp the image is a frame of a stream and each face carries its track's liveness."""
+        faces = self.pipeline.observe(image_rgb, timestamp)
+        started = time.perf_counter()
+        faces = self._matched(faces)
+        self.times = dataclasses.replace(self.pipeline.times, match=1000 * (time.perf_counter() - started))
+        return faces
+
+    def _matched(self, faces: list[FaceObservation]) -> list[FaceObservation]:
+        if self.gallery is None or not faces:
+            return faces
+        matrix = self.gallery.matrix()
+        if len(matrix.names) == 0:
+            return faces
+        matches = identify(np.stack([f.embedding for f in faces]), matrix, self.tau, classifier=self.classifier)
+        return [dataclasses.replace(face, match=match) for face, match in zip(faces, matches)]
+
+    # --- decisions ----------------------------------------------------------------------------------
+    def enroll(self, name: str, faces: list[FaceObservation], sources: list[str], source: str = "") -> int:
+        """Store these faces of a person (created if new); returns how many shots of them the gallery holds."""
+        gallery = self._gallery()
+        gallery.enroll(name, np.stack([f.embedding for f in faces]), list(sources),
+                       [thumbnail_jpeg(f.chip) for f in faces])
+        self.record("enrolled", name, face=faces[0], reasons=(f"{len(faces)} shot(s)",), source=source)
+        return len(gallery.embeddings_of(name))
+
+    def delete(self, name: str, source: str = "") -> None:
+        """Delete a person and every trace of their face (see Gallery.delete); the event out says who."""
+        self._gallery().delete(name)
+        self.record("deleted", name, source=source)
+
+    def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
+        """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""
+        result = verify(face.embedding, self._gallery().embeddings_of(name), self.tau, classifier=self.classifier)
+        self.record("verified" if result.same else "rejected", name, result.distance, face=face, source=source)
+        return result
+
+    def identify(self, image_rgb: np.ndarray, source: str = "") -> list[FaceObservation]:
+        """1:K: every face of a still image with its match; raises BadInput when nobody is enrolled."""
+        if not self._gallery().people():
+            raise BadInput("The gallery is empty: enroll someone first.")
+        faces = self.observe(image_rgb)
+        for face in faces:
+            match = face.match
+            self.record("recognized" if match.recognized else "unknown", match.name if match.recognized else None,
+                        match.distance, face=face, margin=_margin(match), source=source)
+        return faces
+
+    def announce(self, announcement: Announcement, face: FaceObservation | None, source: str = "kiosk") -> None:
+        """Record a decision the kiosk's vote announced (a name, a stranger, a spoof, a failed challenge)."""
+        name = announcement.claimed if announcement.kind in ("spoof", "challenge_failed") else (
+            None if announcement.kind == "unknown" else announcement.name)
+        match = face.match if face is not None else None
+        self.record(announcement.kind, name, announcement.distance, face=face,
+                    margin=_margin(match) if announcement.kind == "recognized" else None,
+                    reasons=(announcement.reason,) if announcement.reason else (), source=source)
+
+    def record(self, kind: str, name: str | None = None, distance: float | None = None, *,
+               face: FaceObservation | None = None, margin: float | None = None, reasons: tuple[str, ...] = (),
+               live: bool | None = None, spoof_score: float | None = None, source: str = "") -> Decision:
+        """One decision (kind: engine.events.KINDS) as a line in the gallery's events log (but see
+        LOGGED_BY_THE_GALLERY) and, when a broker or a webhook is set, an event out. A face of a stream gives its liveness
+        verdict (else `live` and `spoof_score`) and its thumbnail."""
+        tracked = face.liveness if face is not None else None
+        if tracked is not None:
+            live, spoof_score = tracked.verdict.live, tracked.verdict.score
+        decision = Decision(kind, name, distance, margin, live, spoof_score, tuple(reasons),
+                            thumbnail_jpeg(face.chip) if face is not None else None, source,
+                            machine=machine_name(self.settings))
+        if kind not in LOGGED_BY_THE_GALLERY and self.gallery is not None:
+            self.gallery.log_event(kind, name, distance, "; ".join(filter(None, (source, *reasons))))
+        if self.outbox is not None:
+            self.outbox.publish(decision)
+        return decision
+
+    # --- settings -----------------------------------------------------------------------------------
+    def apply_settings(self, settings: Settings, liveness: str | None = None) -> None:
+        """Take new settings (and the liveness place, when given) live. A new encoder opens its own gallery and
+        pair classifier; when any part cannot be had, LikenessError is raised and nothing changes (new MQTT or
+        webhook settings take effect last: a URL that cannot be used leaves events unsent, and says so)."""
+        liveness = self.liveness if liveness is None else liveness
+        threshold = liveness_threshold(settings, liveness)
+        new_gallery = (settings.recognition.encoder != self.settings.recognition.encoder
+                       or gallery_url(settings) != gallery_url(self.settings))
+        gallery = gallery_for(settings, self.gallery_location) if new_gallery and self.gallery else self.gallery
+        try:
+            identity = encoder_id(settings.recognition.encoder)
+            classifier = pair_classifier_for(settings.recognition.decision, identity)
+            if self._pipeline is not None:
+                self._pipeline.apply_settings(settings.recognition)
+        except BaseException:
+            if gallery is not self.gallery:
+                gallery.close()
+            raise
+        if self._pipeline is not None:
+            self._pipeline.set_liveness(threshold)
+        if gallery is not self.gallery:
+            self.gallery.close()
+        old_integrations = self.settings.integrations
+        self.settings, self.gallery, self.classifier, self.liveness = settings, gallery, classifier, liveness
+        self.encoder_id = identity
+        if settings.integrations != old_integrations and self.outbox is not None:
+            self._reopen_outbox(settings)
+
+    def _reopen_outbox(self, settings: Settings) -> None:
+        """New destinations: what the old outbox had not delivered stays in its file for them to pick up."""
+        if self.outbox is not None:
+            self.outbox.close()
+            self.outbox = None
+        self.outbox = outbox_from_settings(settings, status=True)
+
+    def close(self, deliver_seconds: float = 0.0) -> int:
+        """Close the gallery and the outbox, first waiting up to `deliver_seconds` for pending events; returns
+        how many events stay in the outbox (the next session delivers them)."""
+        if self.gallery is not None:
+            self.gallery.close()
+        if self.outbox is None:
+            return 0
+        self.outbox.flush(deliver_seconds)
+        pending = self.outbox.pending()
+        self.outbox.close()
+        return pending
+
+
+def _margin(match: Identification | None) -> float | None:
+    return float(match.margin) if match is not None and np.isfinite(match.margin) else None

@@ -1,0 +1,144 @@
+"""Decisions out through the real recognition session: a kiosk run on real clips and the command line publish
+exactly what they log to a real mosquitto and a real webhook receiver, signed; a hanging receiver costs the
+pipeline nothing. Two sessions on one PostgreSQL gallery see each other's enrollments and deletions."""
+import hashlib
+import hmac
+import time
+
+import cv2
+
+from engine.cli import main
+from engine.config import IntegrationsSettings, LivenessSettings, RecognitionSettings, Settings
+from engine.images import load_image, video_frames
+from engine.kiosk import RecognitionVote
+from engine.recognizer import Recognizer
+from mqtt_broker import Listener, Receiver, needs_broker, wait_until
+
+from conftest import FIXTURES
+
+CLIPS = FIXTURES / "liveness"
+LIVE, REPLAY = CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", CLIPS / "tranvanluyt_replay_screen_6s.mp4"
+FACES = FIXTURES / "faces"
+SECRET = "door-secret"
+
+
+def kiosk_settings(**integrations) -> Settings:
+    return Settings(recognition=RecognitionSettings(use_gpu=False),
+                    liveness=LivenessSettings(kiosk_mode="passive"),
+                    integrations=IntegrationsSettings(machine_name="door", **integrations))
+
+
+def kiosk_run(recognizer, clips, every=3) -> tuple[float, float]:
+    """The kiosk's loop on clips played one after the other: observe each frame, vote, record what is announced.
+    Returns (seconds spent recording the announcements, seconds of the whole run)."""
+    vote = RecognitionVote(frames_to_decide=3, cooldown=1.0, liveness="passive")
+    recording, started, offset = 0.0, time.perf_counter(), 0.0
+    for clip in clips:
+        timestamp = offset
+        for _, t, image in video_frames(clip, every):
+            timestamp = offset + t
+            faces = recognizer.observe(image, timestamp=timestamp)
+            face = faces[0] if faces else None
+            if (announcement := vote.update(face, timestamp)) is not None:
+                before = time.perf_counter()
+                recognizer.announce(announcement, face)
+                recording += time.perf_counter() - before
+        offset = timestamp + 10.0  # the next clip's faces are new tracks
+    return recording, time.perf_counter() - started
+
+
+def decisions_logged(gallery) -> list[tuple]:
+    """(kind, person, distance) of the decisions in the gallery's log, oldest first (not its own changes)."""
+    return [(e.kind, e.person, e.distance) for e in reversed(gallery.events(1000))
+            if e.kind not in ("enroll", "delete", "import")]
+
+
+def enroll_first_frame(recognizer, clip, name):
+    image = next(video_frames(clip))[2]
+    recognizer.enroll(name, [recognizer.find_face(image).face], [clip.name], source="window")
+
+
+@needs_broker
+def test_a_kiosk_publishes_exactly_the_decisions_it_logs_signed(broker, receiver, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIKENESS_WEBHOOK_SECRET", SECRET)
+    listener = Listener(broker.port)
+    settings = kiosk_settings(mqtt_url=broker.url, webhook_url=receiver.url)
+    recognizer = Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite", liveness="kiosk", presence=True)
+    enroll_first_frame(recognizer, LIVE, "Luyt")
+    kiosk_run(recognizer, [LIVE, REPLAY])
+    logged = decisions_logged(recognizer.gallery)
+    assert recognizer.close(deliver_seconds=10) == 0
+
+    kinds = [kind for kind, _, _ in logged]
+    assert "recognized" in kinds and "spoof" in kinds
+    assert all(name == "Luyt" for kind, name, _ in logged if kind in ("recognized", "spoof"))
+    assert wait_until(lambda: len(listener.events()) == 1 + len(logged), timeout=5)
+    enrolled, *published = listener.events()
+    assert (enrolled["kind"], enrolled["name"], enrolled["source"]) == ("enrolled", "Luyt", "window")
+    assert [(e["kind"], e["name"], e["distance"]) for e in published] == [
+        (kind, name, None if d is None else round(d, 6)) for kind, name, d in logged]
+    assert all(e["machine"] == "door" and "thumbnail" not in e for e in published)
+    spoof = next(e for e in published if e["kind"] == "spoof")
+    assert spoof["live"] is False and spoof["spoof_score"] >= settings.liveness.threshold and spoof["reasons"]
+
+    assert wait_until(lambda: len(receiver.requests) == 1 + len(logged), timeout=5)
+    assert [body["id"] for body in receiver.bodies()] == [e["id"] for e in (enrolled, *published)]
+    for headers, body in receiver.requests:
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Likeness-Signature"], signature)
+    assert any(topic == "likeness/door/status" and payload == b"online" for topic, payload, _ in listener.messages)
+    listener.close()
+
+
+@needs_broker
+def test_a_receiver_that_hangs_costs_the_kiosk_nothing(broker, tmp_path):
+    hanging = Receiver(answers=["hang"] * 50)
+    listener = Listener(broker.port)
+    settings = kiosk_settings(mqtt_url=broker.url, webhook_url=hanging.url, webhook_timeout=0.5)
+    recognizer = Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite", liveness="kiosk")
+    enroll_first_frame(recognizer, LIVE, "Luyt")
+    recording, whole_run = kiosk_run(recognizer, [LIVE, REPLAY])
+    logged = decisions_logged(recognizer.gallery)
+    assert logged and recording < 0.05 * whole_run  # the frame rate changes by less than 5 %
+    assert wait_until(lambda: len(listener.events()) == 1 + len(logged), timeout=5)  # MQTT is not held up
+    assert recognizer.close() >= 1  # the webhook's events stay in the outbox for the next session
+    listener.close()
+    hanging.close()
+
+
+@needs_broker
+def test_the_command_line_publishes_its_decisions_but_not_a_presence(broker, tmp_path):
+    listener = Listener(broker.port)
+    where = ["--gallery", str(tmp_path / "g.sqlite"), "--mqtt", broker.url]
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *where]) == 0
+    assert main(["verify", "Obama", str(FACES / "obama2.jpg"), *where]) == 0
+    assert main(["identify", str(FACES / "biden.jpg"), *where]) == 1
+    assert main(["people", "delete", "Obama", *where]) == 0
+    replay_frame = tmp_path / "replay.png"
+    cv2.imwrite(str(replay_frame), cv2.cvtColor(next(video_frames(REPLAY))[2], cv2.COLOR_RGB2BGR))
+    assert main(["liveness", str(replay_frame), "--mqtt", broker.url]) == 1
+    assert wait_until(lambda: len(listener.events()) == 5, timeout=5)
+    assert [(e["kind"], e["name"], e["source"]) for e in listener.events()] == [
+        ("enrolled", "Obama", "cli"), ("verified", "Obama", "cli"), ("unknown", None, "cli"),
+        ("deleted", "Obama", "cli"), ("spoof", None, "cli")]
+    assert not any(topic.endswith("/status") for topic, _, _ in listener.messages)  # only the window and kiosk
+    listener.close()
+
+
+def test_two_sessions_on_one_server_see_each_others_enrollments_and_deletions(postgres_url, tmp_path):
+    settings = Settings(recognition=RecognitionSettings(use_gpu=False))
+    door = Recognizer.from_settings(settings, gallery=postgres_url)
+    desk = Recognizer.from_settings(settings, gallery=postgres_url)
+    probe = load_image(FACES / "obama2.jpg")
+    assert door.observe(probe)[0].match is None  # nobody enrolled yet
+
+    desk.enroll("Obama", [desk.find_face(load_image(FACES / "obama.jpg")).face], ["obama.jpg"], source="desk")
+    assert wait_until(lambda: door.gallery.matrix().names == ("Obama",), timeout=1.0)
+    assert door.observe(probe)[0].match.name == "Obama"
+
+    desk.delete("Obama", source="desk")
+    assert wait_until(lambda: door.gallery.matrix().names == (), timeout=1.0)
+    assert door.observe(probe)[0].match is None
+    assert door.gallery.people() == [] and desk.gallery.people() == []
+    door.close()
+    desk.close()
