@@ -37,7 +37,7 @@ class FrameSource:
         self.loop = loop
         self.realtime = realtime
         self.images: list[Path] = []
-        self.capture = None
+        self.capture: cv2.VideoCapture | None = None
         self.fps = 30.0
         self._open()
 

@@ -14,6 +14,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Callable, cast
 
 import tomli_w
 
@@ -69,7 +70,7 @@ TYPE_NAMES = {float: "a number", int: "a whole number", bool: "true or false", s
 
 
 def _default(f: dataclasses.Field):
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return f.default if f.default is not dataclasses.MISSING else cast(Callable[[], Any], f.default_factory)()
 
 
 def _check(section: str, f: dataclasses.Field, value) -> None:
@@ -257,7 +258,7 @@ class Settings:
         """Settings from a TOML table, and one sentence per problem: a wrong or unknown key keeps its default."""
         names = [f.name for f in fields(cls)]
         problems = [f"Unknown setting {name} is ignored." for name in data if name not in names]
-        sections = {f.name: _section_from(f.name, f.default_factory, data.get(f.name, {}), problems)
+        sections = {f.name: _section_from(f.name, cast(type, f.default_factory), data.get(f.name, {}), problems)
                     for f in fields(cls)}
         return cls(**sections), problems
 

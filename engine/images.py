@@ -62,7 +62,7 @@ def load_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _checked_header(path: Path, data: bytes) -> str:
+def _checked_header(path: Path, data: bytes) -> str | None:
     """The image format named by the header (e.g. "PNG"), after checking the size it declares; nothing is decoded."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's warnings (a big image, damaged metadata): the sentence says it

@@ -66,7 +66,7 @@ class RecognitionVote:
     _challenge: ChallengeSession | None = None
     _challenge_track: int | None = None
     _challenge_name: str | None = None
-    _passed: tuple[int, str] | None = None  # (track, name) that answered its challenge
+    _passed: tuple[int | None, str] | None = None  # (track, name) that answered its challenge
     _failed: dict = field(default_factory=dict)  # claimed name -> (until when, the failed ChallengeStatus)
     _decision: str | None = None
     _intruder_frames: int = 0  # consecutive frontal frames of someone else on the track being challenged
@@ -90,6 +90,7 @@ class RecognitionVote:
                 return self._fail_challenge(now, face, f"another face ({name}) took the place of {self._challenge_name}")
             if turned:
                 name = self._challenge_name  # the turns it asks for hide who it is from the encoder
+                assert name is not None  # set with the challenge
             elif name != self._challenge_name:
                 return None  # one odd frame (blur, a blink) neither counts nor breaks the challenge
         elif turned:
@@ -173,6 +174,7 @@ class RecognitionVote:
     def _fail_challenge(self, now: float, face, why: str) -> Announcement | None:
         """Another person's frontal face on the track being challenged: a spoof attempt on the claimed name."""
         claimed = self._challenge_name
+        assert self._challenge is not None  # only called while a challenge runs
         status = ChallengeStatus(ChallengeState.FAILED, "", self._challenge.step, self._challenge.actions, why)
         self._failed[claimed] = (now + self.cooldown, status)
         self._challenge, self._candidate, self._streak, self._decision = None, SPOOF, self.frames_to_decide, SPOOF

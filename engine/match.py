@@ -154,7 +154,7 @@ def _decide(probe, similarity, candidates, gallery: GalleryMatrix, tau: float, c
     best_d = _distance(probe, gallery.embeddings[best_row])
     best_name = gallery.names[best_owner]
     probability = None if classifier is None else float(classifier.probability(probe, gallery.embeddings[best_row]))
-    recognized = best_d <= tau if classifier is None else probability >= 0.5
+    recognized = best_d <= tau if probability is None else probability >= 0.5
     if runner_up_row is None:
         runner_up_name, runner_up_d = None, float("inf")
     else:

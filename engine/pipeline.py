@@ -7,6 +7,7 @@ Matching against a gallery is the Recognizer's (engine/recognizer.py), which hol
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,7 +146,7 @@ class FacePipeline:
         aligned = time.perf_counter()
         embeddings = self.encoder.encode_faces(image_rgb, detections, chips)
         encoded = time.perf_counter()
-        verdicts = [None] * len(detections)
+        verdicts: Sequence[TrackedVerdict | None] = [None] * len(detections)
         if self.liveness is not None and timestamp is not None:
             verdicts = self.liveness.update(image_rgb, detections, timestamp)
         checked = time.perf_counter()

@@ -58,8 +58,10 @@ class Recognizer:
     The face models load on first use: a command that only edits the gallery never waits for them."""
 
     def __init__(self, settings: Settings, gallery: GalleryBase | None, *, liveness: str = "none",
-                 gallery_location: Path | str | None = None, outbox: Outbox | None = None):
+                 gallery_location: Path | str | None = None, outbox: Outbox | None = None,
+                 publish: bool = False, presence: bool = False):
         self.settings, self.gallery, self.outbox = settings, gallery, outbox
+        self.publish, self.presence = publish, presence  # whether new Integrations settings make a new outbox
         self.liveness, self.gallery_location = liveness, gallery_location
         self.encoder_id = encoder_id(settings.recognition.encoder)
         self.classifier = pair_classifier_for(settings.recognition.decision, self.encoder_id)
@@ -80,7 +82,8 @@ class Recognizer:
         try:
             if publish:
                 outbox = outbox_from_settings(settings, mqtt_url=mqtt_url, webhook_url=webhook_url, status=presence)
-            return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox)
+            return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox,
+                       publish=publish, presence=presence)
         except BaseException:
             if opened is not None:
                 opened.close()
@@ -155,8 +158,11 @@ class Recognizer:
         return len(gallery.embeddings_of(name))
 
     def delete(self, name: str, source: str = "") -> None:
-        """Delete a person and every trace of their face (see Gallery.delete); the event out says who."""
+        """Delete a person and every trace of their face (see Gallery.delete), with their events not yet
+        delivered; the one event out that remains says who was deleted, so that receivers forget them too."""
         self._gallery().delete(name)
+        if self.outbox is not None:
+            self.outbox.forget(name)
         self.record("deleted", name, source=source)
 
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
@@ -172,6 +178,7 @@ class Recognizer:
         faces = self.observe(image_rgb)
         for face in faces:
             match = face.match
+            assert match is not None  # the gallery has people: observe() matched every face
             self.record("recognized" if match.recognized else "unknown", match.name if match.recognized else None,
                         match.distance, face=face, margin=_margin(match), source=source)
         return faces
@@ -219,17 +226,17 @@ class Recognizer:
             if self._pipeline is not None:
                 self._pipeline.apply_settings(settings.recognition)
         except BaseException:
-            if gallery is not self.gallery:
+            if gallery is not self.gallery and gallery is not None:
                 gallery.close()
             raise
         if self._pipeline is not None:
             self._pipeline.set_liveness(threshold)
-        if gallery is not self.gallery:
+        if gallery is not self.gallery and self.gallery is not None:
             self.gallery.close()
         old_integrations = self.settings.integrations
         self.settings, self.gallery, self.classifier, self.liveness = settings, gallery, classifier, liveness
         self.encoder_id = identity
-        if settings.integrations != old_integrations and self.outbox is not None:
+        if settings.integrations != old_integrations and self.publish:
             self._reopen_outbox(settings)
 
     def _reopen_outbox(self, settings: Settings) -> None:
@@ -237,7 +244,7 @@ class Recognizer:
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
-        self.outbox = outbox_from_settings(settings, status=True)
+        self.outbox = outbox_from_settings(settings, status=self.presence)
 
     def close(self, deliver_seconds: float = 0.0) -> int:
         """Close the gallery and the outbox, first waiting up to `deliver_seconds` for pending events; returns

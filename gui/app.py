@@ -9,8 +9,10 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, QSize, Qt, QThread, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
@@ -19,12 +21,12 @@ from PySide6.QtWidgets import (
 from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
 from engine.faces.encode import with_encoder
-from engine.gallery import Gallery
+from engine.gallery import GalleryBase
 from engine.logs import start_logging
 from engine.recognizer import Recognizer, gallery_for
 
 from .widgets.camera_view import CameraView
-from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineWorker, start_in_thread
+from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, PipelineWorker, start_in_thread
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
@@ -49,20 +51,20 @@ class Studio(QObject):
         self.gallery.add_listener(self._gallery_news.emit)
         self.frames_for_pipeline, self.frames_for_screen, self.results = Mailbox(), Mailbox(), Mailbox()
         self.pipeline = PipelineWorker(self._make_recognizer, self.frames_for_pipeline, self.results)
-        self.latest = None  # the newest PipelineResult painted
-        self._jobs: dict[int, object] = {}
+        self.latest: PipelineResult | None = None  # the newest PipelineResult painted
+        self._jobs: dict[int, Callable[[Any], Any]] = {}
         self._job_ids = itertools.count()
         self.pipeline.job_done.connect(self._job_done)
         self.background = BackgroundTasks(self)
 
-    def _usable(self, settings: Settings) -> tuple[Settings, Gallery]:
+    def _usable(self, settings: Settings) -> tuple[Settings, GalleryBase]:
         """The settings and their gallery, or the nearest settings that can run: a classifier decision without a
         classifier falls back to the distance, a trained encoder moved, deleted or retrained to dlib's (said in
         the status bar)."""
         distance = settings.with_value("recognition.decision", "distance")
         candidates = ((settings, ""), (distance, "Decisions use the distance instead."),
                       (with_encoder(distance, "dlib"), "dlib's encoder is used instead, deciding by the distance."))
-        first_error = None
+        first_error: LikenessError | None = None
         for candidate, change in candidates:
             try:
                 Recognizer.check(candidate)
@@ -73,6 +75,7 @@ class Studio(QObject):
             if first_error is not None:
                 self.problems.append(f"{first_error} {change}")
             return candidate, gallery
+        assert first_error is not None  # every candidate failed
         raise first_error
 
     def _on_gallery_news(self, what: str) -> None:
@@ -155,6 +158,10 @@ class Studio(QObject):
 
 
 class MainWindow(QMainWindow):
+    camera: CameraWorker | None
+    camera_thread: QThread | None
+    _retired_cameras: list[tuple[CameraWorker, QThread]]
+
     def __init__(self, studio: Studio, source: str, loop: bool, kiosk: bool = False):
         super().__init__()
         from .tabs.convnet import ConvNetTab
@@ -216,6 +223,7 @@ class MainWindow(QMainWindow):
     def switch_camera(self, source: str) -> None:
         """Read from another source; the old reader stops on its own thread (opening a webcam may be slow)."""
         if self.camera is not None:
+            assert self.camera_thread is not None  # started with the camera
             self.camera.stop()
             self._retired_cameras = [(w, t) for w, t in self._retired_cameras if not t.isFinished()]
             self._retired_cameras.append((self.camera, self.camera_thread))
@@ -261,7 +269,7 @@ class MainWindow(QMainWindow):
         """The newest boxes, unless they were computed on a frame too old to match the one shown."""
         latest = self.studio.latest
         fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
-        return latest.faces if fresh else []
+        return latest.faces if fresh and latest is not None else []
 
     # Slots for the workers' signals: bound methods, so that Qt runs them on this (the UI) thread.
     def _camera_status(self, text: str) -> None:
@@ -391,9 +399,9 @@ class MainWindow(QMainWindow):
 
     # --- window state and shutdown ---------------------------------------------------------------
     def _restore_window(self) -> None:
-        self.resize(self.window_state.value("size", None) or self._first_size())
+        self.resize(cast(QSize, self.window_state.value("size", None) or self._first_size()))
         self.splitter.setSizes([3 * self.width() // 5, 2 * self.width() // 5])  # the camera view dominates
-        self.tabs.setCurrentIndex(int(self.window_state.value("tab", 0)))
+        self.tabs.setCurrentIndex(int(cast(str | int, self.window_state.value("tab", 0))))  # text in the .ini file
 
     def _first_size(self):
         """80 % of the screen the window opens on (the camera view takes 3/5 of the width), never below what the
@@ -419,6 +427,7 @@ class MainWindow(QMainWindow):
         """Stop every thread; each checks its stop flag at least once per frame (a style transfer or a ConvNet
         scan once per iteration or image, which may take longer than the second the others get)."""
         self.studio.pipeline.stop()
+        assert self.camera is not None  # switch_camera() made one in __init__
         for worker in [self.camera] + [worker for worker, _ in self._retired_cameras]:
             worker.stop()
         self.style_tab.cancel()

@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -276,6 +277,6 @@ def start_in_thread(worker: QObject, name: str) -> QThread:
     thread = QThread()
     thread.setObjectName(name)
     worker.moveToThread(thread)
-    thread.started.connect(worker.run)
+    thread.started.connect(cast(Any, worker).run)  # every worker has a run() slot
     thread.start()
     return thread

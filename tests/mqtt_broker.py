@@ -76,14 +76,19 @@ class Listener:
 
     def __init__(self, port: int, topic="likeness/#", client_id=""):
         self.messages, self.topic, self.subscribed = [], topic, threading.Event()
+        self.arrivals: list[float] = []  # time.time() of each message, in the order of `messages`
         self.client = Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not client_id)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topic, qos=1)
         self.client.on_subscribe = lambda *args: self.subscribed.set()
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
+        self.client.on_message = self._received
         self.client.reconnect_delay_set(0.05, 0.2)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert self.subscribed.wait(5)
+
+    def _received(self, client, userdata, message) -> None:
+        self.arrivals.append(time.time())
+        self.messages.append((message.topic, message.payload, message.retain))
 
     def events(self, kind_topic_part="") -> list[dict]:
         return [json.loads(payload) for topic, payload, _ in list(self.messages)
@@ -101,6 +106,7 @@ class Receiver(ThreadingHTTPServer):
 
     def __init__(self, port: int = 0, answers=()):
         self.requests, self.answers = [], list(answers)
+        self.arrivals: list[float] = []  # time.time() of each recorded request
         super().__init__(("127.0.0.1", port), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -124,6 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(2)
             answer = 204
         else:
+            self.server.arrivals.append(time.time())
             self.server.requests.append((dict(self.headers), body))
         self.send_response(answer)
         self.send_header("Content-Length", "0")

@@ -1,6 +1,7 @@
 """Decisions out through the real recognition session: a kiosk run on real clips and the command line publish
 exactly what they log to a real mosquitto and a real webhook receiver, signed; a hanging receiver costs the
 pipeline nothing. Two sessions on one PostgreSQL gallery see each other's enrollments and deletions."""
+import base64
 import hashlib
 import hmac
 import time
@@ -9,6 +10,7 @@ import cv2
 
 from engine.cli import main
 from engine.config import IntegrationsSettings, LivenessSettings, RecognitionSettings, Settings
+from engine.gallery import thumbnail_jpeg
 from engine.images import load_image, video_frames
 from engine.kiosk import RecognitionVote
 from engine.recognizer import Recognizer
@@ -123,6 +125,23 @@ def test_the_command_line_publishes_its_decisions_but_not_a_presence(broker, tmp
         ("deleted", "Obama", "cli"), ("spoof", None, "cli")]
     assert not any(topic.endswith("/status") for topic, _, _ in listener.messages)  # only the window and kiosk
     listener.close()
+
+
+def test_a_deletion_withdraws_the_persons_undelivered_events(tmp_path):
+    settings = Settings(recognition=RecognitionSettings(use_gpu=False),
+                        integrations=IntegrationsSettings(mqtt_url="mqtt://127.0.0.1:9", send_thumbnails=True))
+    recognizer = Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite")  # a broker that is never there
+    face = recognizer.find_face(load_image(FACES / "obama.jpg")).face
+    recognizer.enroll("Obama", [face], ["obama.jpg"])
+    recognizer.identify(load_image(FACES / "obama2.jpg"))
+    files = recognizer.outbox.path.parent.glob(recognizer.outbox.path.name + "*")
+    thumbnail = base64.b64encode(thumbnail_jpeg(face.chip))[:200]
+    assert thumbnail in b"".join(p.read_bytes() for p in files)
+    recognizer.delete("Obama")
+    assert recognizer.close() == 1  # only the deletion itself waits, so that receivers forget him too
+    outbox = b"".join(p.read_bytes() for p in recognizer.outbox.path.parent.glob(recognizer.outbox.path.name + "*"))
+    assert outbox.count(b'"name":"Obama"') == 1 and b'"kind":"deleted"' in outbox
+    assert thumbnail not in outbox
 
 
 def test_two_sessions_on_one_server_see_each_others_enrollments_and_deletions(postgres_url, tmp_path):

@@ -10,6 +10,7 @@ from engine.images import video_frames
 from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
+from mqtt_broker import Listener, needs_broker, wait_until
 
 from gui.app import MainWindow, Studio
 from gui.widgets.camera_view import face_label
@@ -318,6 +319,54 @@ def test_run_app_kiosk_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_p
     assert os.environ["LIKENESS_HOME"] == str(home)
     gallery = default_gallery_path(RecognitionSettings().encoder)
     assert (home / "config" / "window.ini").exists() and gallery.parent == home / "data" and gallery.exists()
+
+
+@needs_broker
+def test_integrations_send_a_test_event_and_the_kiosk_publishes(qtbot, window, broker, zubair_photo):
+    listener = Listener(broker.port)
+    tab = window.settings_tab
+    tab.test_event.click()
+    qtbot.waitUntil(lambda: tab.test_event.isEnabled(), timeout=5000)
+    assert "set an MQTT broker or a webhook" in tab.test_event_result.text()
+    tab.set_value("integrations.machine_name", "front-door")
+    tab.set_value("integrations.mqtt_url", broker.url)
+    tab.test_event.click()
+    qtbot.waitUntil(lambda: "delivered in" in tab.test_event_result.text(), timeout=5000)
+    assert wait_until(lambda: listener.events("/test"), timeout=2)
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)  # the recognizer took the new settings: events go out
+    qtbot.waitUntil(lambda: bool(listener.events("/recognized")), timeout=20000)
+    assert listener.events("/enrolled")[0]["name"] == "Zubair"
+    assert listener.events("/recognized")[0]["machine"] == "front-door"
+    assert any(topic == "likeness/front-door/status" for topic, _, _ in listener.messages)  # the window is online
+    listener.close()
+
+
+def test_a_shared_gallery_follows_other_machines_and_says_when_its_server_is_away(
+        qtbot, postgres_server, postgres_url, monkeypatch, zubair_photo):
+    from engine.cli import main as command_line
+
+    monkeypatch.setenv("LIKENESS_GALLERY_URL", postgres_url)
+    studio = Studio(load_settings())
+    window = MainWindow(studio, str(VIDEO), loop=True)
+    qtbot.addWidget(window)
+    window.show()
+    assert not window.gallery_state.isVisible()
+    assert command_line(["enroll", "Zubair", zubair_photo]) == 0  # at another machine: the desk
+    qtbot.waitUntil(lambda: window.gallery_tab.people.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: any(e[1] == "Zubair" for e in window.recognize.entries), timeout=20000)
+    postgres_server.stop("immediate")
+    try:
+        qtbot.waitUntil(lambda: "gallery server unreachable since" in window.gallery_state.text(), timeout=10000)
+        tab = window.enroll
+        tab.name.setText("Obama")
+        tab.add_photos([str(FACES / "obama.jpg")])
+        qtbot.waitUntil(lambda: len(tab.shots) == 1, timeout=10000)
+        tab.save()
+        qtbot.waitUntil(lambda: "server" in tab.feedback.text(), timeout=10000)
+    finally:
+        postgres_server.start()
+    qtbot.waitUntil(lambda: not window.gallery_state.isVisible(), timeout=15000)
+    window.close()
 
 
 def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):

@@ -6,10 +6,12 @@ Exit codes (exit_codes(), also in --help): 0 done, 1 a negative decision, 2 refu
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 import cv2
 
@@ -84,7 +86,7 @@ def print_any_file_name() -> None:
     """A file name that is not UTF-8 prints with \\udcXX escapes instead of stopping the command."""
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict":
-            stream.reconfigure(errors="backslashreplace")
+            cast(io.TextIOWrapper, stream).reconfigure(errors="backslashreplace")
 
 
 def report_bug(error: Exception, log: Path | None) -> int:

@@ -94,7 +94,7 @@ def run_train(args) -> int:
         checkpoint.unlink()
     print(f"{len(train_set.names)} people ({len(train_set)} photos) to train on, {len(held_out.names)} "
           f"({len(held_out)}) held out; mode {config.mode}, mining {config.mining}, margin {config.margin}", file=sys.stderr)
-    bar = {}
+    bar: dict[str, ProgressBar] = {}
 
     def on_step(step, total, loss):
         bar.setdefault("bar", ProgressBar(total, "epoch")).update(step, f"loss {loss:.4f}")

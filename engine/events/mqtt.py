@@ -109,7 +109,7 @@ class MqttSink:
         if self.scheme == "mqtts":
             client.tls_set(ca_certs=os.environ.get("LIKENESS_MQTT_CA") or None)
         client.connect_timeout = self.timeout
-        client.reconnect_delay_set(0.5, 30)
+        client.reconnect_delay_set(0.5, 30)  # type: ignore[arg-type]  # paho annotates int; it sleeps any float
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
         self._answered.clear()
         try:

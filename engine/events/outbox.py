@@ -109,6 +109,13 @@ class Outbox:
                          (count - self.limit,))
         return count - self.limit
 
+    def forget(self, name: str) -> int:
+        """Withdraw the undelivered events about the person `name` (they asked to be deleted); returns how many.
+        secure_delete overwrites them in the file."""
+        with self._lock, self._transaction() as db:
+            return db.execute("DELETE FROM events WHERE json_extract(CAST(body AS TEXT), '$.name') = ?",
+                              (name,)).rowcount
+
     def pending(self) -> int:
         """Deliveries still to make to this outbox's sinks (an event for two sinks counts twice)."""
         names = [sink.name for sink in self.sinks]

@@ -48,6 +48,7 @@ class WebhookSink:
         if self.secret:
             headers["X-Likeness-Signature"] = signature(self.secret, body)
         connection_class = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
+        assert self.parts.hostname is not None  # __init__ refused a URL without one
         connection = connection_class(self.parts.hostname, self.parts.port, timeout=self.timeout)
         target = self.parts.path or "/"
         try:

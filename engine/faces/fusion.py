@@ -72,7 +72,8 @@ class FusedEncoder:
 
     def encode_faces(self, image_rgb: np.ndarray, detections, chips: np.ndarray) -> np.ndarray:
         """(N, EMBEDDING_SIZE) float32 unit vectors of the detected faces (chips: their dlib chips, in order)."""
-        dlib = self._beside.submit(self.dlib.encode, chips) if self.dlib else None  # ONNX Runtime frees the GIL
+        # ONNX Runtime frees the GIL
+        dlib = self._beside.submit(self.dlib.encode, chips) if self.dlib and self._beside else None
         facenet = self.facenet.encode(facenet_crops(image_rgb, detections, self.margin))
         standardised = (facenet - self.mean) / self.std
         standardised /= np.maximum(np.linalg.norm(standardised, axis=1, keepdims=True), 1e-12)

@@ -43,7 +43,7 @@ def crop_transform(detection: Detection) -> np.ndarray:
     side = CROP_SCALE * max(x2 - x1, y2 - y1)
     left_eye, right_eye = detection.landmarks[0], detection.landmarks[1]
     roll = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
-    matrix = cv2.getRotationMatrix2D(centre, roll, INPUT_SIZE / side)
+    matrix: np.ndarray = cv2.getRotationMatrix2D(centre, roll, INPUT_SIZE / side)
     matrix[:, 2] += INPUT_SIZE / 2 - np.array(centre)
     return matrix
 

@@ -50,7 +50,7 @@ def sqlite_path(url: str) -> Path:
 
 
 def is_postgres(url: str | None) -> bool:
-    return bool(url) and url.startswith(("postgresql://", "postgres://"))
+    return bool(url and url.startswith(("postgresql://", "postgres://")))
 
 
 def open_gallery(url: str | None, encoder_id: str, *, copy_dir: Path | None = None) -> GalleryBase:

@@ -9,13 +9,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
 
 from ..errors import BadInput, EncoderMismatch, GalleryError
 from ..faces.encode import embedding_size
+
+if TYPE_CHECKING:
+    from ..match import GalleryMatrix
 
 MAX_NAME_CHARS = 200
 MAX_SOURCE_CHARS = 4096
@@ -149,7 +153,7 @@ def row_problem(row: tuple, dimension: int) -> str | None:
     return None
 
 
-class GalleryBase:
+class GalleryBase(ABC):
     """The interface of a gallery: people and their embeddings from one encoder.
 
     Backends implement enroll, people, embeddings_of, thumbnails_of, rename, delete, delete_all, log_event,
@@ -158,6 +162,42 @@ class GalleryBase:
 
     encoder_id: str
     dimension: int
+
+    # What each backend implements (sqlite.Gallery, postgres.PostgresGallery):
+    @abstractmethod
+    def enroll(self, name: str, embeddings: np.ndarray, sources: list[str],
+               thumbnails: list[bytes | None] | None = None) -> int: ...
+
+    @abstractmethod
+    def people(self) -> list[Person]: ...
+
+    @abstractmethod
+    def embeddings_of(self, name: str) -> np.ndarray: ...
+
+    @abstractmethod
+    def thumbnails_of(self, name: str) -> list[bytes]: ...
+
+    @abstractmethod
+    def rename(self, old: str, new: str) -> None: ...
+
+    @abstractmethod
+    def delete(self, name: str) -> None: ...
+
+    @abstractmethod
+    def delete_all(self) -> None: ...
+
+    @abstractmethod
+    def log_event(self, kind: str, name: str | None = None, distance: float | None = None,
+                  detail: str = "") -> None: ...
+
+    @abstractmethod
+    def events(self, limit: int = 100) -> list[Event]: ...
+
+    @abstractmethod
+    def matrix(self) -> GalleryMatrix: ...
+
+    @abstractmethod
+    def export(self, path: Path | str) -> None: ...
 
     def __init__(self, encoder_id: str):
         self.encoder_id, self.dimension = encoder_id, embedding_size(encoder_id)

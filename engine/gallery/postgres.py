@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import psycopg
@@ -135,7 +136,7 @@ def connect(url: str) -> psycopg.Connection:
 
 
 def _schema_version(conn: psycopg.Connection) -> int:
-    if conn.execute("SELECT to_regclass('likeness.meta')").fetchone()[0] is None:
+    if cast(tuple, conn.execute("SELECT to_regclass('likeness.meta')").fetchone())[0] is None:
         return 0
     row = conn.execute("SELECT value FROM likeness.meta WHERE key = 'schema'").fetchone()
     return int(row[0]) if row else 0
@@ -400,7 +401,7 @@ class PostgresGallery(GalleryBase):
 
         super().__init__(encoder_id)
         self.url, self.where = url, where_of(url)
-        self.user = conninfo_to_dict(url).get("user") or os.environ.get("PGUSER") or ""
+        self.user = cast(str, conninfo_to_dict(url).get("user") or os.environ.get("PGUSER") or "")
         self.machine, self._retry = socket.gethostname(), retry_seconds
         self._lock, self._flush_lock, self._stopping = threading.RLock(), threading.Lock(), threading.Event()
         self._db: psycopg.Connection | None = None
@@ -443,8 +444,8 @@ class PostgresGallery(GalleryBase):
             self._close_connections()
             self._db = connect(self.url)
             ensure_schema(self._db, self.encoder_id, self.where)
-            self._may_see_thumbnails = self._db.execute(
-                "SELECT has_table_privilege('likeness.thumbnails', 'SELECT')").fetchone()[0]
+            self._may_see_thumbnails = cast(tuple, self._db.execute(
+                "SELECT has_table_privilege('likeness.thumbnails', 'SELECT')").fetchone())[0]
             self._listen = connect(self.url)
             self._listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             self._reload(self._db, None)
@@ -495,6 +496,7 @@ class PostgresGallery(GalleryBase):
 
     def _apply_notifications(self) -> None:
         conn = self._listen
+        assert conn is not None  # _run connected it
         notes = list(conn.notifies(timeout=POLL_SECONDS, stop_after=1))
         if notes:
             notes += conn.notifies(timeout=0.0)  # the rest of a burst, without waiting
@@ -584,7 +586,8 @@ class PostgresGallery(GalleryBase):
         people = {s.name: s.person_created for s in shots}
         conn.execute("INSERT INTO likeness.people (name, created) SELECT * FROM unnest(%s::text[], %s::timestamptz[]) "
                      "ON CONFLICT (name) DO NOTHING", (list(people), list(people.values())))
-        ids = dict(conn.execute("SELECT name, id FROM likeness.people WHERE name = ANY(%s)", (list(people),)))
+        ids: dict[str, int] = dict(conn.execute("SELECT name, id FROM likeness.people WHERE name = ANY(%s)",
+                                                (list(people),)))
         shot_ids = [r[0] for r in conn.execute(
             "SELECT nextval(pg_get_serial_sequence('likeness.embeddings', 'id')) FROM generate_series(1, %s)",
             (len(shots),))]
@@ -718,7 +721,8 @@ class PostgresGallery(GalleryBase):
         by_person: dict[str, list] = {}
         for name, vector, source, thumbnail in rows:
             by_person.setdefault(name, []).append((vector, source, thumbnail))
-        stamp, added, skipped, new = now(), 0, 0, []
+        new: list[Shot] = []
+        stamp, added, skipped = now(), 0, 0
         with self._server(transaction=True) as conn:
             for name, shots in by_person.items():
                 known = {bytes(r[0]) for r in conn.execute(

@@ -117,6 +117,7 @@ class StyleTransfer:
             generated, done = self._optimise(generated, targets, iterations, done, start, on_progress, should_stop)
             if should_stop():
                 break
+        assert generated is not None  # there is always at least one scale
         result = to_image(generated)
         return keep_content_colors(result, content) if settings.preserve_colors else result
 

@@ -22,6 +22,8 @@ WIDTHS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
 
 class VGG19Features(nn.Module):
+    mean: torch.Tensor  # a buffer
+
     def __init__(self, pooling: str = "avg"):
         super().__init__()
         self.pooling = pooling
@@ -53,6 +55,7 @@ def load_vgg19(device: str = "cpu", pooling: str = "avg") -> VGG19Features:
     model = VGG19Features(pooling)
     with np.load(model_path(MODEL_FILE)) as data:
         for name, conv in model.convs.items():
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None
             weight = data[f"{name}_table"][data[f"{name}_codes"].astype(np.int64)]
             conv.weight.copy_(torch.from_numpy(weight.reshape(conv.weight.shape)))
             conv.bias.copy_(torch.from_numpy(data[f"{name}_bias"]))

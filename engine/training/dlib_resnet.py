@@ -67,6 +67,8 @@ class ResidualBlock(nn.Module):
 class DlibResNet(nn.Module):
     """uint8 RGB chips (N, 150, 150, 3) -> raw 128-D descriptors, as dlib's compute_face_descriptor."""
 
+    mean: torch.Tensor  # a buffer
+
     def __init__(self):
         super().__init__()
         self.register_buffer("mean", torch.tensor(INPUT_MEAN_RGB).view(1, 3, 1, 1))
@@ -115,4 +117,5 @@ def export_onnx(model: nn.Module, out: Path) -> None:
         model.eval(), (example,), input_names=["chips"], output_names=["descriptors"],
         dynamic_shapes=({0: batch},), opset_version=18, dynamo=True, optimize=True, verbose=False,
     )
+    assert program is not None  # dynamo=True always returns an ONNXProgram
     program.save(str(out))

@@ -23,7 +23,8 @@ class SmallFaceNet(nn.Module):
 
     def __init__(self, embedding_size: int = 128):
         super().__init__()
-        layers, in_channels = [], 3
+        layers: list[nn.Module] = []
+        in_channels = 3
         for i, width in enumerate(WIDTHS):
             layers.append(conv_unit(in_channels, width))
             if i < len(WIDTHS) - 1:

@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import torch
@@ -116,7 +116,7 @@ class TrainableEncoder:
         self._stem_cache: dict[bytes, torch.Tensor] = {}
         if mode == "last-block":
             for name, parameter in self.model.named_parameters():
-                parameter.requires_grad = name.startswith((f"blocks.{len(self.model.blocks) - 1}.", "fc."))
+                parameter.requires_grad = name.startswith((f"blocks.{len(cast(DlibResNet, self.model).blocks) - 1}.", "fc."))
 
     def parameters(self):
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -135,14 +135,15 @@ class TrainableEncoder:
         with torch.no_grad():
             for start in range(0, len(todo), batch):
                 index = todo[start:start + batch]
-                for i, stem in zip(index, _dlib_stem(self.model, torch.from_numpy(chips[index]).to(self.device)).cpu()):
+                stems = _dlib_stem(cast(DlibResNet, self.model), torch.from_numpy(chips[index]).to(self.device)).cpu()
+                for i, stem in zip(index, stems):
                     self._stem_cache[keys[i]] = stem
         return torch.stack([self._stem_cache[key] for key in keys]) if keys else torch.zeros(0, 256, 3, 3)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unit-length embeddings (FaceNet constrains f(x) to the hypersphere; alpha is set on that scale)."""
         x = x.to(self.device)
-        raw = _dlib_head(self.model, x) if self.mode == "last-block" else self.model(x)
+        raw = _dlib_head(cast(DlibResNet, self.model), x) if self.mode == "last-block" else self.model(x)
         return F.normalize(raw, dim=1)
 
 
@@ -163,11 +164,12 @@ class Inputs:
             return x
         if self.flip_dim is None and self.mirrored is None:
             raise ValueError("These inputs were prepared without their mirror images.")
-        flip = torch.from_numpy(flip)
+        flip_t = torch.from_numpy(flip)
         if self.mirrored is not None:
-            return torch.where(flip[:, None, None, None], self.mirrored[index], x)
+            return torch.where(flip_t[:, None, None, None], self.mirrored[index], x)
+        assert self.flip_dim is not None  # checked above
         x = x.clone()
-        x[flip] = x[flip].flip(self.flip_dim)
+        x[flip_t] = x[flip_t].flip(self.flip_dim)
         return x
 
 

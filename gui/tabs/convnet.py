@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtGui import QPixmap
@@ -46,7 +47,7 @@ class ConvNetTab(QWidget):
         self.folder = SAMPLES
         self.scan = None
         self.worker: ScanWorker | None = None
-        self.thread: QThread | None = None
+        self.thread: QThread | None = None  # type: ignore[assignment]  # hides QObject.thread()
         self.layer = QComboBox()
         self.layer.addItems(VGG19_CONV_LAYERS)
         self.layer.setCurrentText("conv3_1")
@@ -116,7 +117,7 @@ class ConvNetTab(QWidget):
         first = self.first_unit.value()
         units = list(range(first, min(first + UNITS_SHOWN, self.scan.peaks.shape[1])))
         grid = QPixmap.fromImage(to_qimage(top_patches_grid(self.scan, units)))
-        width = self.scroll.viewport().width() - 4
+        width = cast(QScrollArea, self.scroll).viewport().width() - 4  # the attribute hides QWidget.scroll()
         if grid.width() > width > 0:  # all nine patches of a row in view, smaller rather than cut
             grid = grid.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
         self.grid.setPixmap(grid)

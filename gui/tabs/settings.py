@@ -85,6 +85,8 @@ class SettingsTab(QScrollArea):
         form = QFormLayout(box)
         for f in fields(section):
             key = f"{name}.{f.name}"
+            editor: QWidget
+            row: QWidget
             if key == "camera.source":
                 editor, row = self._camera_picker(getattr(section, f.name))
             elif key == "recognition.encoder":
@@ -125,6 +127,7 @@ class SettingsTab(QScrollArea):
 
     def _editor(self, key: str, f, value) -> QWidget:
         meta = f.metadata
+        editor: QWidget
         if isinstance(value, bool):
             editor = QCheckBox()
             editor.setChecked(value)
@@ -140,7 +143,7 @@ class SettingsTab(QScrollArea):
                 editor.setDecimals(4)
                 editor.setSingleStep(0.01)
             editor.setRange(meta.get("min") or 0, meta.get("max") if meta.get("max") is not None else 2**31 - 1)
-            editor.setValue(value)
+            editor.setValue(value)  # type: ignore[arg-type]  # an int for a QSpinBox, a float for a QDoubleSpinBox
             editor.editingFinished.connect(lambda e=editor: self.set_value(key, e.value()))
         else:  # text: tuples, free strings, and floats spanning many decades (1e-3 … 1e12)
             editor = QLineEdit(format_value(value))
@@ -172,6 +175,7 @@ class SettingsTab(QScrollArea):
         return self.encoder_choice, row
 
     def _choose_encoder_item(self, value: str) -> None:
+        assert self.encoder_choice is not None  # made by _encoder_picker
         index = self.encoder_choice.findData(value or "dlib")
         if index < 0:
             self.encoder_choice.addItem(f"trained: {value}", value)
@@ -206,6 +210,7 @@ class SettingsTab(QScrollArea):
         return self.camera_choice, row
 
     def _choose_camera_item(self, source: str) -> None:
+        assert self.camera_choice is not None  # made by _camera_picker
         index = self.camera_choice.findData(source)
         if index < 0:
             self.camera_choice.addItem(camera_title(source), source)
@@ -228,6 +233,7 @@ class SettingsTab(QScrollArea):
         if isinstance(found, LikenessError):
             self.show_problem(str(found))
             return
+        assert self.camera_choice is not None  # its "Find webcams" button asked
         for index in found:
             if self.camera_choice.findData(str(index)) < 0:
                 self.camera_choice.addItem(camera_title(str(index)), str(index))
@@ -284,6 +290,7 @@ class SettingsTab(QScrollArea):
         elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
             editor.setValue(value)
         else:
+            assert isinstance(editor, QLineEdit)  # what _editor makes for the rest
             editor.setText(format_value(value))
             editor.setCursorPosition(0)
         editor.blockSignals(False)

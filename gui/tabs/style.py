@@ -90,7 +90,7 @@ class StyleTab(QWidget):
         self.styles: list[tuple[str, np.ndarray]] = []
         self.result: np.ndarray | None = None
         self.worker: StyleWorker | None = None
-        self.thread: QThread | None = None
+        self.thread: QThread | None = None  # type: ignore[assignment]  # hides QObject.thread()
         self.history: list = []
 
         pick = QPushButton("Content image…")
