@@ -351,6 +351,8 @@ def test_a_shared_gallery_follows_other_machines_and_says_when_its_server_is_awa
     qtbot.addWidget(window)
     window.show()
     assert not window.gallery_state.isVisible()
+    url_editor = window.settings_tab.editors["gallery.url"]
+    assert url_editor.text() == postgres_url and not url_editor.isEnabled()  # the environment's, and it wins
     assert command_line(["enroll", "Zubair", zubair_photo]) == 0  # at another machine: the desk
     qtbot.waitUntil(lambda: window.gallery_tab.people.count() == 1, timeout=5000)
     qtbot.waitUntil(lambda: any(e[1] == "Zubair" for e in window.recognize.entries), timeout=20000)
@@ -363,6 +365,7 @@ def test_a_shared_gallery_follows_other_machines_and_says_when_its_server_is_awa
         qtbot.waitUntil(lambda: len(tab.shots) == 1, timeout=10000)
         tab.save()
         qtbot.waitUntil(lambda: "server" in tab.feedback.text(), timeout=10000)
+        assert "cannot be shown" in tab.stored_title.text()  # the name typed: its shots are on the server
     finally:
         postgres_server.start()
     qtbot.waitUntil(lambda: not window.gallery_state.isVisible(), timeout=15000)

@@ -13,15 +13,16 @@ from engine.gallery import Gallery
 # UTC+1 all year (a POSIX TZ string needs no time zone database): 23:30 UTC is already the next local day
 LOCAL_ZONE = "CET-1"
 LOG = [  # (UTC time, kind, person, detail)
-    ("2025-05-01T07:02:00+00:00", "identify", "Ada", "kiosk"),
-    ("2025-05-01T07:40:00+00:00", "identify", None, "kiosk"),  # an unknown face
-    ("2025-05-01T08:15:00+00:00", "identify", "Grace", "cli"),
-    ("2025-05-01T12:00:00+00:00", "spoof", "Grace", "a phone border"),  # not an attendance
-    ("2025-05-01T16:31:00+00:00", "identify", "Ada", "kiosk"),
-    ("2025-05-01T17:00:00+00:00", "verify", "Grace", "cli rejected"),
-    ("2025-05-01T23:30:00+00:00", "verify", "Grace", "cli accepted"),  # 00:30 on 2 May, local time
-    ("2025-05-02T09:00:00+00:00", "identify", "=HYPERLINK(1)", "kiosk"),
-    ("2025-05-03T09:00:00+00:00", "identify", "Ada", "kiosk"),  # after the range
+    ("2025-05-01T07:02:00+00:00", "recognized", "Ada", "kiosk"),
+    ("2025-05-01T07:40:00+00:00", "unknown", None, "kiosk"),
+    ("2025-05-01T08:15:00+00:00", "identify", "Grace", "cli"),  # the kind an older version logged
+    ("2025-05-01T12:00:00+00:00", "spoof", "Grace", "kiosk; a phone border"),  # not an attendance
+    ("2025-05-01T16:31:00+00:00", "recognized", "Ada", "kiosk"),
+    ("2025-05-01T17:00:00+00:00", "rejected", "Grace", "cli"),
+    ("2025-05-01T17:10:00+00:00", "verify", "Grace", "cli rejected"),  # an older version's verification
+    ("2025-05-01T23:30:00+00:00", "verified", "Grace", "window"),  # 00:30 on 2 May, local time
+    ("2025-05-02T09:00:00+00:00", "recognized", "=HYPERLINK(1)", "kiosk"),
+    ("2025-05-03T09:00:00+00:00", "recognized", "Ada", "kiosk"),  # after the range
 ]
 
 

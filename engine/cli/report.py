@@ -13,8 +13,8 @@ from pathlib import Path
 from . import EXIT_OK, output_file
 
 FIRST_PAGE = 1000  # events read at first; the page grows fourfold until it reaches back to the start date
-RECOGNISED_KINDS = ("identify", "recognized")  # logged with the person's name, or None for an unknown face
-VERIFIED_KINDS = ("verify", "verified")  # logged with the claimed name; counts when the detail says accepted
+RECOGNISED_KINDS = ("recognized", "verified", "identify")  # "identify": the name logs had before "recognized"
+LEGACY_VERIFY = "verify"  # logs before "verified"/"rejected": an accepted one says so in its detail
 
 
 @dataclass
@@ -109,7 +109,7 @@ def recognitions(gallery, since: datetime, until: datetime):
     for event in reversed(events):
         if not event.person or not since <= (when := _when(event)) < until:
             continue
-        if event.kind in RECOGNISED_KINDS or (event.kind in VERIFIED_KINDS and "accepted" in (event.detail or "")):
+        if event.kind in RECOGNISED_KINDS or (event.kind == LEGACY_VERIFY and "accepted" in (event.detail or "")):
             yield when.astimezone(), event.person
 
 

@@ -179,11 +179,14 @@ class EnrollTab(QWidget):
     def show_stored_shots(self) -> None:
         """The shots already in the gallery for the name typed (all of them right after enrolling)."""
         name = self.name.text().strip()
+        self.stored.clear()
         try:
             thumbnails = self.studio.gallery.thumbnails_of(name) if name else []
         except UnknownPerson:
             thumbnails = []
-        self.stored.clear()
+        except LikenessError as error:  # a shared gallery's server that is away
+            self.stored_title.setText(f"The stored shots cannot be shown: {error}")
+            return
         for data in thumbnails:
             self.stored.addItem(QListWidgetItem(QIcon(jpeg_pixmap(data, SHOT_PX)), ""))
         self.stored_title.setText(f"Stored for {name}: {len(thumbnails)} shot(s)" if thumbnails else

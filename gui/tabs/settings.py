@@ -4,6 +4,7 @@ A change is validated by Settings itself, applied live and saved at once.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 
 from PySide6.QtCore import Qt
@@ -16,6 +17,7 @@ from engine.camera import describe_source, list_cameras
 from engine.config import Settings, data_dir
 from engine.errors import LikenessError
 from engine.events import send_test_event
+from engine.gallery import URL_VARIABLE
 from engine.faces.encode import ENCODER_FACTS, with_encoder
 from engine.training.calibration import Calibration
 
@@ -95,6 +97,10 @@ class SettingsTab(QScrollArea):
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
             editor.setToolTip(f.metadata.get("help", ""))
+            if key == "gallery.url" and URL_VARIABLE in os.environ and isinstance(editor, QLineEdit):
+                editor.setText(os.environ[URL_VARIABLE])  # the environment wins: show what is in use, not ""
+                editor.setEnabled(False)
+                editor.setToolTip(f"Set by the environment variable {URL_VARIABLE}, which wins over this setting.")
             self.editors[key] = editor
             form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), row)
         if name == "integrations":
