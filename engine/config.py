@@ -222,6 +222,16 @@ def gallery_url_problem(url: str) -> str | None:
         password = urlsplit(url).password
     except ValueError as error:
         return f"{url!r} cannot be read ({error})"
+    try:  # libpq decodes the parameters' names too: ?pass%77ord=... is a password
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        decoded = conninfo_to_dict(url).get("password")
+        password = password if decoded is None else str(decoded)
+    except ImportError:  # no PostgreSQL client: such a URL cannot be opened anyway
+        pass
+    except ProgrammingError:  # a URL libpq cannot read: refused when it is opened
+        pass
     if password is not None or "password=" in url:
         return "must not hold a password; put it in ~/.pgpass (or PGPASSFILE) or the PGPASSWORD variable"
     return None

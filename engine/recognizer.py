@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import BadInput
-from .events import Decision, Outbox, machine_name, outbox_from_settings
+from .events import Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path
 from .faces.encode import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
 from .kiosk import Announcement
@@ -36,13 +36,15 @@ LIVENESS_PLACES = ("none", "window", "kiosk")  # a stream's passive liveness: of
 LOGGED_BY_THE_GALLERY = ("enrolled", "deleted")
 
 
-def gallery_for(settings: Settings, location: Path | str | None = None) -> GalleryBase:
+def gallery_for(settings: Settings, location: Path | str | None = None, keep_copy: bool = False) -> GalleryBase:
     """The gallery of the settings' encoder where the settings put it (gallery.url, or LIKENESS_GALLERY_URL;
-    empty: the encoder's own file in the data folder), or at `location`: a file path or a gallery URL."""
+    empty: the encoder's own file in the data folder), or at `location`: a file path or a gallery URL.
+    keep_copy: a shared gallery's copy on this machine, to recognise from while the server is away (the window
+    and the kiosk; a one-off command keeps none)."""
     url = gallery_url(settings) if location is None else str(location)
     if url and "://" not in url:
         url = "sqlite://" + str(Path(url).absolute())
-    return open_gallery(url, encoder_id(settings.recognition.encoder))
+    return open_gallery(url, encoder_id(settings.recognition.encoder), keep_copy=keep_copy)
 
 
 def liveness_threshold(settings: Settings, place: str) -> float | None:
@@ -75,9 +77,9 @@ class Recognizer:
         """A session of these settings. gallery: a gallery file or URL instead of the settings' own.
         liveness: "none", "window" or "kiosk", whose liveness mode applies to the streams given to observe().
         publish: send decisions to the MQTT broker or webhook of the settings, or of mqtt_url / webhook_url
-        ("" turns one off); presence: also say on MQTT that this machine is online (the window and the kiosk,
-        not a one-off command)."""
-        opened = gallery_for(settings, gallery) if with_gallery else None
+        ("" turns one off). presence: this is a long-lived session (the window, the kiosk): it says on MQTT that
+        the machine is online and keeps a shared gallery's copy to recognise from while the server is away."""
+        opened = gallery_for(settings, gallery, keep_copy=presence) if with_gallery else None
         outbox = None
         try:
             if publish:
@@ -161,9 +163,18 @@ class Recognizer:
         """Delete a person and every trace of their face (see Gallery.delete), with their events not yet
         delivered; the one event out that remains says who was deleted, so that receivers forget them too."""
         self._gallery().delete(name)
-        if self.outbox is not None:
-            self.outbox.forget(name)
+        forget_in(outbox_path(), name)  # also when no broker or webhook is set now: an earlier one may have been
         self.record("deleted", name, source=source)
+
+    def delete_all(self, source: str = "") -> None:
+        """Delete everyone and the whole log (see Gallery.delete_all) and every undelivered event; a "deleted"
+        event for each person tells the receivers."""
+        gallery = self._gallery()
+        names = gallery.names()
+        gallery.delete_all()
+        forget_all_in(outbox_path())
+        for name in names:
+            self.record("deleted", name, source=source)
 
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""
@@ -173,7 +184,7 @@ class Recognizer:
 
     def identify(self, image_rgb: np.ndarray, source: str = "") -> list[FaceObservation]:
         """1:K: every face of a still image with its match; raises BadInput when nobody is enrolled."""
-        if not self._gallery().people():
+        if not self._gallery().names():
             raise BadInput("The gallery is empty: enroll someone first.")
         faces = self.observe(image_rgb)
         for face in faces:
@@ -204,10 +215,12 @@ class Recognizer:
         decision = Decision(kind, name, distance, margin, live, spoof_score, tuple(reasons),
                             thumbnail_jpeg(face.chip) if face is not None else None, source,
                             machine=machine_name(self.settings))
-        if kind not in LOGGED_BY_THE_GALLERY and self.gallery is not None:
-            self.gallery.log_event(kind, name, distance, "; ".join(filter(None, (source, *reasons))))
-        if self.outbox is not None:
-            self.outbox.publish(decision)
+        try:
+            if kind not in LOGGED_BY_THE_GALLERY and self.gallery is not None:
+                self.gallery.log_event(kind, name, distance, "; ".join(filter(None, (source, *reasons))))
+        finally:  # a log that cannot be written must not keep the door from hearing of the decision
+            if self.outbox is not None:
+                self.outbox.publish(decision)
         return decision
 
     # --- settings -----------------------------------------------------------------------------------
@@ -219,7 +232,8 @@ class Recognizer:
         threshold = liveness_threshold(settings, liveness)
         new_gallery = (settings.recognition.encoder != self.settings.recognition.encoder
                        or gallery_url(settings) != gallery_url(self.settings))
-        gallery = gallery_for(settings, self.gallery_location) if new_gallery and self.gallery else self.gallery
+        gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence) if new_gallery and self.gallery
+                   else self.gallery)
         try:
             identity = encoder_id(settings.recognition.encoder)
             classifier = pair_classifier_for(settings.recognition.decision, identity)

@@ -30,6 +30,7 @@ from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, Pip
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
+PIPELINE_CLOSE_MS = 6000
 
 
 class Studio(QObject):
@@ -68,7 +69,7 @@ class Studio(QObject):
         for candidate, change in candidates:
             try:
                 Recognizer.check(candidate)
-                gallery = gallery_for(candidate)
+                gallery = gallery_for(candidate, keep_copy=True)
             except LikenessError as error:
                 first_error = first_error or error
                 continue
@@ -77,6 +78,11 @@ class Studio(QObject):
             return candidate, gallery
         assert first_error is not None  # every candidate failed
         raise first_error
+
+    def close(self) -> None:
+        """Close this thread's gallery (the pipeline thread closes its own Recognizer)."""
+        self.gallery.remove_listener(self._gallery_news.emit)
+        self.gallery.close()
 
     def _on_gallery_news(self, what: str) -> None:
         """Someone enrolled, renamed or deleted at another machine, or the gallery server left or came back."""
@@ -111,7 +117,7 @@ class Studio(QObject):
         when they cannot run (an encoder file that cannot be loaded, a classifier decision without one)."""
         Recognizer.check(settings)
         if (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder, self.settings.gallery):
-            gallery = gallery_for(settings)
+            gallery = gallery_for(settings, keep_copy=True)
             self.gallery.remove_listener(self._gallery_news.emit)
             self.gallery.close()
             self.gallery = gallery
@@ -319,7 +325,7 @@ class MainWindow(QMainWindow):
         self.gallery_state.setVisible(not status.online)
 
     def _count_people(self) -> None:
-        self.gallery_size.setText(f"{len(self.studio.gallery.people())} people enrolled")
+        self.gallery_size.setText(f"{len(self.studio.gallery.names())} people enrolled")
 
     def _build_menus(self) -> None:
         self.menu_actions: list[QAction] = []
@@ -436,9 +442,13 @@ class MainWindow(QMainWindow):
         for thread in self.threads:
             thread.quit()
             thread.wait(max(1, int(1000 * (deadline - time.monotonic()))))
+        # As it ends, the pipeline thread closes its Recognizer: a gallery server's connections, the outbox's
+        # last "offline" on MQTT. That may take longer than the second the others get.
+        self.pipeline_thread.wait(PIPELINE_CLOSE_MS)
         for tab in (self.style_tab, self.convnet_tab):
             if tab.thread is not None:
                 tab.thread.wait()  # Qt aborts the process if a running QThread is destroyed
+        self.studio.close()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

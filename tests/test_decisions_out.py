@@ -144,6 +144,23 @@ def test_a_deletion_withdraws_the_persons_undelivered_events(tmp_path):
     assert thumbnail not in outbox
 
 
+def test_deleting_everyone_withdraws_all_undelivered_events_even_with_integrations_off_now(tmp_path):
+    settings = Settings(recognition=RecognitionSettings(use_gpu=False),
+                        integrations=IntegrationsSettings(mqtt_url="mqtt://127.0.0.1:9"))  # never there
+    recognizer = Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite")
+    recognizer.enroll("Obama", [recognizer.find_face(load_image(FACES / "obama.jpg")).face], ["obama.jpg"])
+    recognizer.identify(load_image(FACES / "obama2.jpg"))
+    assert recognizer.close() == 2
+    outbox = recognizer.outbox.path
+
+    def naming_him():
+        return [p for p in outbox.parent.glob(outbox.name + "*") if b"Obama" in p.read_bytes()]
+
+    assert naming_him()
+    assert main(["people", "delete-all", "--yes", "--gallery", str(tmp_path / "g.sqlite")]) == 0  # no MQTT set
+    assert naming_him() == []
+
+
 def test_two_sessions_on_one_server_see_each_others_enrollments_and_deletions(postgres_url, tmp_path):
     settings = Settings(recognition=RecognitionSettings(use_gpu=False))
     door = Recognizer.from_settings(settings, gallery=postgres_url)

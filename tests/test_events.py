@@ -3,8 +3,10 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,14 +16,17 @@ from engine.config import IntegrationsSettings, Settings
 from engine.errors import SettingsError
 from engine.events import (
     Decision,
+    DeliveryError,
     MqttSink,
     Outbox,
     WebhookSink,
     add_publish_arguments,
+    forget_all_in,
+    forget_in,
     outbox_from_settings,
     send_test_event,
 )
-from mqtt_broker import Listener, Receiver, free_port, needs_broker, wait_until
+from mqtt_broker import Broker, Listener, Receiver, free_port, needs_broker, wait_until
 
 FAST = (0.05, 0.3)  # retry back-off of the tests' outboxes, s
 SECRET = "door-secret"
@@ -241,3 +246,163 @@ def test_numpy_values_make_plain_json():
     assert (document["distance"], document["live"], document["spoof_score"]) == (0.25, True, 0.125)
     assert Decision.from_json(decision.to_json(True)) == Decision(**{**decision.__dict__, "distance": 0.25,
                                                                      "live": True, "spoof_score": 0.125})
+
+
+def file_bytes(path: Path) -> bytes:
+    """The outbox file with its -wal and -shm, as they lie on disk."""
+    return b"".join(file.read_bytes() for file in path.parent.glob(path.name + "*"))
+
+
+@needs_broker
+def test_reopening_without_a_sink_deletes_its_undelivered_events(broker, tmp_path, caplog):
+    path, dead = tmp_path / "outbox.sqlite", f"http://127.0.0.1:{free_port()}/gone-hook"
+    face = Decision("unknown", thumbnail_jpeg=b"\xff\xd8 a face", machine="door")
+    sent = [Decision("recognized", name="Ada", machine="door"), face]
+    broker.stop()  # both sinks keep everything pending
+    webhook = WebhookSink(dead, secret=SECRET, thumbnails=True, timeout=0.3)
+    with Outbox(path, [MqttSink(broker.url, machine="door"), webhook], retry=FAST) as outbox:
+        for decision in sent:
+            outbox.publish(decision)
+        assert not outbox.flush(0.3) and outbox.pending() == 4
+    assert b"gone-hook" in file_bytes(path) and b"/9ggYSBmYWNl" in file_bytes(path)
+    broker.start()
+    listener = Listener(broker.port)
+    with caplog.at_level(logging.WARNING), Outbox(path, [MqttSink(broker.url, machine="door")], retry=FAST) as outbox:
+        assert outbox.flush(5)  # only MQTT's rows were left
+    assert "2 undelivered event(s) for destinations no longer configured were deleted" in caplog.text
+    assert wait_until(lambda: len(listener.events()) == 2)
+    assert [e["id"] for e in listener.events()] == [d.id for d in sent]
+    stored = file_bytes(path)
+    assert b"gone-hook" not in stored and b"/9ggYSBmYWNl" not in stored and b'"name":"Ada"' not in stored
+    listener.close()
+
+
+def test_forgetting_works_on_the_file_without_any_sink(tmp_path):
+    path, url = tmp_path / "outbox.sqlite", f"http://127.0.0.1:{free_port()}/likeness"
+    ada = [Decision("recognized", name="Ada", thumbnail_jpeg=b"\xff\xd8 a face"), Decision("spoof", name="Ada")]
+    bob = Decision("recognized", name="Bob")
+    with Outbox(path, [WebhookSink(url, secret=SECRET, thumbnails=True)], retry=(5, 5)) as outbox:
+        for decision in (ada[0], bob, ada[1]):
+            outbox.publish(decision)
+    assert b"/9ggYSBmYWNl" in file_bytes(path)
+    assert forget_in(tmp_path / "nothing.sqlite", "Ada") == 0 and not (tmp_path / "nothing.sqlite").exists()
+    assert forget_in(path, "Ada") == 2 and Outbox.forget_in(path, "Ada") == 0
+    stored = file_bytes(path)
+    assert b'"name":"Ada"' not in stored and b"/9ggYSBmYWNl" not in stored and b'"name":"Bob"' in stored
+    assert forget_all_in(path) == 1 and b'"name":"Bob"' not in file_bytes(path)
+    assert Outbox.forget_all_in(tmp_path / "nothing.sqlite") == 0
+    with Outbox(path, [WebhookSink(url, secret=SECRET)], retry=(5, 5)) as outbox:
+        assert outbox.pending() == 0
+        outbox.publish(Decision("recognized", name="Ada"))
+        outbox.publish(bob)
+        assert outbox.forget("Ada") == 1 and outbox.pending() == 1
+        assert outbox.forget_all() == 1 and outbox.pending() == 0
+    assert b'"name":"Ada"' not in file_bytes(path) and b'"name":"Bob"' not in file_bytes(path)
+
+
+@needs_broker
+def test_a_deletion_clears_the_persons_retained_last_seen(broker):
+    sink = MqttSink(broker.url, machine="door", retain_last_seen=True, status=False)
+    sink.deliver(Decision("recognized", name="Ada Lovelace"))
+    before = Listener(broker.port, topic="likeness/door/last_seen/#")
+    assert wait_until(lambda: before.messages)
+    sink.deliver(Decision("deleted", name="Ada Lovelace"))
+    sink.close()
+    after = Listener(broker.port, topic="likeness/door/last_seen/#")
+    time.sleep(0.5)  # a retained message would come right after the subscription
+    assert after.messages == []
+    before.close()
+    after.close()
+
+
+@needs_broker
+def test_an_idle_kiosk_says_online_at_once_and_offline_after_close(broker, tmp_path):
+    listener = Listener(broker.port, topic="likeness/door/status")
+    outbox = Outbox(tmp_path / "outbox.sqlite", [MqttSink(broker.url, machine="door")], retry=FAST)
+    assert wait_until(lambda: [payload for _, payload, _ in listener.messages] == [b"online"], timeout=2)
+    outbox.close()
+    assert wait_until(lambda: [payload for _, payload, _ in listener.messages] == [b"online", b"offline"], timeout=2)
+    listener.close()
+
+
+def test_a_kiosk_started_while_the_broker_is_down_says_online_once_it_is_up(tmp_path):
+    folder = tmp_path / "late-broker"
+    folder.mkdir()
+    late = Broker(folder)
+    outbox = Outbox(tmp_path / "outbox.sqlite", [MqttSink(late.url, machine="door")], retry=FAST)
+    time.sleep(0.3)  # a few failed tries
+    late.start()
+    try:
+        listener = Listener(late.port, topic="likeness/door/status")
+        assert wait_until(lambda: (b"online" in [payload for _, payload, _ in listener.messages]), timeout=3)
+        outbox.close()
+        listener.close()
+    finally:
+        late.stop()
+
+
+def test_an_event_refused_for_good_is_dropped_and_the_next_ones_go_on(tmp_path, caplog):
+    receiver = Receiver(answers=[422, 429, 204, 503, 204])
+    sent = [Decision("recognized", name=f"person {i}") for i in range(3)]
+    with caplog.at_level(logging.WARNING), \
+            Outbox(tmp_path / "outbox.sqlite", [WebhookSink(receiver.url, secret=SECRET)], retry=FAST) as outbox:
+        for decision in sent:
+            outbox.publish(decision)
+        assert outbox.flush(5)
+    first, second, third = (d.id for d in sent)
+    assert [body["id"] for body in receiver.bodies()] == [first, second, second, third, third]  # 429, 503 retried
+    refusals = [r.getMessage() for r in caplog.records if "refused it for good" in r.getMessage()]
+    assert len(refusals) == 1 and first in refusals[0] and "422" in refusals[0]
+    receiver.close()
+
+
+@needs_broker
+def test_an_event_too_large_for_the_broker_is_dropped_and_the_next_ones_go_on(tmp_path, caplog):
+    folder = tmp_path / "small-broker"
+    folder.mkdir()
+    small = Broker(folder)
+    config = folder / "mosquitto.conf"
+    config.write_text("max_packet_size 4000\n" + config.read_text())
+    small.start()
+    try:
+        listener = Listener(small.port)
+        big = Decision("unknown", thumbnail_jpeg=bytes(8000), machine="door")
+        sent = [big, Decision("recognized", name="Ada", machine="door", thumbnail_jpeg=b"\xff\xd8")]
+        sink = MqttSink(small.url, machine="door", thumbnails=True)
+        with caplog.at_level(logging.WARNING), Outbox(tmp_path / "outbox.sqlite", [sink], retry=FAST) as outbox:
+            for decision in sent:
+                outbox.publish(decision)
+            assert outbox.flush(5)
+        assert wait_until(lambda: len(listener.events()) == 1)
+        assert listener.events()[0]["id"] == sent[1].id
+        assert big.id in caplog.text and "at most 4000 bytes" in caplog.text
+        listener.close()
+    finally:
+        small.stop()
+
+
+def test_a_broker_without_mqtt_5_is_spoken_to_in_mqtt_3(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    levels = []
+
+    def answer_as_mqtt_3_1_1():  # a 3.1.1 broker turns down any other protocol level
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed at the end of the test
+                return
+            connect = connection.recv(1000)
+            levels.append(connect[8])  # the protocol level, after the fixed header and "MQTT"
+            connection.sendall(b"\x20\x02\x00\x01" if connect[8] != 4 else b"\x20\x02\x00\x00")
+            threading.Timer(1.0, connection.close).start()
+
+    threading.Thread(target=answer_as_mqtt_3_1_1, daemon=True).start()
+    sink = MqttSink(f"mqtt://127.0.0.1:{server.getsockname()[1]}", machine="door", status=False, timeout=2)
+    with pytest.raises(DeliveryError, match="unsupported protocol version"):
+        sink.open()
+    sink.open()  # the next try speaks 3.1.1, which this broker accepts
+    assert levels[0] == 5 and levels[-1] == 4
+    sink.close()
+    server.close()

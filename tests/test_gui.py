@@ -264,7 +264,8 @@ def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubai
     tab.export_gallery(str(exported))
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
     tab.delete_all()
-    assert tab.people.count() == 0 and "0 people enrolled" in window.gallery_size.text()
+    qtbot.waitUntil(lambda: tab.people.count() == 0, timeout=5000)
+    assert "0 people enrolled" in window.gallery_size.text()
     tab.import_gallery(str(exported))
     assert tab.people.count() == 1 and "1 shot(s) of 1 people" in tab.info.text()
 
@@ -365,7 +366,7 @@ def test_a_shared_gallery_follows_other_machines_and_says_when_its_server_is_awa
         qtbot.waitUntil(lambda: len(tab.shots) == 1, timeout=10000)
         tab.save()
         qtbot.waitUntil(lambda: "server" in tab.feedback.text(), timeout=10000)
-        assert "cannot be shown" in tab.stored_title.text()  # the name typed: its shots are on the server
+        qtbot.waitUntil(lambda: "cannot be shown" in tab.stored_title.text(), timeout=5000)  # they are on the server
     finally:
         postgres_server.start()
     qtbot.waitUntil(lambda: not window.gallery_state.isVisible(), timeout=15000)

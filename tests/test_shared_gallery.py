@@ -1,6 +1,7 @@
 """A gallery shared on a PostgreSQL server (a throwaway one, tests/postgres_server.py): live sync between machines,
 the server killed and restarted, kiosks working from their copy, least privilege, moving a gallery, the URL."""
-import threading
+import logging
+import sqlite3
 import time
 import uuid
 
@@ -9,9 +10,10 @@ import psycopg
 import pytest
 
 from engine.cli import main
-from engine.config import Settings
+from engine.config import Settings, gallery_url_problem
 from engine.errors import BadInput, EncoderMismatch, GalleryError
 from engine.gallery import Gallery, copy_gallery, gallery_url, open_gallery
+from engine.gallery import postgres
 from engine.gallery.postgres import PostgresGallery, init_server
 from engine.match import identify
 
@@ -240,22 +242,160 @@ def test_server_init_on_the_command_line(postgres_url, capsys, monkeypatch):
     assert main(["server", "init", "sqlite:///tmp/x.sqlite"]) == 2
 
 
-def test_a_writer_and_a_reader_thread_share_one_postgres_gallery(machines):
-    gallery, errors, done = machines("desk"), [], threading.Event()
+def server_events(url, person):
+    with psycopg.connect(url) as admin:
+        return admin.execute("SELECT kind FROM likeness.events WHERE person = %s", (person,)).fetchall()
 
-    def read_like_the_pipeline():
-        try:
-            while not done.is_set():
-                matrix = gallery.matrix()
-                assert len(matrix.embeddings) == len(matrix.owners)
-                gallery.log_event("identify", "Ada", 0.3, "pipeline")
-        except Exception as error:  # reported below
-            errors.append(error)
 
-    reader = threading.Thread(target=read_like_the_pipeline)
-    reader.start()
-    for i in range(20):
-        gallery.enroll(f"person {i}", unit_vectors(2, 100 + i), ["camera"] * 2)
-    done.set()
-    reader.join()
-    assert errors == [] and len(gallery.matrix().embeddings) == 40
+def test_a_rename_and_a_new_person_announced_together_both_arrive(machines):
+    v = lambda seed: unit_vectors(1, seed)[0].tobytes()  # noqa: E731
+    old = postgres._snapshot([(1, "Ada", v(1)), (2, "Bob", v(2))], 128)
+    new = postgres._replace_people(old, {2, 3}, [(2, "Robert", v(2)), (3, "Carol", v(3))], 128)
+    assert new.matrix.names == ("Ada", "Robert", "Carol") and new.ids.tolist() == [1, 2, 3]
+    desk, door = machines("desk"), machines("door")
+    desk.enroll("Bob", unit_vectors(1, 2), ["camera"])
+    assert eventually(lambda: door.matrix().names == ("Bob",))
+    with door._lock:  # the door's listener waits: both changes come to it as one batch
+        desk.rename("Bob", "Robert")
+        desk.enroll("Carol", unit_vectors(1, 3), ["camera"])
+        time.sleep(0.3)
+    assert eventually(lambda: sorted(door.matrix().names) == ["Carol", "Robert"], 1.0)
+
+
+def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machines, monkeypatch, caplog):
+    desk, door = machines("desk"), machines("door")
+    monkeypatch.setattr(postgres, "_replace_people", lambda *args: 1 / 0)
+    with caplog.at_level(logging.ERROR, "likeness"):
+        desk.enroll("Ada", unit_vectors(1, 1), ["camera"])
+        assert eventually(lambda: door.matrix().names == ("Ada",), 1.0)
+    assert "reloading everyone" in caplog.text
+
+
+def test_a_notification_that_is_not_an_id_loses_nothing(machines, postgres_url, caplog):
+    desk, door = machines("desk"), machines("door")
+    desk.enroll("Bob", unit_vectors(1, 2), ["camera"])
+    assert eventually(lambda: door.matrix().names == ("Bob",))
+    with caplog.at_level(logging.WARNING, "likeness"), psycopg.connect(postgres_url, autocommit=True) as other:
+        with other.transaction():  # any login may NOTIFY: its junk comes in the batch of a real deletion
+            other.execute("NOTIFY likeness_gallery, 'junk'")
+            other.execute("DELETE FROM likeness.people WHERE name = 'Bob'")
+        assert eventually(lambda: door.matrix().names == (), 1.0)
+    assert "not a person's id" in caplog.text
+
+
+def test_a_line_logged_just_before_a_deletion_does_not_outlive_it(machines, postgres_url):
+    desk = machines("desk")
+    for _ in range(3):  # the listener's delivery and the deletion race: either order must end the same
+        desk.enroll("Alice", unit_vectors(1, 1), ["camera"])
+        desk.log_event("verified", "Alice", 0.3, "window")
+        desk.delete("Alice")
+        time.sleep(1.0)
+        assert server_events(postgres_url, "Alice") == [] and desk.status().pending_events == 0
+    desk.enroll("Alice", unit_vectors(1, 1), ["camera"])
+    desk.log_event("identify", "Alice", 0.3, "before the rename")
+    desk.rename("Alice", "Alice B")
+    assert eventually(lambda: desk.status().pending_events == 0)
+    assert server_events(postgres_url, "Alice") == [] and ("identify",) in server_events(postgres_url, "Alice B")
+
+
+def test_an_offline_kiosk_does_not_bring_back_a_line_of_somebody_deleted_meanwhile(machines, server, postgres_url):
+    desk = machines("desk")
+    desk.enroll("Alice", unit_vectors(1, 1), ["camera"])
+    desk.enroll("Bob", unit_vectors(1, 2), ["camera"])
+    desk.close()
+    door = machines("door")
+    server.stop("immediate")
+    door.log_event("identify", "Alice", 0.2, "while down")
+    door.log_event("identify", "Bob", 0.2, "while down")
+    door.close()  # the lines wait in the door's copy
+    server.start()
+    machines("desk").delete("Alice")
+    door = machines("door")
+    assert eventually(lambda: door.status().pending_events == 0)
+    assert server_events(postgres_url, "Alice") == [] and ("identify",) in server_events(postgres_url, "Bob")
+
+
+def test_a_login_that_may_not_log_events_stays_online_and_can_open_again(machines, postgres_url, postgres_server,
+                                                                         caplog):
+    login = f"office_{uuid.uuid4().hex[:8]}"
+    init_server(postgres_url, ENCODER)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {login} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA likeness TO {login}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA likeness TO {login}")  # reads, adds nothing
+    url = postgres_server.url(postgres_url.rsplit("/", 1)[1], login)
+    with caplog.at_level(logging.WARNING, "likeness"):
+        office = machines("office", url)
+        for i in range(3):
+            office.log_event("verified", None, 0.3, f"cli {i}")
+        assert eventually(lambda: office.status().pending_events == 0)
+        time.sleep(0.3)
+        assert office.status().online
+        office.close()
+        machines("office", url).close()  # not refused
+    assert caplog.text.count("refused an event") == 1 and "unreachable" not in caplog.text
+    with psycopg.connect(postgres_url) as admin:
+        assert admin.execute("SELECT COUNT(*) FROM likeness.events").fetchone()[0] == 0
+
+
+def test_a_caller_dropping_the_connection_never_trips_the_listener(machines, caplog):
+    door = machines("door")
+    with caplog.at_level(logging.ERROR, "likeness"):
+        for i in range(40):
+            door._went_offline(RuntimeError("lost, as a caller saw it"))  # what _server() does
+            time.sleep(0.01 + 0.03 * (i % 3))
+        assert eventually(lambda: door.status().online, 3.0)
+    assert "gallery listener" not in caplog.text and door._thread.is_alive()
+
+
+def test_a_deleted_person_leaves_the_copy_once_another_reader_lets_go(machines, monkeypatch, caplog):
+    monkeypatch.setattr("engine.gallery.base.CHECKPOINT_TRIES", 2)  # 0.2 s, not 5 s, before giving up for now
+    desk, door = machines("desk"), machines("door")
+    face = unit_vectors(1, 9)[0]
+    desk.enroll("Ada", face[None], ["camera"])
+    assert eventually(lambda: door.matrix().names == ("Ada",))
+    copy = door._copy.path
+    reader = sqlite3.connect(copy, isolation_level=None)  # a second program reading the copy
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM shots").fetchall()
+    with caplog.at_level(logging.WARNING, "likeness"):
+        desk.delete("Ada")
+        assert eventually(lambda: door.matrix().names == ())
+        assert eventually(lambda: "another program is reading the copy" in caplog.text)
+    time.sleep(0.5)
+    reader.execute("COMMIT")
+    reader.close()
+
+    def gone():
+        files = (copy, copy.with_name(copy.name + "-wal"))
+        return not any(face.tobytes() in f.read_bytes() for f in files if f.exists())
+
+    assert eventually(gone, 1.0)  # the listener tries again while nothing changes
+
+
+def test_a_one_off_command_leaves_no_copy_on_this_machine(postgres_url, tmp_path):
+    with PostgresGallery(postgres_url, ENCODER, copy_dir=tmp_path / "desk") as desk:
+        desk.enroll("Ada", unit_vectors(1, 1), ["camera"])
+    with open_gallery(postgres_url, ENCODER, copy_dir=tmp_path / "office", keep_copy=False) as office:
+        assert office.names() == ["Ada"]
+        office.log_event("report", None, None, "one-off")
+    assert not (tmp_path / "office").exists()  # no copy, not even its folder
+    with psycopg.connect(postgres_url) as admin:  # its line was delivered before it closed
+        assert admin.execute("SELECT COUNT(*) FROM likeness.events WHERE kind = 'report'").fetchone()[0] == 1
+    copy_gallery(postgres_url, f"sqlite://{tmp_path / 'out.sqlite'}")
+    assert not list(tmp_path.glob("home/**/gallery-copy-*"))
+
+
+def test_a_password_spelled_in_percent_encoding_is_refused():
+    for url in ("postgresql://door@host/db?pass%77ord=secret", "postgresql://door@host/db?%70assword=secret"):
+        assert "must not hold a password" in gallery_url_problem(url)
+    assert gallery_url_problem("postgresql://door@host/db?sslmode=require") is None
+
+
+def test_names_lists_everyone_without_thumbnails_on_both_backends(machines, tmp_path):
+    desk = machines("desk")
+    with Gallery(tmp_path / "g.sqlite", ENCODER) as local:
+        for gallery in (desk, local):
+            for i, name in enumerate(["bob", "Ada", "Carol"]):
+                gallery.enroll(name, unit_vectors(2, i), ["camera"] * 2, [b"jpeg", None])
+            assert gallery.names() == ["Ada", "bob", "Carol"] == [p.name for p in gallery.people()]

@@ -51,7 +51,7 @@ def register(commands) -> None:
     rename.add_argument("new")
     delete = action.add_parser("delete", parents=[publishing], help="delete a person and every trace of their face")
     delete.add_argument("name")
-    wipe = action.add_parser("delete-all", parents=[common], help="delete everyone and the whole log")
+    wipe = action.add_parser("delete-all", parents=[publishing], help="delete everyone and the whole log")
     wipe.add_argument("--yes", action="store_true", required=True, help="confirm")
     people.set_defaults(run=run_people)
 
@@ -168,7 +168,7 @@ def describe_match(match) -> str:
 
 
 def run_people(args) -> int:
-    with session(args, publish=args.action == "delete") as recognizer:
+    with session(args, publish=args.action in ("delete", "delete-all")) as recognizer:
         gallery = recognizer.gallery
         if args.action == "rename":
             gallery.rename(args.old, args.new)
@@ -177,7 +177,7 @@ def run_people(args) -> int:
             recognizer.delete(args.name, source="cli")
             print(f"Deleted {args.name} and every stored shot of their face.")
         elif args.action == "delete-all":
-            gallery.delete_all()
+            recognizer.delete_all(source="cli")
             print("Deleted the whole gallery.")
         else:
             people = gallery.people()

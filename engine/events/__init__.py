@@ -4,17 +4,19 @@ background threads, so the camera and the window never wait. setup.py builds the
 command line.
 """
 from ..errors import DeliveryError
-from .decision import KINDS, Decision, Sink
+from .decision import KINDS, Decision, Refused, Sink
 from .mqtt import MqttSink
-from .outbox import MAX_EVENTS, Outbox
+from .outbox import MAX_EVENTS, Outbox, forget_all_in, forget_in
 from .setup import (
            add_publish_arguments,
            machine_name,
            outbox_from_settings,
+           outbox_path,
            send_test_event,
            sinks_from_settings,
 )
 from .webhook import WebhookSink
 
-__all__ = ["KINDS", "MAX_EVENTS", "Decision", "DeliveryError", "MqttSink", "Outbox", "Sink", "WebhookSink",
-           "add_publish_arguments", "machine_name", "outbox_from_settings", "send_test_event", "sinks_from_settings"]
+__all__ = ["KINDS", "MAX_EVENTS", "Decision", "DeliveryError", "MqttSink", "Outbox", "Refused", "Sink", "WebhookSink",
+           "add_publish_arguments", "forget_all_in", "forget_in", "machine_name", "outbox_from_settings",
+           "outbox_path", "send_test_event", "sinks_from_settings"]

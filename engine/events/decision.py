@@ -21,10 +21,12 @@ Event document (UTF-8 JSON, one object; `Decision.to_json`):
 
 MQTT: topic `<prefix>/<machine>/<kind>` (QoS 1, not retained); `<prefix>/<machine>/status` is "online"
 (retained) while connected and "offline" (retained, the Last Will) once the kiosk is gone;
-`<prefix>/<machine>/last_seen/<name>` (retained, optional) holds the last "recognized" document per person.
+`<prefix>/<machine>/last_seen/<name>` (retained, optional) holds the last "recognized" document per person;
+a "deleted" event empties it (the broker then forgets the retained message).
 Webhook: POST of the same document, `Content-Type: application/json`, `X-Likeness-Event-Id: <id>` and, when
 LIKENESS_WEBHOOK_SECRET is set, `X-Likeness-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`; any 2xx
-answer is a delivery. Delivery is at least once: a receiver sees the same id again after a lost reply.
+answer is a delivery; a 4xx answer other than 408 and 429 refuses that event for good (it is dropped, with a
+warning in the log). Delivery is at least once: a receiver sees the same id again after a lost reply.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 from uuid import uuid4
+
+from ..errors import DeliveryError
 
 KINDS = ("recognized", "unknown", "spoof", "challenge_failed", "verified", "rejected", "enrolled", "deleted", "test")
 SCHEMA_VERSION = 1
@@ -86,12 +90,19 @@ class Decision:
         return cls(**document, thumbnail_jpeg=base64.b64decode(thumbnail) if thumbnail else None)
 
 
+class Refused(DeliveryError):
+    """The other side refused this event for good (trying it again cannot help): the outbox drops it."""
+    permanent = True
+
+
 class Sink(Protocol):
-    """A destination. `name` is stable across runs (the outbox keys pending rows by it)."""
+    """A destination. `name` is stable across runs (the outbox keys pending rows by it). A sink may also have
+    `open()` (connect now; raises DeliveryError), which its outbox thread calls before anything else."""
     name: str
 
     def deliver(self, decision: Decision) -> None:
-        """Hand one decision over, returning once the other side acknowledged it; raises DeliveryError."""
+        """Hand one decision over, returning once the other side acknowledged it; raises DeliveryError, or
+        Refused when this event can never be delivered."""
 
     def close(self) -> None: ...
 

@@ -1,5 +1,7 @@
 """The outbox: decisions written to an SQLite file before publish() returns, delivered by one background
-thread per sink, retried with exponential back-off, removed once every sink has them."""
+thread per sink, retried with exponential back-off, removed once every sink has them (or refused them for
+good). Opening it drops what no configured sink is left to deliver; forget_in() and forget_all_in() withdraw
+events from the file without sinks (a deletion while no sink is configured)."""
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from ..errors import DeliveryError
 from ..logs import LOGGER
-from .decision import Decision, Sink
+from .decision import Decision, Refused, Sink
 
 MAX_EVENTS = 10_000  # undelivered events kept; beyond it the oldest are dropped (a broker down ~14 h at 1 event / 5 s)
 SCHEMA = """
@@ -21,6 +23,8 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, bo
 CREATE TABLE IF NOT EXISTS pending (
     seq INTEGER NOT NULL REFERENCES events(seq) ON DELETE CASCADE, sink TEXT NOT NULL, PRIMARY KEY (sink, seq));
 """
+FORGET = "DELETE FROM events WHERE json_extract(CAST(body AS TEXT), '$.name') = ?"
+FORGET_ALL = "DELETE FROM events"
 log = logging.getLogger(f"{LOGGER}.events")
 
 
@@ -37,14 +41,45 @@ def _open_private(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _delete_in(path: Path | str, sql: str, *parameters) -> int:
+    """Run one DELETE on the outbox file at `path` (no sinks, no threads), then wipe the old pages out of the
+    write-ahead log too; how many rows it deleted, 0 without a file."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        db = _open_private(path)
+        try:
+            db.executescript(SCHEMA)
+            count = db.execute(sql, parameters).rowcount
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return count
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as error:
+        raise DeliveryError(f"The outbox {path} cannot be written ({error}).") from error
+
+
+def forget_in(path: Path | str, name: str) -> int:
+    """Outbox.forget on the outbox file at `path` without opening an outbox (no sink need be configured, and
+    one open on the file meanwhile is fine); 0 when there is no such file."""
+    return _delete_in(path, FORGET, name)
+
+
+def forget_all_in(path: Path | str) -> int:
+    """Outbox.forget_all on the outbox file at `path` without opening an outbox; 0 when there is none."""
+    return _delete_in(path, FORGET_ALL)
+
+
 class Outbox:
     """Publish decisions to `sinks` without waiting for the network.
 
     Each (event, sink) pair is a pending row in the file at `path`; a thread per sink sends that sink's rows
     oldest first, so a sink that is down or slow never delays another one or the caller. After a failure a
     sink waits retry[0] s, doubling up to retry[1] s. Rows left in the file by an earlier run are sent when an
-    outbox with a sink of the same name opens it. At most `limit` undelivered events are kept. A face
-    thumbnail is written to the file only when a sink will send it."""
+    outbox with a sink of the same name opens it; those of sinks no longer configured are deleted then. An
+    event a sink refuses for good (Refused) is dropped for it with a warning. At most `limit` undelivered
+    events are kept. A face thumbnail is written to the file only when a sink will send it."""
 
     def __init__(self, path: Path | str, sinks: Sequence[Sink], *, retry=(0.5, 30.0), limit: int = MAX_EVENTS):
         self.path, self.sinks, self.retry, self.limit = Path(path), list(sinks), retry, limit
@@ -54,6 +89,7 @@ class Outbox:
         try:
             self._db = _open_private(self.path)
             self._db.executescript(SCHEMA)
+            self._drop_orphans()
         except (OSError, sqlite3.Error) as error:
             raise DeliveryError(f"The outbox {self.path} cannot be used ({error}).") from error
         self._lock = threading.Lock()
@@ -109,12 +145,49 @@ class Outbox:
                          (count - self.limit,))
         return count - self.limit
 
+    def _drop_orphans(self) -> None:
+        """Delete the pending rows of sinks not among this outbox's (a destination taken out of the settings)
+        and the events no sink has left to deliver, so that names and faces do not stay in the file."""
+        names = [sink.name for sink in self.sinks]
+        marks = ",".join("?" * len(names))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            count = self._db.execute(f"DELETE FROM pending WHERE sink NOT IN ({marks})", names).rowcount
+            self._db.execute("DELETE FROM events WHERE seq NOT IN (SELECT seq FROM pending)")
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        if count:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            log.warning("%d undelivered event(s) for destinations no longer configured were deleted from the outbox.",
+                        count)
+
     def forget(self, name: str) -> int:
         """Withdraw the undelivered events about the person `name` (they asked to be deleted); returns how many.
-        secure_delete overwrites them in the file."""
-        with self._lock, self._transaction() as db:
-            return db.execute("DELETE FROM events WHERE json_extract(CAST(body AS TEXT), '$.name') = ?",
-                              (name,)).rowcount
+        secure_delete overwrites them in the file (and the checkpoint in the write-ahead log)."""
+        with self._lock:
+            with self._transaction() as db:
+                count = db.execute(FORGET, (name,)).rowcount
+            self._checkpoint()
+        return count
+
+    def forget_all(self) -> int:
+        """Withdraw every undelivered event (everyone was deleted); returns how many."""
+        with self._lock:
+            with self._transaction() as db:
+                count = db.execute(FORGET_ALL).rowcount
+            self._checkpoint()
+        return count
+
+    forget_in = staticmethod(forget_in)
+    forget_all_in = staticmethod(forget_all_in)
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and empty it (old page versions of deleted rows go); the
+        caller holds self._lock."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def pending(self) -> int:
         """Deliveries still to make to this outbox's sinks (an event for two sinks counts twice)."""
@@ -160,16 +233,21 @@ class Outbox:
         self.close()
 
     def _deliver_all(self, sink: Sink) -> None:
-        """The thread of one sink: send its oldest pending row, wait when none, back off after a failure."""
-        failures, wake = 0, self._wake[sink.name]
+        """The thread of one sink: open it, then send its oldest pending row, wait when none, back off after a
+        failure."""
+        failures, wake, opened = 0, self._wake[sink.name], False
         while not self._closed.is_set():
             wake.clear()
-            row = self._oldest(sink.name)
-            if row is None:
-                if not self._closed.is_set():  # close() sets `wake` after `_closed`
-                    wake.wait()
-                continue
-            problem = self._send(sink, *row)
+            if not opened:
+                problem = self._open(sink)
+                opened = problem is None
+            else:
+                row = self._oldest(sink.name)
+                if row is None:
+                    if not self._closed.is_set():  # close() sets `wake` after `_closed`
+                        wake.wait()
+                    continue
+                problem = self._send(sink, *row)
             if problem is None:
                 if failures:
                     log.info("Events are delivered to %s again.", sink.name)
@@ -187,10 +265,27 @@ class Outbox:
             return self._db.execute("SELECT e.seq, e.body FROM pending p JOIN events e ON e.seq = p.seq "
                                     "WHERE p.sink = ? ORDER BY p.seq LIMIT 1", (sink_name,)).fetchone()
 
-    def _send(self, sink: Sink, seq: int, body: bytes) -> str | None:
-        """Deliver one row and remove it; None when done, else why not."""
+    def _open(self, sink: Sink) -> str | None:
+        """Call the sink's open() if it has one; None when done, else why not."""
+        opener = getattr(sink, "open", None)
+        if opener is None:
+            return None
         try:
-            sink.deliver(Decision.from_json(body))
+            opener()
+        except DeliveryError as error:
+            return str(error)
+        except Exception as error:  # a bug in a sink must not end its thread
+            log.exception("Opening %s failed", sink.name)
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    def _send(self, sink: Sink, seq: int, body: bytes) -> str | None:
+        """Deliver one row and remove it (also when the sink refused it for good); None when done, else why not."""
+        try:
+            decision = Decision.from_json(body)
+            sink.deliver(decision)
+        except Refused as error:
+            log.warning("Event %s is dropped for %s, which refused it for good: %s", decision.id, sink.name, error)
         except DeliveryError as error:
             return str(error)
         except Exception as error:  # a bug in a sink must not end its thread

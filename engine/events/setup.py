@@ -6,7 +6,7 @@ import socket
 import time
 from pathlib import Path
 
-from ..config import make_data_dir
+from ..config import data_dir, make_data_dir
 from ..errors import DeliveryError, LikenessError
 from .decision import Decision, Sink
 from .mqtt import MqttSink, secret_from_env
@@ -19,6 +19,12 @@ OUTBOX_FILE = "outbox.sqlite"
 def machine_name(settings) -> str:
     """This kiosk's name in events and topics: the setting, else the host name."""
     return settings.integrations.machine_name or socket.gethostname()
+
+
+def outbox_path() -> Path:
+    """The outbox file of the window, the kiosk and the command line (for Outbox.forget_in when no outbox is
+    open); the data folder is not created."""
+    return data_dir() / OUTBOX_FILE
 
 
 def sinks_from_settings(settings, *, mqtt_url: str | None = None, webhook_url: str | None = None,

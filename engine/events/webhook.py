@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 
 from ..errors import BadInput, DeliveryError
 from ..logs import LOGGER
-from .decision import Decision
+from .decision import Decision, Refused
 
 log = logging.getLogger(f"{LOGGER}.events")
+RETRIED_4XX = (401, 403, 404, 408, 429)  # refusals that the receiver's operator or time can lift
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -28,7 +29,9 @@ def _valid_port(parts) -> bool:
 
 class WebhookSink:
     """POSTs each decision's JSON to `url`; any 2xx answer within `timeout` s is a delivery. Redirects are
-    not followed (a POST must not silently become a GET elsewhere)."""
+    not followed (a POST must not silently become a GET elsewhere). A 4xx answer refuses the event for good,
+    except those that a receiver or its operator can fix: 401 and 403 (a secret or login to set right), 404 (a
+    path), 408 (a timeout) and 429 (too many requests); anything else is tried again."""
 
     def __init__(self, url: str, *, secret: str | None = None, timeout: float = 5.0, thumbnails: bool = False):
         parts = urlsplit(url)
@@ -62,6 +65,8 @@ class WebhookSink:
             raise DeliveryError(f"cannot reach the webhook {self.name}: {why}") from error
         finally:
             connection.close()
+        if 400 <= answer.status < 500 and answer.status not in RETRIED_4XX:
+            raise Refused(f"the webhook {self.name} answered {answer.status} {answer.reason}")
         if not 200 <= answer.status < 300:
             raise DeliveryError(f"the webhook {self.name} answered {answer.status} {answer.reason}")
 

@@ -53,10 +53,12 @@ def is_postgres(url: str | None) -> bool:
     return bool(url and url.startswith(("postgresql://", "postgres://")))
 
 
-def open_gallery(url: str | None, encoder_id: str, *, copy_dir: Path | None = None) -> GalleryBase:
+def open_gallery(url: str | None, encoder_id: str, *, copy_dir: Path | None = None,
+                 keep_copy: bool = True) -> GalleryBase:
     """The gallery at `url` for embeddings of `encoder_id`: empty or None for this machine's file of that encoder
     (default_path), sqlite:///absolute/path for another file, postgresql://... for a shared server (its copy for
-    offline work kept in `copy_dir`, default the data folder).
+    offline work kept in `copy_dir`, default the data folder; keep_copy=False, for one-off commands, writes no
+    copy and needs the server).
 
     Raises BadInput for a URL of no known kind, EncoderMismatch when the gallery holds another encoder's
     embeddings, GalleryError when it cannot be opened.
@@ -69,7 +71,7 @@ def open_gallery(url: str | None, encoder_id: str, *, copy_dir: Path | None = No
         return Gallery(sqlite_path(url), encoder_id)
     from .postgres import PostgresGallery
 
-    return PostgresGallery(url, encoder_id, copy_dir=copy_dir)
+    return PostgresGallery(url, encoder_id, copy_dir=copy_dir, keep_copy=keep_copy)
 
 
 def stored_encoder(url: str) -> str | None:
@@ -101,7 +103,8 @@ def copy_gallery(source_url: str, target_url: str, progress=None) -> tuple[int, 
     if target_encoder not in (None, encoder):
         raise EncoderMismatch(f"The gallery at {_shown(target_url)} holds embeddings of encoder {target_encoder}, "
                               f"not of {encoder} like {_shown(source_url)}; copy into a new gallery.")
-    with open_gallery(source_url, encoder) as source, open_gallery(target_url, encoder) as target:
+    with open_gallery(source_url, encoder, keep_copy=False) as source, \
+            open_gallery(target_url, encoder, keep_copy=False) as target:
         total, events = len(source.matrix().embeddings), list(source.all_events())
         people: set[str] = set()
 

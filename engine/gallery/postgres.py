@@ -45,6 +45,7 @@ from .base import (
     Shot,
     _checked_embeddings,
     _checked_name,
+    empty_wal,
     now,
 )
 
@@ -92,6 +93,15 @@ MATRIX_ROWS = ("SELECT e.person_id, p.name, e.vector FROM likeness.embeddings e 
                "ON p.id = e.person_id {where} ORDER BY e.person_id, e.id")
 INSERT_EVENTS = ("INSERT INTO likeness.events (id, machine, time, kind, person, distance, detail) "
                  "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")
+# A queued line arrives late (from an offline kiosk, or just before a deletion): one naming somebody no longer
+# enrolled (deleted, or renamed, meanwhile) is left out, never written back after the deletion.
+DELIVER_EVENTS = ("INSERT INTO likeness.events (id, machine, time, kind, person, distance, detail) "
+                  "SELECT * FROM (VALUES (%s::uuid, %s::text, %s::timestamptz, %s::text, %s::text, "
+                  "%s::double precision, %s::text)) AS v(id, machine, time, kind, person, distance, detail) "
+                  "WHERE v.person IS NULL OR EXISTS (SELECT 1 FROM likeness.people p WHERE p.name = v.person) "
+                  "ON CONFLICT (id) DO NOTHING")
+# What means "the server cannot be reached" (anything else is the server's answer)
+UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def _log() -> logging.Logger:
@@ -258,7 +268,7 @@ def _replace_people(old: _Snapshot, changed: set[int], rows: list[tuple], dimens
             renamed[position[pid]] = names[fresh[pid]]
         keep = ~np.isin(ids, known)  # the renamed are done; anyone else is new
         return _append(_Snapshot(GalleryMatrix(old.matrix.embeddings, old.matrix.owners, tuple(renamed)), old.ids,
-                                 old.buffer), vectors[keep[owners]], owners[keep[owners]], ids[keep], names, keep)
+                                 old.buffer), vectors[keep[owners]], owners[keep[owners]], ids, names, keep)
     if not known:
         return _append(old, vectors, owners, ids, names, np.ones(len(ids), bool))
     gone = np.isin(old.ids, known)
@@ -277,7 +287,8 @@ def _same_shots(old: _Snapshot, index: int, vectors: np.ndarray) -> bool:
 
 
 def _append(old: _Snapshot, vectors, owners, ids, names, keep) -> _Snapshot:
-    """`old` and the new people (vectors grouped by owners, an index into ids[keep] / names where keep)."""
+    """`old` and the new people: `vectors` grouped by `owners`, an index into `ids` and `names` (all of the
+    batch); only the people where `keep` is true are added (the owners of `vectors` are all among them)."""
     if not keep.any():
         return old
     size = len(old.matrix.embeddings)
@@ -294,7 +305,8 @@ def _append(old: _Snapshot, vectors, owners, ids, names, keep) -> _Snapshot:
 
 class LocalCopy:
     """This machine's copy of a server's people and embeddings, and the events waiting for it: one SQLite file
-    readable by its owner only. Thread-safe."""
+    readable by its owner only. Thread-safe. With no path (a one-off command, keep_copy=False) nothing is written
+    to disk: the waiting events live in memory and no people are kept."""
 
     SCHEMA = """
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -304,15 +316,19 @@ class LocalCopy:
         person TEXT, distance REAL, detail TEXT);
     """
 
-    def __init__(self, path: Path, encoder_id: str):
+    BUSY_SECONDS = 5.0
+
+    def __init__(self, path: Path | None, encoder_id: str):
         from .sqlite import _owner_only
 
-        self.path, self._lock = path, threading.Lock()
+        self.path, self._lock, self.wal_dirty = path, threading.Lock(), False
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL"):
+            if path is not None:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None,
+                                       timeout=self.BUSY_SECONDS)
+            for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL") if path else ():
                 self._db.execute(f"PRAGMA {pragma}")
             self._db.executescript(self.SCHEMA)
             stored = self._db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
@@ -322,7 +338,8 @@ class LocalCopy:
         except (OSError, sqlite3.Error) as error:
             raise GalleryError(f"The local copy of the gallery at {path} cannot be written ({error}); "
                                "check the data folder's permissions.") from error
-        _owner_only(path)
+        if path is not None:
+            _owner_only(path)
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -343,7 +360,9 @@ class LocalCopy:
         return rows, datetime.fromisoformat(stamp[0]) if stamp else None
 
     def replace(self, people: set[int] | None, rows: list[tuple], synced: datetime) -> None:
-        """Put the rows of `people` (None: everyone) as the server has them now."""
+        """Put the rows of `people` (None: everyone) as the server has them now (then call empty_wal)."""
+        if self.path is None:
+            return
         with self._transaction() as db:
             if people is None:
                 db.execute("DELETE FROM shots")
@@ -351,8 +370,21 @@ class LocalCopy:
                 db.executemany("DELETE FROM shots WHERE person_id=?", ((p,) for p in people))
             db.executemany("INSERT INTO shots VALUES (?, ?, ?)", ((r[0], r[1], bytes(r[2])) for r in rows))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (synced.isoformat(),))
-        with self._lock:  # the overwritten pages of a deleted person leave the write-ahead log too
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def empty_wal(self, quiet: bool = False) -> None:
+        """The overwritten pages of a deleted person reach the file and leave its write-ahead log, retried while
+        another connection (a second Likeness on this machine) reads the copy; when it reads on, `wal_dirty` says
+        to try again later (quiet: one try, no warning)."""
+        if self.path is None:
+            return
+        self.wal_dirty = not empty_wal(self._query, self.BUSY_SECONDS, 1 if quiet else None)
+        if self.wal_dirty and not quiet:
+            _log().warning("another program is reading the copy %s: deleted people stay in it until that program "
+                           "lets go (tried again then)", self.path)
+
+    def _query(self, statement: str) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(statement).fetchall()
 
     def queue(self, row: tuple) -> None:
         with self._transaction() as db:
@@ -390,12 +422,14 @@ class PostgresGallery(GalleryBase):
     """People and their embeddings from one encoder, on the PostgreSQL server at `url`, synchronised live."""
 
     def __init__(self, url: str, encoder_id: str, *, copy_dir: Path | None = None,
-                 retry_seconds: tuple[float, float] = RETRY_SECONDS):
+                 retry_seconds: tuple[float, float] = RETRY_SECONDS, keep_copy: bool = True):
         """Connect, create or migrate the schema if this login may, load everyone, and start listening.
 
         When the server cannot be reached, the last copy in `copy_dir` (default: the data folder) is used and the
         gallery reconnects by itself; GalleryError when there is no copy either, or the login is refused.
-        EncoderMismatch when the server's gallery belongs to another encoder.
+        EncoderMismatch when the server's gallery belongs to another encoder. keep_copy=False (one-off commands:
+        a report, a list, an export) writes and reads no copy: nobody's embeddings stay on this machine, and
+        the server must be reachable.
         """
         from ..config import make_data_dir
 
@@ -408,10 +442,15 @@ class PostgresGallery(GalleryBase):
         self._listen: psycopg.Connection | None = None
         self._since: datetime | None = None
         self._synced_at: datetime | None = None
-        self._copy = LocalCopy(copy_path(copy_dir or make_data_dir(), url, encoder_id), encoder_id)
+        self._stale = False  # a batch of changes could not be applied: the listener reloads everyone
+        self._told: set[str] = set()  # the warnings already logged once
+        self._copy = LocalCopy(copy_path(copy_dir or make_data_dir(), url, encoder_id) if keep_copy else None,
+                               encoder_id)
         try:
             self._start()
         except BaseException:
+            with self._lock:
+                self._close_connections()
             self._copy.close()
             raise
         self._thread = threading.Thread(target=self._run, name=f"gallery {self.where}", daemon=True)
@@ -432,8 +471,9 @@ class PostgresGallery(GalleryBase):
                 self._close_connections()
         rows, synced = self._copy.rows()
         if synced is None:
+            copy = ", and this machine has no copy of it yet" if self._copy.path else ""
             raise GalleryError(f"The gallery server at {self.where} cannot be reached "
-                               f"({_first_line(unreachable)}), and this machine has no copy of it yet.")
+                               f"({_first_line(unreachable)}){copy}.")
         self._snapshot, self._synced_at = _snapshot(rows, self.dimension), synced
         self._since = datetime.now(timezone.utc)
         _log().warning("gallery server %s unreachable at start; recognising from the copy of %s", self.where, synced)
@@ -449,7 +489,7 @@ class PostgresGallery(GalleryBase):
             self._listen = connect(self.url)
             self._listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             self._reload(self._db, None)
-            was_offline, self._since = self._since is not None, None
+            was_offline, self._since, self._stale = self._since is not None, None, False
         self._flush(self._listen)
         if was_offline:
             _log().info("gallery server %s reachable again", self.where)
@@ -474,39 +514,76 @@ class PostgresGallery(GalleryBase):
                 self._snapshot = _replace_people(self._snapshot, people, rows, self.dimension)
             self._synced_at = datetime.now(timezone.utc)
             self._copy.replace(people, rows, self._synced_at)
+        self._copy.empty_wal()  # outside the lock: it may wait for another reader of the copy
         self._tell("people")
+
+    def _warn_once(self, key: str, message: str, *args) -> None:
+        if key not in self._told:
+            self._told.add(key)
+            _log().warning(message, *args)
 
     def _run(self) -> None:
         """The listener: apply changes as they are announced, deliver queued events, reconnect with back-off."""
         delay = self._retry[0]
         while not self._stopping.is_set():
+            conn = self._listen  # read once: a caller may drop it (_went_offline) at any time; None: reconnect
+            connecting = conn is None or conn.closed
             try:
-                if self._listen is None or self._listen.closed:
+                if conn is None or connecting:  # (conn is None: for the type checker)
                     self._connect()
                     delay = self._retry[0]
-                self._apply_notifications()
-                self._flush(self._listen)
-            except psycopg.Error as error:
-                self._went_offline(error)
-                self._stopping.wait(delay)
-                delay = min(2 * delay, self._retry[1])
-            except Exception:  # a bug: logged, and the kiosk goes on from what it has
-                _log().exception("gallery listener")
-                self._stopping.wait(delay)
+                else:
+                    self._apply_notifications(conn)
+                    self._flush(conn)
+            except Exception as error:
+                # unreachable; or, reconnecting, a server that refuses this login or this gallery now
+                if isinstance(error, UNREACHABLE) or (connecting and isinstance(error, (psycopg.Error, GalleryError))):
+                    self._went_offline(error)
+                    self._stopping.wait(delay)
+                    delay = min(2 * delay, self._retry[1])
+                else:  # a bug, or a statement the server refused: logged, the kiosk goes on from what it has
+                    _log().exception("gallery listener")
+                    self._stopping.wait(delay)
 
-    def _apply_notifications(self) -> None:
-        conn = self._listen
-        assert conn is not None  # _run connected it
+    def _apply_notifications(self, conn: psycopg.Connection) -> None:
         notes = list(conn.notifies(timeout=POLL_SECONDS, stop_after=1))
         if notes:
             notes += conn.notifies(timeout=0.0)  # the rest of a burst, without waiting
         # this object's own changes were applied by the call that made them
-        own = self._db.info.backend_pid if self._db is not None and not self._db.closed else None
-        changed = {int(note.payload) for note in notes if note.pid != own}
-        if changed:
-            self._reload(conn, changed)
+        db = self._db
+        own = db.info.backend_pid if db is not None and not db.closed else None
+        changed: set[int] = set()
+        for note in notes:
+            try:
+                if note.pid != own:
+                    changed.add(int(note.payload))
+            except ValueError:  # any login may NOTIFY on the channel: not one of the triggers' ids
+                self._warn_once("payload", "gallery server %s: ignored a notification on %s that is not a "
+                                "person's id (%.40r)", self.where, CHANNEL, note.payload)
+        if self._stale or changed:
+            self._apply(conn, None if self._stale else changed)
         else:
             self._synced_at = datetime.now(timezone.utc)  # connected and nothing changed: the copy is current
+            if self._copy.wal_dirty:
+                self._copy.empty_wal(quiet=True)
+
+    def _apply(self, conn: psycopg.Connection, people: set[int] | None) -> None:
+        """_reload, and when applying the changes of `people` fails, everyone reloaded instead of the changes
+        lost (until it succeeds, the listener tries again: _stale)."""
+        try:
+            self._reload(conn, people)
+            self._stale = False
+            return
+        except UNREACHABLE:
+            raise  # the reconnection reloads everyone
+        except Exception:
+            self._stale = True
+            if people is None:
+                raise
+            _log().exception("gallery server %s: applying %d change(s) failed; reloading everyone", self.where,
+                             len(people))
+        self._reload(conn, None)
+        self._stale = False
 
     def _went_offline(self, error: Exception) -> None:
         with self._lock:
@@ -522,13 +599,36 @@ class PostgresGallery(GalleryBase):
 
     def _flush(self, conn: psycopg.Connection | None) -> None:
         """Deliver queued events; each has its uuid, so a delivery repeated after a lost reply adds nothing."""
+        if conn is None:
+            return
         with self._flush_lock:
-            waiting = self._copy.pending()
-            if not waiting or conn is None:
-                return
+            self._copy.delivered(self._send(conn))
+
+    def _send(self, conn: psycopg.Connection) -> list[str]:
+        """Insert the queued events on `conn` (in a transaction, or a savepoint of the caller's) and return their
+        ids, to mark delivered once committed; the caller holds _flush_lock. Lines naming somebody no longer
+        enrolled are left out (DELIVER_EVENTS). A line the server refuses (not for being unreachable: this login
+        may not insert events, a value it rejects) is dropped with a warning, so that the others go on."""
+        waiting = self._copy.pending()
+        if not waiting:
+            return []
+        try:
             with conn.transaction():
-                conn.cursor().executemany(INSERT_EVENTS, waiting)
-            self._copy.delivered([row[0] for row in waiting])
+                conn.cursor().executemany(DELIVER_EVENTS, waiting)
+        except UNREACHABLE:
+            raise
+        except psycopg.Error:
+            for row in waiting:  # one by one: which of them does the server refuse?
+                try:
+                    with conn.transaction():
+                        conn.execute(DELIVER_EVENTS, row)
+                except UNREACHABLE:
+                    raise
+                except psycopg.Error as error:
+                    self._warn_once(f"refused {type(error).__name__}", "gallery server %s refused an event of "
+                                    "this machine, dropped (%s); this warning is not repeated", self.where,
+                                    _first_line(error))
+        return [row[0] for row in waiting]
 
     def status(self) -> GalleryStatus:
         """online, since when it is not (UTC), the time of the copy in use, the events waiting for the server."""
@@ -563,11 +663,22 @@ class PostgresGallery(GalleryBase):
             except psycopg.Error as error:
                 raise _translate(error, self.where, self.user) from error
 
+    @contextlib.contextmanager
+    def _change(self):
+        """A transaction that changes or removes people: this machine's queued events go in first, so that a
+        line logged just before a rename or a deletion is renamed or deleted with the others (never delivered
+        after it); they count as delivered once it commits."""
+        with self._flush_lock:  # before self._lock, as in _flush and events()
+            with self._server(transaction=True) as conn:
+                delivered = self._send(conn)
+                yield conn
+            self._copy.delivered(delivered)
+
     def _after_change(self, people: set[int] | None) -> None:
         """Show this object's own committed change at once (the listener skips its announcement)."""
         try:
             with self._server() as conn:
-                self._reload(conn, people)
+                self._apply(conn, people)
         except GalleryError:
             pass  # committed all the same; the full sync at reconnection brings it
 
@@ -656,7 +767,7 @@ class PostgresGallery(GalleryBase):
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""
         new = _checked_name(new)
-        with self._server(transaction=True) as conn:
+        with self._change() as conn:
             person = self._person_id(conn, old)
             if new == old:
                 return
@@ -669,7 +780,7 @@ class PostgresGallery(GalleryBase):
     def delete(self, name: str) -> None:
         """Remove a person from the server: embeddings, thumbnails and every log line naming them; every
         machine's matrix and copy drop them at the next sync. A 'delete' event without a name records it."""
-        with self._server(transaction=True) as conn:
+        with self._change() as conn:
             person = self._person_id(conn, name)
             shots = conn.execute("SELECT COUNT(*) FROM likeness.embeddings WHERE person_id = %s", (person,)).fetchone()[0]
             conn.execute("DELETE FROM likeness.people WHERE id = %s", (person,))  # embeddings, thumbnails cascade
@@ -679,7 +790,7 @@ class PostgresGallery(GalleryBase):
 
     def delete_all(self) -> None:
         """Delete everyone, every embedding and the whole log, on the server and (at their next sync) every copy."""
-        with self._server(transaction=True) as conn:
+        with self._change() as conn:
             conn.execute("DELETE FROM likeness.people")
             conn.execute("DELETE FROM likeness.events")
         self._after_change(None)
@@ -691,10 +802,12 @@ class PostgresGallery(GalleryBase):
 
     def events(self, limit: int = 100) -> list[Event]:
         """The newest `limit` events, newest first (this machine's waiting ones delivered first)."""
-        with self._server() as conn:
-            self._flush(conn)
-            rows = conn.execute("SELECT time, kind, person, distance, detail FROM likeness.events "
-                                "ORDER BY time DESC, seq DESC LIMIT %s", (limit,)).fetchall()
+        with self._flush_lock:
+            with self._server() as conn:
+                delivered = self._send(conn)
+                rows = conn.execute("SELECT time, kind, person, distance, detail FROM likeness.events "
+                                    "ORDER BY time DESC, seq DESC LIMIT %s", (limit,)).fetchall()
+            self._copy.delivered(delivered)
         return [Event(_utc(t), k, p, d, x) for t, k, p, d, x in rows]
 
     def matrix(self) -> GalleryMatrix:
@@ -777,6 +890,8 @@ class PostgresGallery(GalleryBase):
         self._stopping.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        with contextlib.suppress(psycopg.Error):  # a last try (without a copy on disk they would be lost)
+            self._flush(self._db if self._since is None else None)
         with self._lock:
             self._close_connections()
         if self._since is None and self._synced_at is not None:

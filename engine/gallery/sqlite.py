@@ -32,6 +32,7 @@ from .base import (
     Shot,
     _checked_embeddings,
     _checked_name,
+    empty_wal,
     now,
 )
 
@@ -51,7 +52,6 @@ CREATE TABLE IF NOT EXISTS events (
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
 BUSY_SECONDS = 5.0  # how long a statement waits for another connection's lock
-CHECKPOINT_TRIES = 50  # x 0.1 s: how long a deletion waits for another reader to let go of the WAL
 IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
 IMPORT_TABLES = ("meta", "people", "embeddings")
 MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
@@ -340,16 +340,8 @@ class Gallery(GalleryBase):
 
     def _empty_wal(self) -> None:
         """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing."""
-        # A checkpoint waits for readers through the busy handler: with the connection's 5 s timeout each try
-        # would wait 5 s (50 tries: over four minutes behind one open reader). Here the tries do the waiting.
-        self._query("PRAGMA busy_timeout = 0")
-        try:
-            for _ in range(CHECKPOINT_TRIES):
-                if not self._query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]:
-                    return
-                time.sleep(0.1)  # another connection is reading; it usually lets go within one query
-        finally:
-            self._query(f"PRAGMA busy_timeout = {int(1000 * BUSY_SECONDS)}")
+        if empty_wal(self._query, BUSY_SECONDS):
+            return
         raise GalleryError(f"The deletion is done, but another program is reading {self.path}: the deleted shots "
                            "stay on disk in that file until the program lets go of it and Likeness closes the "
                            "gallery (SQLite overwrites them only once nobody reads the old version).")

@@ -106,4 +106,5 @@ class GalleryTab(QWidget):
     def delete_all(self) -> None:
         question = "Delete the whole gallery: everyone, every shot and the log? This cannot be undone."
         if QMessageBox.question(self, "Delete everything", question) == QMessageBox.StandardButton.Yes:
-            self._change(self.studio.gallery.delete_all, "Deleted the whole gallery.")
+            self.studio.run_job(lambda recognizer: recognizer.delete_all(source="window"),
+                                lambda result: self._changed(result, "Deleted the whole gallery."))

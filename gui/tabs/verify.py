@@ -48,7 +48,7 @@ class VerifyTab(QWidget):
     def refresh_people(self) -> None:
         current = self.claim.currentText()
         self.claim.clear()
-        self.claim.addItems([p.name for p in self.studio.gallery.people()])
+        self.claim.addItems(self.studio.gallery.names())
         if current:
             self.claim.setCurrentText(current)
 
