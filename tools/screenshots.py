@@ -5,7 +5,8 @@
 
 Uses a temporary LIKENESS_HOME: enrolls the person of the video from one of its frames, and Obama from a
 test photo, then shows each tab with the video running as the camera, the kiosk (asking for its liveness
-challenge), and with --replay the live view of a clip where a phone replays the person's face.
+challenge), Settings › Integrations, and with --replay the live view of a clip where a phone replays the
+person's face.
 """
 from __future__ import annotations
 
@@ -86,6 +87,12 @@ def main() -> None:
         name = window.tabs.tabText(index).lower().replace(" ", "_")
         window.grab().save(str(OUT / f"{index + 1}_{name}.png"))
         print(f"saved {name}")
+    settings = window.settings_tab
+    window.tabs.setCurrentWidget(settings)
+    settings.set_value("integrations.machine_name", "front-door")
+    settings.ensureWidgetVisible(settings.test_event)
+    wait(800)
+    window.grab().save(str(OUT / "integrations.png"))
     window.enter_kiosk()
     wait(2500)
     window.grab().save(str(OUT / "kiosk.png"))
