@@ -113,8 +113,9 @@ class Studio(QObject):
         return liveness.kiosk_mode if self.kiosk else liveness.mode
 
     def update_settings(self, settings: Settings) -> None:
-        """Apply and save new settings; a new encoder opens its own gallery. LikenessError, and nothing changes,
-        when they cannot run (an encoder file that cannot be loaded, a classifier decision without one)."""
+        """Apply and save new settings; a new encoder or gallery URL opens that gallery. LikenessError, and nothing
+        changes, when they cannot run (an encoder file that cannot be loaded, a classifier decision without one, a
+        gallery that cannot be opened)."""
         Recognizer.check(settings)
         if (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder, self.settings.gallery):
             gallery = gallery_for(settings, keep_copy=True)
