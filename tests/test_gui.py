@@ -109,7 +109,7 @@ def test_settings_survive_a_restart(qtbot, window):
 def test_deleting_a_person_removes_them_from_the_gallery_file(qtbot, window, zubair_photo):
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     tab = window.gallery_tab
-    assert tab.people.count() == 1
+    qtbot.waitUntil(lambda: tab.people.count() == 1, timeout=5000)
     tab.people.setCurrentRow(0)
     tab.delete(confirm=False)
     qtbot.waitUntil(lambda: tab.people.count() == 0, timeout=5000)
@@ -256,6 +256,7 @@ def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubai
 
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     tab = window.gallery_tab
+    qtbot.waitUntil(lambda: tab.people.count() == 1, timeout=5000)
     tab.people.setCurrentRow(0)
     tab.rename("Zubair A.")
     assert [p.name for p in window.studio.gallery.people()] == ["Zubair A."]
@@ -267,7 +268,8 @@ def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubai
     qtbot.waitUntil(lambda: tab.people.count() == 0, timeout=5000)
     assert "0 people enrolled" in window.gallery_size.text()
     tab.import_gallery(str(exported))
-    assert tab.people.count() == 1 and "1 shot(s) of 1 people" in tab.info.text()
+    qtbot.waitUntil(lambda: tab.people.count() == 1, timeout=5000)
+    assert "1 shot(s) of 1 people" in tab.info.text()
 
 
 def test_the_status_bar_says_which_provider_runs_and_how_fast(qtbot, window):

@@ -22,8 +22,10 @@ class GalleryTab(QWidget):
         self.studio = studio
         self.people = QListWidget()
         self.people.setIconSize(QSize(64, 64))
-        self.info = QLabel()
+        self.info, self.where = QLabel(), QLabel()  # the last action's outcome; where the gallery is kept
         self.info.setWordWrap(True)
+        self.where.setWordWrap(True)
+        self._listing = 0  # the newest listing asked for: an older one that arrives late is dropped
         buttons = QGridLayout()
         for i, (text, slot) in enumerate((("Rename…", self.rename), ("Delete…", self.delete),
                                           ("Add shots", self.add_shots), ("Export…", self.export_gallery),
@@ -35,20 +37,37 @@ class GalleryTab(QWidget):
         layout.addWidget(self.people)
         layout.addLayout(buttons)
         layout.addWidget(self.info)
+        layout.addWidget(self.where)
         studio.gallery_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
+        """List everyone with a thumbnail, read on a background thread: a shared gallery of thousands of people
+        takes a second or more to send its thumbnails, and the window must not stop meanwhile."""
+        self._listing += 1
+        listing, gallery = self._listing, self.studio.gallery
+        self.studio.background.start(lambda: (listing, gallery.people()), self._show_people)
+        where = gallery.status().where
+        self.where.setText(f"Stored on this computer only: {where}" if isinstance(gallery, Gallery) else
+                           f"Shared with other machines on the gallery server {where}")
+
+    def _show_people(self, result) -> None:
+        """A listing's (number, people), or the LikenessError that stopped it; on this (the UI) thread."""
+        if isinstance(result, LikenessError):
+            self.info.setText(f"The people cannot be listed: {result}")
+            return
+        listing, people = result
+        if listing != self._listing:
+            return
+        selected = self.selected()
         self.people.clear()
-        for person in self.studio.gallery.people():
+        for person in people:
             item = QListWidgetItem(QIcon(jpeg_pixmap(person.thumbnail, 64)),
                                    f"{person.name}\n{person.embedding_count} shot(s), since {person.created[:10]}")
             item.setData(Qt.ItemDataRole.UserRole, person.name)
             self.people.addItem(item)
-        gallery = self.studio.gallery
-        where = gallery.status().where
-        self.info.setText(f"Stored on this computer only: {where}" if isinstance(gallery, Gallery) else
-                          f"Shared with other machines on the gallery server {where}")
+            if person.name == selected:
+                self.people.setCurrentItem(item)
 
     def selected(self) -> str | None:
         item = self.people.currentItem()
