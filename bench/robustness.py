@@ -8,8 +8,8 @@ Part 1 generates a corpus of malformed files (empty, random bytes, truncated JPE
 unusual ones (16-bit, CMYK, an animated GIF, bytes after a JPEG's end, a non-UTF-8 and a 250-character file
 name, the test photos), and runs each through embed, enroll, verify, identify, liveness and style (as the
 content and as the style image), each a subprocess of the real CLI with a private LIKENESS_HOME and a 60 s limit.
-A bad input must be refused cleanly: exit 2, a sentence on stderr (most start with "error:"; identify's "no face
-found" does not), no traceback, the gallery's people and embeddings unchanged. A valid input must end in a
+A bad input must be refused cleanly: exit 2, a sentence on stderr, no traceback, the gallery's people and
+embeddings unchanged. A valid input must end in a
 decision (exit 0 or 1); a photo without a face may be either. Anything else (a traceback, exit 3 or another
 code, a timeout, a signal) is a failure.
 

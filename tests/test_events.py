@@ -3,6 +3,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from engine.events import (
     outbox_from_settings,
     send_test_event,
 )
-from mqtt_broker import Broker, Listener, Receiver, free_port, needs_broker, wait_until
+from mqtt_broker import OPENSSL, Broker, Listener, Receiver, free_port, make_certificates, needs_broker, wait_until
 
 FAST = (0.05, 0.3)  # retry back-off of the tests' outboxes, s
 SECRET = "door-secret"
@@ -406,3 +407,130 @@ def test_a_broker_without_mqtt_5_is_spoken_to_in_mqtt_3(tmp_path):
     assert levels[0] == 5 and levels[-1] == 4
     sink.close()
     server.close()
+
+
+# TLS: a throwaway certificate authority, a broker's TLS listener and an HTTPS receiver, all on loopback
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """A self-signed certificate authority and a server certificate for 127.0.0.1 and localhost, made once."""
+    if OPENSSL is None:
+        pytest.skip("the openssl command is not installed")
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def tls_broker(tmp_path, certificates):
+    """mosquitto with a TLS listener (tls_port, tls_url) besides its plain ones, stopped at the end."""
+    folder = tmp_path / "tls-broker"
+    folder.mkdir()
+    running = Broker(folder, tls=certificates)
+    running.start()
+    yield running
+    running.stop()
+
+
+def is_one_sentence(text: str) -> bool:
+    """One line, no sentence ending inside, none of OpenSSL's own wording such as "(_ssl.c:1006)"."""
+    return "\n" not in text and not re.search(r"[.;!?]\s", text) and "_ssl.c" not in text
+
+
+@needs_broker
+def test_mqtts_with_the_private_certificate_authority_delivers(tls_broker, certificates, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIKENESS_MQTT_CA", str(certificates.ca))
+    listener = Listener(tls_broker.tls_port, ca=certificates.ca)  # a subscriber over TLS too
+    sent = decisions()[0]
+    with Outbox(tmp_path / "outbox.sqlite", [MqttSink(tls_broker.tls_url, machine="door")], retry=FAST) as outbox:
+        outbox.publish(sent)
+        assert outbox.flush(5) and outbox.pending() == 0
+    assert wait_until(lambda: listener.events())
+    assert listener.events() == [expected(sent)]
+    assert [topic for topic, _, _ in listener.messages if "/status" not in topic] == ["likeness/door/recognized"]
+    settings = Settings(integrations=IntegrationsSettings(mqtt_url=tls_broker.tls_url))
+    assert send_test_event(settings).startswith("delivered in ")
+    listener.close()
+
+
+@needs_broker
+def test_mqtts_without_the_certificate_authority_says_so_and_keeps_the_event(tls_broker, certificates, tmp_path,
+                                                                             monkeypatch, caplog):
+    monkeypatch.delenv("LIKENESS_MQTT_CA", raising=False)
+    answer = send_test_event(Settings(integrations=IntegrationsSettings(mqtt_url=tls_broker.tls_url)))
+    assert answer.startswith(f"the MQTT broker at {tls_broker.tls_url} has a certificate this machine does not "
+                             "trust (")
+    assert answer.endswith("set LIKENESS_MQTT_CA to the PEM file of the certificate authority that signed it")
+    assert is_one_sentence(answer)
+    path, sent = tmp_path / "outbox.sqlite", Decision("recognized", name="Ada", machine="door")
+    with caplog.at_level(logging.WARNING), \
+            Outbox(path, [MqttSink(tls_broker.tls_url, machine="door", timeout=1)], retry=FAST) as outbox:
+        outbox.publish(sent)
+        assert not outbox.flush(0.5) and outbox.pending() == 1
+    assert "does not trust" in caplog.text  # the log says why once
+    monkeypatch.setenv("LIKENESS_MQTT_CA", str(certificates.ca))  # the operator sets it and starts again
+    listener = Listener(tls_broker.tls_port, ca=certificates.ca)
+    with Outbox(path, [MqttSink(tls_broker.tls_url, machine="door")], retry=FAST) as outbox:
+        assert outbox.flush(5)
+    assert wait_until(lambda: listener.events())
+    assert [event["id"] for event in listener.events()] == [sent.id]  # kept, not lost
+    listener.close()
+
+
+def test_an_https_webhook_signed_by_the_trusted_authority_gets_the_signed_event(certificates, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIKENESS_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("LIKENESS_WEBHOOK_CA", str(certificates.ca))
+    receiver = Receiver(tls=certificates)
+    assert receiver.url.startswith("https://127.0.0.1:")
+    settings = Settings(integrations=IntegrationsSettings(machine_name="door", webhook_url=receiver.url))
+    assert send_test_event(settings).startswith("delivered in ")
+    sent = decisions()[0]
+    outbox = outbox_from_settings(settings, path=tmp_path / "outbox.sqlite")
+    outbox.publish(sent)
+    assert outbox.flush(5)
+    outbox.close()
+    assert len(receiver.requests) == 2 and receiver.failures == []
+    headers, body = receiver.requests[1]
+    mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Likeness-Signature"], f"sha256={mac}")
+    assert headers["X-Likeness-Event-Id"] == sent.id and json.loads(body) == expected(sent)
+    receiver.close()
+
+
+def test_an_https_webhook_with_an_untrusted_certificate_says_so_and_keeps_the_event(certificates, tmp_path,
+                                                                                    monkeypatch, caplog):
+    monkeypatch.delenv("LIKENESS_WEBHOOK_CA", raising=False)  # the system's trust store: no throwaway CA in it
+    receiver = Receiver(tls=certificates)
+    answer = send_test_event(Settings(integrations=IntegrationsSettings(webhook_url=receiver.url)))
+    port = receiver.server_address[1]
+    assert answer.startswith(f"the webhook https://127.0.0.1:{port}/likeness has a certificate this machine does "
+                             "not trust (")
+    assert answer.endswith("set LIKENESS_WEBHOOK_CA to the PEM file of the certificate authority that signed it")
+    assert is_one_sentence(answer)
+    path, sent = tmp_path / "outbox.sqlite", Decision("verified", name="Ada")
+    with caplog.at_level(logging.WARNING), \
+            Outbox(path, [WebhookSink(receiver.url, secret=SECRET, timeout=1)], retry=FAST) as outbox:
+        outbox.publish(sent)
+        assert not outbox.flush(0.5) and outbox.pending() == 1
+    assert "does not trust" in caplog.text
+    assert receiver.requests == [] and wait_until(lambda: receiver.failures)  # the handshakes failed, nothing sent
+    monkeypatch.setenv("LIKENESS_WEBHOOK_CA", str(certificates.ca))  # the operator sets it and starts again
+    with Outbox(path, [WebhookSink(receiver.url, secret=SECRET)], retry=FAST) as outbox:
+        assert outbox.flush(5)
+    assert [body["id"] for body in receiver.bodies()] == [sent.id]  # kept, not lost
+    receiver.close()
+
+
+@needs_broker
+def test_a_certificate_authority_file_that_cannot_be_used_is_named(tls_broker, certificates, tmp_path, monkeypatch):
+    missing, not_pem = tmp_path / "missing.pem", tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    receiver = Receiver(tls=certificates)
+    for variable, setting, url in (("LIKENESS_MQTT_CA", "mqtt_url", tls_broker.tls_url),
+                                   ("LIKENESS_WEBHOOK_CA", "webhook_url", receiver.url)):
+        settings = Settings(integrations=IntegrationsSettings(**{setting: url}))
+        monkeypatch.setenv(variable, str(missing))
+        assert send_test_event(settings) == f"cannot read {variable} {missing}: No such file or directory"
+        monkeypatch.setenv(variable, str(not_pem))
+        answer = send_test_event(settings)
+        assert answer.startswith(f"{variable} {not_pem} holds no PEM certificate") and is_one_sentence(answer)
+    assert receiver.requests == []
+    receiver.close()

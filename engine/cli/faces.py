@@ -149,7 +149,7 @@ def run_identify(args) -> int:
                 continue
             faces = recognizer.identify(image, source="cli")  # an empty gallery is refused at the first image
             if not faces:
-                print(f"{path}: no face found", file=sys.stderr)
+                print(f"error: {path}: no face found", file=sys.stderr)
                 bad = True
             for face in faces:
                 everyone_known &= face.match.recognized

@@ -1,11 +1,13 @@
 """MQTT sink (paho-mqtt 2.x): QoS 1 publications acknowledged by the broker, a retained online/offline status
 with a Last Will, an event the broker can never take (too large, refused) reported as Refused, TLS for
-mqtts://, user and password from the environment, never from the settings."""
+mqtts:// (a private certificate authority from LIKENESS_MQTT_CA), user and password from the environment, never
+from the settings."""
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import ssl
 import threading
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -23,6 +25,9 @@ UNSUPPORTED_PROTOCOL = 132
 # invalid, packet too large, payload format invalid; others (quota exceeded, unspecified error) are tried again
 PERMANENT_PUBACKS = {135, 144, 149, 153}
 LAST_SEEN_KINDS = ("recognized", "verified")
+# OpenSSL's verify codes for a certificate whose issuer is not trusted here: self-signed, self-signed in the
+# chain, issuer unknown, leaf signature not verifiable (a private certificate authority fixes these)
+UNKNOWN_ISSUER = {18, 19, 20, 21}
 
 
 def topic_level(text: str) -> str:
@@ -41,6 +46,28 @@ def secret_from_env(name: str) -> str | None:
         except OSError as error:
             raise BadInput(f"Cannot read {name}_FILE {path}: {error.strerror or error}.") from error
     return None
+
+
+def tls_context(variable: str) -> ssl.SSLContext:
+    """A client's TLS context (server certificate and host name checked) trusting the certificate authorities
+    in the PEM file that the environment variable `variable` names, else the system's trust store; raises
+    DeliveryError, one sentence, for a file it cannot use."""
+    path = os.environ.get(variable) or None
+    try:
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError as error:
+        raise DeliveryError(f"{variable} {path} holds no PEM certificate ({error.reason or error})") from error
+    except OSError as error:
+        raise DeliveryError(f"cannot read {variable} {path}: {error.strerror or error}") from error
+
+
+def certificate_problem(peer: str, error: ssl.SSLCertVerificationError, variable: str) -> str:
+    """One sentence on why `peer`'s certificate was turned down, for a DeliveryError."""
+    why = str(error.verify_message or error.reason or error).rstrip(".")
+    if error.verify_code in UNKNOWN_ISSUER:
+        return (f"{peer} has a certificate this machine does not trust ({why}): set {variable} to the PEM file "
+                "of the certificate authority that signed it")
+    return f"{peer} has a certificate that is not accepted ({why})"
 
 
 def parse_broker(url: str) -> tuple[str, str, int, str | None]:
@@ -139,7 +166,7 @@ class MqttSink:
         if self.user:
             client.username_pw_set(self.user, self.password)
         if self.scheme == "mqtts":
-            client.tls_set(ca_certs=os.environ.get("LIKENESS_MQTT_CA") or None)
+            client.tls_set_context(tls_context("LIKENESS_MQTT_CA"))
         client.connect_timeout = self.timeout
         client.reconnect_delay_set(0.5, 30)  # type: ignore[arg-type]  # paho annotates int; it sleeps any float
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
@@ -147,6 +174,9 @@ class MqttSink:
         self._answered.clear()
         try:
             client.connect(self.host, self.port, keepalive=30)
+        except ssl.SSLCertVerificationError as error:
+            raise DeliveryError(certificate_problem(f"the MQTT broker at {self.name}", error,
+                                                    "LIKENESS_MQTT_CA")) from error
         except (OSError, ValueError) as error:
             raise DeliveryError(f"cannot reach the MQTT broker at {self.name}: "
                                 f"{getattr(error, 'strerror', None) or error}") from error

@@ -5,11 +5,13 @@ import hashlib
 import hmac
 import http.client
 import logging
+import ssl
 from urllib.parse import urlsplit
 
 from ..errors import BadInput, DeliveryError
 from ..logs import LOGGER
 from .decision import Decision, Refused
+from .mqtt import certificate_problem, tls_context
 
 log = logging.getLogger(f"{LOGGER}.events")
 RETRIED_4XX = (401, 403, 404, 408, 429)  # refusals that the receiver's operator or time can lift
@@ -31,7 +33,11 @@ class WebhookSink:
     """POSTs each decision's JSON to `url`; any 2xx answer within `timeout` s is a delivery. Redirects are
     not followed (a POST must not silently become a GET elsewhere). A 4xx answer refuses the event for good,
     except those that a receiver or its operator can fix: 401 and 403 (a secret or login to set right), 404 (a
-    path), 408 (a timeout) and 429 (too many requests); anything else is tried again."""
+    path), 408 (a timeout) and 429 (too many requests); anything else is tried again. An https:// receiver's
+    certificate must be valid for its host and signed by a certificate authority of the PEM file that
+    LIKENESS_WEBHOOK_CA names (a private one, e.g. a door controller's own), else of the system's trust store;
+    an untrusted certificate or an unreadable file is a DeliveryError (the outbox keeps the event). The file is
+    read at the first https delivery, and again at the next one while it could not be."""
 
     def __init__(self, url: str, *, secret: str | None = None, timeout: float = 5.0, thumbnails: bool = False):
         parts = urlsplit(url)
@@ -42,6 +48,7 @@ class WebhookSink:
                     f"{parts.path or '/'}"
         self.secret = secret.encode("utf-8") if secret else None
         self.timeout, self.thumbnails = timeout, thumbnails
+        self._tls: ssl.SSLContext | None = None
         if self.secret is None:
             log.warning("LIKENESS_WEBHOOK_SECRET is not set: events to %s are not signed.", self.name)
 
@@ -50,9 +57,15 @@ class WebhookSink:
         headers = {"Content-Type": "application/json", "User-Agent": "Likeness", "X-Likeness-Event-Id": decision.id}
         if self.secret:
             headers["X-Likeness-Signature"] = signature(self.secret, body)
-        connection_class = http.client.HTTPSConnection if self.parts.scheme == "https" else http.client.HTTPConnection
         assert self.parts.hostname is not None  # __init__ refused a URL without one
-        connection = connection_class(self.parts.hostname, self.parts.port, timeout=self.timeout)
+        connection: http.client.HTTPConnection
+        if self.parts.scheme == "https":
+            if self._tls is None:
+                self._tls = tls_context("LIKENESS_WEBHOOK_CA")
+            connection = http.client.HTTPSConnection(self.parts.hostname, self.parts.port, timeout=self.timeout,
+                                                     context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=self.timeout)
         target = self.parts.path or "/"
         try:
             connection.request("POST", f"{target}?{self.parts.query}" if self.parts.query else target, body, headers)
@@ -60,6 +73,8 @@ class WebhookSink:
             answer.read(65536)
         except TimeoutError as error:
             raise DeliveryError(f"the webhook {self.name} did not answer within {self.timeout:g} s") from error
+        except ssl.SSLCertVerificationError as error:
+            raise DeliveryError(certificate_problem(f"the webhook {self.name}", error, "LIKENESS_WEBHOOK_CA")) from error
         except (OSError, http.client.HTTPException) as error:
             why = getattr(error, "strerror", None) or error
             raise DeliveryError(f"cannot reach the webhook {self.name}: {why}") from error
