@@ -1,6 +1,6 @@
 """Verification as binary classification (DeepFace, Taigman et al. 2014): a logistic unit on features of a pair.
 
-    P(same | f1, f2) = sigmoid(sum_k w_k phi_k(f1, f2) + b)      128 weights and a bias
+    P(same | f1, f2) = sigmoid(sum_k w_k phi_k(f1, f2) + b)      one weight per embedding value, and a bias
 
 phi is either
   "abs"   |f1_k - f2_k|
@@ -26,7 +26,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "resources" / "calibration" /
 
 
 def pair_features(f1: np.ndarray, f2: np.ndarray, kind: str) -> np.ndarray:
-    """(N, 128) x (N, 128) -> (N, 128) features of each pair."""
+    """(N, D) x (N, D) -> (N, D) features of each pair (D: the embedding length, 128 or 640)."""
     f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     if kind == "abs":
         return np.abs(f1 - f2)
@@ -42,7 +42,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PairClassifier:
-    weights: np.ndarray  # (128,)
+    weights: np.ndarray  # (D,)
     bias: float
     features: str
     encoder_id: str  # the encoder whose embeddings it was trained on; others must not be scored

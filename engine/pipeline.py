@@ -1,8 +1,8 @@
 """FacePipeline: image -> faces with their boxes, landmarks, chips, embeddings and (on streams) liveness.
 
-The one path used by the GUI, the CLI, the tests and the benchmarks:
+The one way from pixels to faces, under the Recognizer (engine/recognizer.py, which matches them against the
+gallery) and in the benchmarks that measure faces alone:
 detect -> align -> encode (all faces of a frame as one batch) -> passive liveness of each face's track.
-Matching against a gallery is the Recognizer's (engine/recognizer.py), which holds a FacePipeline.
 """
 from __future__ import annotations
 
@@ -121,18 +121,23 @@ class FacePipeline:
             return
         self.liveness = liveness_monitor(threshold, self.settings.use_gpu)
 
-    def apply_settings(self, settings: RecognitionSettings) -> None:
-        """Take new settings live; only a change of GPU use or of encoder needs new ONNX sessions."""
-        new_encoder = settings.use_gpu != self.settings.use_gpu or settings.encoder != self.settings.encoder
-        if new_encoder:
-            self.encoder = open_encoder(settings.encoder, use_gpu=settings.use_gpu)
-        if settings.use_gpu != self.settings.use_gpu:
-            self.detector = FaceDetector(use_gpu=settings.use_gpu)
-            if self.liveness is not None:  # the liveness models move too (the faces followed are forgotten)
-                self.liveness = liveness_monitor(self.liveness.threshold, settings.use_gpu)
-        self.detector.detection_size = settings.detection_size
-        self.detector.score_threshold = settings.detection_score
-        self.settings = settings
+    def apply_settings(self, settings: RecognitionSettings, liveness_threshold: float | None) -> None:
+        """Take new settings and a liveness threshold (None: off) live. Only a change of GPU use or of encoder
+        needs new ONNX sessions; they are all made before anything changes, so that a model that cannot be
+        loaded leaves the pipeline as it was (ModelUnavailable)."""
+        gpu_changed = settings.use_gpu != self.settings.use_gpu
+        encoder = (open_encoder(settings.encoder, use_gpu=settings.use_gpu)
+                   if gpu_changed or settings.encoder != self.settings.encoder else self.encoder)
+        detector = FaceDetector(use_gpu=settings.use_gpu) if gpu_changed else self.detector
+        liveness = self.liveness
+        if liveness_threshold is None:
+            liveness = None
+        elif liveness is None or gpu_changed:  # on a new device the faces followed are forgotten
+            liveness = liveness_monitor(liveness_threshold, settings.use_gpu)
+        else:
+            liveness.set_threshold(liveness_threshold)
+        detector.detection_size, detector.score_threshold = settings.detection_size, settings.detection_score
+        self.encoder, self.detector, self.liveness, self.settings = encoder, detector, liveness, settings
 
     def observe(self, image_rgb: np.ndarray, timestamp: float | None = None) -> list[FaceObservation]:
         """Every face of the image, largest first.

@@ -22,13 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import BadInput
-from .events import Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path
+from .errors import BadInput, LikenessError
+from .events import (
+    Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
+)
 from .faces.encode import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
 from .kiosk import Announcement
 from .match import Identification, Verification, identify, verify
-from .pair_classifier import pair_classifier_for
+from .pair_classifier import PairClassifier, pair_classifier_for
 from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
 
 LIVENESS_PLACES = ("none", "window", "kiosk")  # a stream's passive liveness: off, the window's mode, the kiosk's
@@ -61,14 +63,16 @@ class Recognizer:
 
     def __init__(self, settings: Settings, gallery: GalleryBase | None, *, liveness: str = "none",
                  gallery_location: Path | str | None = None, outbox: Outbox | None = None,
-                 publish: bool = False, presence: bool = False):
+                 publish: bool = False, presence: bool = False, problems: tuple[str, ...] = ()):
         self.settings, self.gallery, self.outbox = settings, gallery, outbox
         self.publish, self.presence = publish, presence  # whether new Integrations settings make a new outbox
         self.liveness, self.gallery_location = liveness, gallery_location
+        self.problems = list(problems)  # what this session cannot do, in sentences (the window shows them)
         self.encoder_id = encoder_id(settings.recognition.encoder)
-        self.classifier = pair_classifier_for(settings.recognition.decision, self.encoder_id)
         self.times = StageTimes()
         self._pipeline: FacePipeline | None = None
+        self._classifier: PairClassifier | None = None
+        self._classifier_loaded = False  # loaded when a decision needs it: `people list` never does
 
     @classmethod
     def from_settings(cls, settings: Settings, *, gallery: Path | str | None = None, with_gallery: bool = True,
@@ -80,12 +84,18 @@ class Recognizer:
         ("" turns one off). presence: this is a long-lived session (the window, the kiosk): it says on MQTT that
         the machine is online and keeps a shared gallery's copy to recognise from while the server is away."""
         opened = gallery_for(settings, gallery, keep_copy=presence) if with_gallery else None
-        outbox = None
+        outbox, problems = None, []
         try:
             if publish:
-                outbox = outbox_from_settings(settings, mqtt_url=mqtt_url, webhook_url=webhook_url, status=presence)
+                try:
+                    outbox = outbox_from_settings(settings, mqtt_url=mqtt_url, webhook_url=webhook_url,
+                                                  status=presence)
+                except LikenessError as error:
+                    if not presence:
+                        raise
+                    problems.append(f"Decisions are not sent out: {error}")  # the window still recognises
             return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox,
-                       publish=publish, presence=presence)
+                       publish=publish, presence=presence, problems=tuple(problems))
         except BaseException:
             if opened is not None:
                 opened.close()
@@ -96,12 +106,23 @@ class Recognizer:
     @staticmethod
     def check(settings: Settings) -> None:
         """Raise LikenessError (one sentence) unless these settings can make a recognizer: a trained encoder
-        file that ONNX Runtime cannot load, or a classifier decision without a pair classifier of the encoder."""
+        file that ONNX Runtime cannot load, a classifier decision without a pair classifier of the encoder, or
+        an MQTT broker or webhook that cannot be used as given (a password in the URL, a bad port)."""
         encoder = settings.recognition.encoder
         identity = encoder_id(encoder)  # says when a trained encoder's file does not exist
         if encoder not in ("", *SHIPPED_ENCODERS):
             open_encoder(encoder, use_gpu=False)
         pair_classifier_for(settings.recognition.decision, identity)
+        for sink in sinks_from_settings(settings, status=False):  # made without connecting
+            sink.close()
+
+    @property
+    def classifier(self) -> PairClassifier | None:
+        """The pair classifier that decides when the settings say "classifier", else None (d <= tau decides)."""
+        if not self._classifier_loaded:
+            self._classifier = pair_classifier_for(self.settings.recognition.decision, self.encoder_id)
+            self._classifier_loaded = True
+        return self._classifier
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -110,6 +131,10 @@ class Recognizer:
             self._pipeline = FacePipeline(self.settings.recognition,
                                           liveness_threshold=liveness_threshold(self.settings, self.liveness))
         return self._pipeline
+
+    def load_models(self) -> str:
+        """Load the face models now rather than at the first face; returns where the encoder runs."""
+        return self.provider
 
     @property
     def provider(self) -> str:
@@ -212,8 +237,8 @@ class Recognizer:
         tracked = face.liveness if face is not None else None
         if tracked is not None:
             live, spoof_score = tracked.verdict.live, tracked.verdict.score
-        decision = Decision(kind, name, distance, margin, live, spoof_score, tuple(reasons),
-                            thumbnail_jpeg(face.chip) if face is not None else None, source,
+        thumbnail = thumbnail_jpeg(face.chip) if face is not None and self.outbox is not None else None
+        decision = Decision(kind, name, distance, margin, live, spoof_score, tuple(reasons), thumbnail, source,
                             machine=machine_name(self.settings))
         try:
             if kind not in LOGGED_BY_THE_GALLERY and self.gallery is not None:
@@ -238,18 +263,16 @@ class Recognizer:
             identity = encoder_id(settings.recognition.encoder)
             classifier = pair_classifier_for(settings.recognition.decision, identity)
             if self._pipeline is not None:
-                self._pipeline.apply_settings(settings.recognition)
+                self._pipeline.apply_settings(settings.recognition, threshold)
         except BaseException:
             if gallery is not self.gallery and gallery is not None:
                 gallery.close()
             raise
-        if self._pipeline is not None:
-            self._pipeline.set_liveness(threshold)
         if gallery is not self.gallery and self.gallery is not None:
             self.gallery.close()
         old_integrations = self.settings.integrations
-        self.settings, self.gallery, self.classifier, self.liveness = settings, gallery, classifier, liveness
-        self.encoder_id = identity
+        self.settings, self.gallery, self.liveness, self.encoder_id = settings, gallery, liveness, identity
+        self._classifier, self._classifier_loaded = classifier, True
         if settings.integrations != old_integrations and self.publish:
             self._reopen_outbox(settings)
 

@@ -117,15 +117,17 @@ class Studio(QObject):
         changes, when they cannot run (an encoder file that cannot be loaded, a classifier decision without one, a
         gallery that cannot be opened)."""
         Recognizer.check(settings)
-        if (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder, self.settings.gallery):
-            gallery = gallery_for(settings, keep_copy=True)
+        new_gallery = (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder,
+                                                                           self.settings.gallery)
+        gallery = gallery_for(settings, keep_copy=True) if new_gallery else self.gallery
+        self.settings = settings
+        if new_gallery:
             self.gallery.remove_listener(self._gallery_news.emit)
             self.gallery.close()
             self.gallery = gallery
             gallery.add_listener(self._gallery_news.emit)
             self.gallery_changed.emit()
             self.gallery_status.emit(gallery.status())
-        self.settings = settings
         if kept := save_settings(settings):
             self.message.emit(f"The settings file had problems; a copy of it was kept as {kept}.")
         self._send_pipeline_settings()
@@ -146,7 +148,8 @@ class Studio(QObject):
 
     def announce(self, announcement, face) -> None:
         """Record what the kiosk announced (engine.kiosk.Announcement), on the pipeline thread."""
-        self.run_job(lambda recognizer: recognizer.announce(announcement, face), self._logged)
+        source = "kiosk" if self.kiosk else "window"
+        self.run_job(lambda recognizer: recognizer.announce(announcement, face, source), self._logged)
 
     def _logged(self, result) -> None:
         if isinstance(result, LikenessError):

@@ -158,12 +158,21 @@ class PipelineWorker(QObject):
             self.failed.emit(as_sentence(error))
             return self._refuse_jobs(error)
         try:
-            self._observe_frames(recognizer)
+            if self._stop.is_set():  # closed while the gallery opened: no models to load for nothing
+                return
+            try:
+                provider = recognizer.load_models()  # here, where a model that cannot be loaded is said
+            except Exception as error:
+                self.failed.emit(as_sentence(error))
+                return self._refuse_jobs(error)
+            self._observe_frames(recognizer, provider)
         finally:
             recognizer.close()
 
-    def _observe_frames(self, recognizer) -> None:
-        self.ready.emit(recognizer.provider)
+    def _observe_frames(self, recognizer, provider: str) -> None:
+        self.ready.emit(provider)
+        for problem in recognizer.problems:
+            self.failed.emit(problem)
         meter, last_problem = RateMeter(), None
         while not self._stop.is_set():
             self._apply_pending_settings(recognizer)
@@ -205,11 +214,12 @@ class PipelineWorker(QObject):
             self.ready.emit(recognizer.provider)
 
     def _run_jobs(self, recognizer) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 job_id, work = self.jobs.get_nowait()
             except queue.Empty:
                 return
+            self._apply_pending_settings(recognizer)  # a job asked for after a switch of encoder runs with it
             try:
                 result = work(recognizer)
             except Exception as error:

@@ -7,9 +7,11 @@ import hmac
 import time
 
 import cv2
+import pytest
 
 from engine.cli import main
 from engine.config import IntegrationsSettings, LivenessSettings, RecognitionSettings, Settings
+from engine.errors import LikenessError
 from engine.gallery import thumbnail_jpeg
 from engine.images import load_image, video_frames
 from engine.kiosk import RecognitionVote
@@ -30,11 +32,11 @@ def kiosk_settings(**integrations) -> Settings:
                     integrations=IntegrationsSettings(machine_name="door", **integrations))
 
 
-def kiosk_run(recognizer, clips, every=3) -> tuple[float, float]:
+def kiosk_run(recognizer, clips, every=3) -> tuple[list[float], float]:
     """The kiosk's loop on clips played one after the other: observe each frame, vote, record what is announced.
-    Returns (seconds spent recording the announcements, seconds of the whole run)."""
+    Returns (seconds spent recording each announcement, seconds of the whole run)."""
     vote = RecognitionVote(frames_to_decide=3, cooldown=1.0, liveness="passive")
-    recording, started, offset = 0.0, time.perf_counter(), 0.0
+    recording, started, offset = [], time.perf_counter(), 0.0
     for clip in clips:
         timestamp = offset
         for _, t, image in video_frames(clip, every):
@@ -44,7 +46,7 @@ def kiosk_run(recognizer, clips, every=3) -> tuple[float, float]:
             if (announcement := vote.update(face, timestamp)) is not None:
                 before = time.perf_counter()
                 recognizer.announce(announcement, face)
-                recording += time.perf_counter() - before
+                recording.append(time.perf_counter() - before)
         offset = timestamp + 10.0  # the next clip's faces are new tracks
     return recording, time.perf_counter() - started
 
@@ -101,7 +103,8 @@ def test_a_receiver_that_hangs_costs_the_kiosk_nothing(broker, tmp_path):
     enroll_first_frame(recognizer, LIVE, "Luyt")
     recording, whole_run = kiosk_run(recognizer, [LIVE, REPLAY])
     logged = decisions_logged(recognizer.gallery)
-    assert logged and recording < 0.05 * whole_run  # the frame rate changes by less than 5 %
+    assert logged and max(recording) < 0.25  # never waits for the receiver (its timeout is 0.5 s)
+    assert sum(recording) < 0.05 * whole_run  # the frame rate changes by less than 5 %
     assert wait_until(lambda: len(listener.events()) == 1 + len(logged), timeout=5)  # MQTT is not held up
     assert recognizer.close() >= 1  # the webhook's events stay in the outbox for the next session
     listener.close()
@@ -161,6 +164,18 @@ def test_deleting_everyone_withdraws_all_undelivered_events_even_with_integratio
     assert naming_him() == []
 
 
+def test_an_unusable_broker_url_is_refused_up_front_and_never_stops_the_window(tmp_path):
+    settings = Settings(recognition=RecognitionSettings(use_gpu=False),
+                        integrations=IntegrationsSettings(mqtt_url="mqtt://door:secret@127.0.0.1:1883"))
+    with pytest.raises(LikenessError, match="password"):
+        Recognizer.check(settings)  # what the settings panel asks before it takes a value
+    window = Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite", presence=True)  # a file said so
+    assert window.outbox is None and window.problems and "not sent out" in window.problems[0]
+    window.close()
+    with pytest.raises(LikenessError, match="password"):  # a command says it and stops
+        Recognizer.from_settings(settings, gallery=tmp_path / "g.sqlite")
+
+
 def test_two_sessions_on_one_server_see_each_others_enrollments_and_deletions(postgres_url, tmp_path):
     settings = Settings(recognition=RecognitionSettings(use_gpu=False))
     door = Recognizer.from_settings(settings, gallery=postgres_url)
@@ -169,11 +184,11 @@ def test_two_sessions_on_one_server_see_each_others_enrollments_and_deletions(po
     assert door.observe(probe)[0].match is None  # nobody enrolled yet
 
     desk.enroll("Obama", [desk.find_face(load_image(FACES / "obama.jpg")).face], ["obama.jpg"], source="desk")
-    assert wait_until(lambda: door.gallery.matrix().names == ("Obama",), timeout=1.0)
+    assert wait_until(lambda: door.gallery.matrix().names == ("Obama",), timeout=10)  # the delay: bench/
     assert door.observe(probe)[0].match.name == "Obama"
 
     desk.delete("Obama", source="desk")
-    assert wait_until(lambda: door.gallery.matrix().names == (), timeout=1.0)
+    assert wait_until(lambda: door.gallery.matrix().names == (), timeout=10)
     assert door.observe(probe)[0].match is None
     assert door.gallery.people() == [] and desk.gallery.people() == []
     door.close()

@@ -113,7 +113,9 @@ def test_bad_dates_are_refused_with_a_sentence(gallery, words, said, capsys):
     assert said in err and "Traceback" not in err
 
 
-def test_a_missing_gallery_is_refused(tmp_path, capsys):
-    assert main(["report", "--gallery", str(tmp_path / "none.sqlite")]) == 2
+@pytest.mark.parametrize("as_url", [False, True])
+def test_a_missing_gallery_is_refused(tmp_path, capsys, as_url):
+    missing = tmp_path / "none.sqlite"
+    assert main(["report", "--gallery", f"sqlite://{missing}" if as_url else str(missing)]) == 2
     assert "There is no gallery at" in capsys.readouterr().err
-    assert not (tmp_path / "none.sqlite").exists()
+    assert not missing.exists()

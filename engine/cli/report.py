@@ -75,12 +75,17 @@ def _open_gallery(location: str | None):
     """The gallery to read; a file that does not exist is refused (opening it would create an empty one)."""
     from ..config import load_settings
     from ..errors import BadInput
-    from ..gallery import default_path, gallery_url
+    from ..gallery import default_path, gallery_url, sqlite_path
     from ..recognizer import gallery_for
 
     settings = load_settings()
     url = gallery_url(settings) if location is None else location
-    path = None if "://" in url else Path(url) if url else default_path(settings.recognition.encoder)
+    if not url:
+        path: Path | None = default_path(settings.recognition.encoder)
+    elif url.startswith("sqlite://"):
+        path = sqlite_path(url)
+    else:
+        path = None if "://" in url else Path(url)
     if path is not None and not path.is_file():
         raise BadInput(f"There is no gallery at {path}.")
     return gallery_for(settings, location)

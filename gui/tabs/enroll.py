@@ -24,7 +24,7 @@ SHOT_PX = 96
 PHOTO_PX = 240  # a photo with several faces is shown with the face taken boxed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # shots are compared by identity: a face's arrays have no single truth value
 class Shot:
     face: FaceObservation
     source: str
@@ -136,7 +136,9 @@ class EnrollTab(QWidget):
         if isinstance(result, LikenessError):
             self._say(str(result))
             return
-        image, photo = result
+        image, photo, encoder = result
+        if encoder != self.shots_encoder:  # asked for before the encoder changed: its embedding is of the old one
+            return
         self._add_shot(Shot(photo.face, str(Path(path).resolve())))
         self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)). {photo.note(Path(path).name)}".strip())
         several = len(photo.faces) > 1
@@ -164,7 +166,8 @@ class EnrollTab(QWidget):
             return self._say("Take a shot from the camera or add a photo first.")
         shots = list(self.shots)
         self.save_button.setEnabled(False)
-        self.studio.run_job(lambda recognizer: recognizer.enroll(name, [s.face for s in shots], [s.source for s in shots]),
+        self.studio.run_job(lambda recognizer: recognizer.enroll(name, [s.face for s in shots], [s.source for s in shots],
+                                                                 source="window"),
                             lambda result: self._enrolled(name, shots, result))
 
     def _enrolled(self, name: str, shots: list[Shot], result) -> None:
@@ -212,6 +215,7 @@ def shot_list() -> QListWidget:
 
 
 def photo_subject(recognizer, path: str, check_size: bool = True):
-    """On the pipeline thread: the photo and the face it is of (a PhotoFace)."""
+    """On the pipeline thread: the photo, the face it is of (a PhotoFace) and the id of the encoder that made its
+    embedding."""
     image = load_image(path)
-    return image, recognizer.find_face(image, where=Path(path).name, check_size=check_size)
+    return image, recognizer.find_face(image, where=Path(path).name, check_size=check_size), recognizer.encoder_id

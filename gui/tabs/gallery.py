@@ -46,19 +46,21 @@ class GalleryTab(QWidget):
         takes a second or more to send its thumbnails, and the window must not stop meanwhile."""
         self._listing += 1
         listing, gallery = self._listing, self.studio.gallery
-        self.studio.background.start(lambda: (listing, gallery.people()), self._show_people)
+        self.studio.background.start(lambda: (listing, people_or_error(gallery)), self._show_people)
         where = gallery.status().where
         self.where.setText(f"Stored on this computer only: {where}" if isinstance(gallery, Gallery) else
                            f"Shared with other machines on the gallery server {where}")
 
     def _show_people(self, result) -> None:
-        """A listing's (number, people), or the LikenessError that stopped it; on this (the UI) thread."""
-        if isinstance(result, LikenessError):
-            self.info.setText(f"The people cannot be listed: {result}")
-            return
+        """A listing's (number, people or the LikenessError that stopped it); on this (the UI) thread."""
         listing, people = result
         if listing != self._listing:
+            return  # an older listing, perhaps of a gallery closed since
+        if isinstance(people, LikenessError):
+            self.info.setText(f"The people cannot be listed: {people}")
             return
+        if self.info.text().startswith("The people cannot be listed"):
+            self.info.clear()
         selected = self.selected()
         self.people.clear()
         for person in people:
@@ -127,3 +129,11 @@ class GalleryTab(QWidget):
         if QMessageBox.question(self, "Delete everything", question) == QMessageBox.StandardButton.Yes:
             self.studio.run_job(lambda recognizer: recognizer.delete_all(source="window"),
                                 lambda result: self._changed(result, "Deleted the whole gallery."))
+
+
+def people_or_error(gallery):
+    """On a background thread: everyone enrolled, or the LikenessError that stopped the listing."""
+    try:
+        return gallery.people()
+    except LikenessError as error:
+        return error

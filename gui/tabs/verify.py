@@ -136,7 +136,9 @@ class VerifyTab(QWidget):
         if isinstance(result, LikenessError):
             self.verdict.setText(str(result))
             return
-        image, photo = result
+        image, photo, encoder = result
+        if encoder != self.studio.gallery.encoder_id:  # asked for before the encoder changed
+            return
         self.show_decision(photo.face)
         if len(photo.faces) > 1:  # which face was verified
             self.presented.setPixmap(photo_pixmap(image, [f.box for f in photo.faces], photo.index, EVIDENCE_PX))
