@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..config import Settings, data_dir, gallery_url_problem
+from ..config import Settings, gallery_url_problem
 from ..errors import BadInput, EncoderMismatch
-from ..faces.encode import encoder_id as _encoder_id
 from .base import (  # noqa: F401
     Event,
     GalleryBase,
@@ -26,7 +25,7 @@ from .base import (  # noqa: F401
     now,
     thumbnail_jpeg,
 )
-from .sqlite import Gallery, default_path  # noqa: F401
+from .sqlite import Gallery, default_path, default_path_of  # noqa: F401
 
 URL_VARIABLE = "LIKENESS_GALLERY_URL"
 
@@ -35,13 +34,6 @@ def gallery_url(settings: Settings) -> str:
     """The gallery URL in use: the environment variable LIKENESS_GALLERY_URL when it is set (even empty),
     else the setting gallery.url."""
     return os.environ.get(URL_VARIABLE, settings.gallery.url)
-
-
-def default_path_of(encoder_id: str) -> Path:
-    """default_path() of the encoder with this id: the same file name, from the id instead of the setting."""
-    if encoder_id == _encoder_id("dlib"):
-        return data_dir() / "gallery.sqlite"
-    return data_dir() / f"gallery-{encoder_id.replace(':', '-').replace('+', '-')}.sqlite"
 
 
 def sqlite_path(url: str) -> Path:

@@ -62,9 +62,14 @@ def default_path(encoder: str = "") -> Path:
     data folder (LIKENESS_HOME/data when that variable is set): gallery.sqlite for dlib's, the encoder of
     Likeness before FaceNet shipped, gallery-<name>-<id prefix>.sqlite for any other (embeddings of different
     encoders are never compared, so each version of each has its own file)."""
-    if encoder in ("", "dlib"):
+    return default_path_of(encoder_id(encoder))
+
+
+def default_path_of(identity: str) -> Path:
+    """default_path() of the encoder with this id."""
+    if identity == encoder_id("dlib"):
         return data_dir() / "gallery.sqlite"
-    return data_dir() / f"gallery-{encoder_id(encoder).replace(':', '-').replace('+', '-')}.sqlite"
+    return data_dir() / f"gallery-{identity.replace(':', '-').replace('+', '-')}.sqlite"
 
 
 def stored_encoder(path: Path) -> str | None:
