@@ -172,6 +172,23 @@ def row_problem(row: tuple, dimension: int) -> str | None:
     return None
 
 
+def group_by_person(rows: list[tuple], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """(vectors, owners, person ids, names) of (person id, name, vector bytes) rows ordered by person: the
+    matrix a gallery matches against, whichever store the rows came from."""
+    vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), np.float32).reshape(-1, dimension)
+    person_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    ids, first_row, owners = np.unique(person_ids, return_index=True, return_inverse=True)
+    return vectors, owners.astype(np.int64).reshape(-1), ids, tuple(rows[i][1] for i in first_row)
+
+
+def shots_by_person(rows) -> dict[str, list[tuple]]:
+    """An export's (name, vector, source, thumbnail) rows as {name: [(vector, source, thumbnail), ...]}."""
+    by_person: dict[str, list[tuple]] = {}
+    for name, vector, source, thumbnail in rows:
+        by_person.setdefault(name, []).append((vector, source, thumbnail))
+    return by_person
+
+
 class GalleryBase(ABC):
     """The interface of a gallery: people and their embeddings from one encoder.
 

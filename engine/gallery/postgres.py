@@ -45,8 +45,10 @@ from .base import (
     Shot,
     _checked_embeddings,
     _checked_name,
+    group_by_person,
     empty_wal,
     now,
+    shots_by_person,
 )
 
 SCHEMA_VERSION = 1
@@ -232,14 +234,6 @@ class _Snapshot:
     buffer: np.ndarray  # (capacity, dimension) float32
 
 
-def _grouped(rows: list[tuple], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-    """Vectors, owners, person ids and names of (person_id, name, vector bytes) rows grouped by person."""
-    vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), np.float32).reshape(-1, dimension)
-    person_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    ids, first_row, owners = np.unique(person_ids, return_index=True, return_inverse=True)
-    return vectors, owners.astype(np.int64).reshape(-1), ids, tuple(rows[i][1] for i in first_row)
-
-
 def _build(vectors: np.ndarray, owners: np.ndarray, ids: np.ndarray, names: tuple, buffer=None) -> _Snapshot:
     if buffer is None or len(buffer) < len(vectors):
         buffer = np.empty((len(vectors) * 5 // 4 + 64, vectors.shape[1]), np.float32)
@@ -251,14 +245,14 @@ def _build(vectors: np.ndarray, owners: np.ndarray, ids: np.ndarray, names: tupl
 
 def _snapshot(rows: list[tuple], dimension: int) -> _Snapshot:
     """From (person_id, name, vector bytes) rows grouped by person."""
-    vectors, owners, ids, names = _grouped(rows, dimension)
+    vectors, owners, ids, names = group_by_person(rows, dimension)
     return _build(vectors, owners, ids, names)
 
 
 def _replace_people(old: _Snapshot, changed: set[int], rows: list[tuple], dimension: int) -> _Snapshot:
     """`old` with the people of `changed` as the rows (theirs, as stored now) say: new people are appended in
     place, a renamed one changes name only; a deletion or changed shots rebuild the matrix."""
-    vectors, owners, ids, names = _grouped(rows, dimension)
+    vectors, owners, ids, names = group_by_person(rows, dimension)
     position = {int(pid): i for i, pid in enumerate(old.ids)} if changed & set(old.ids.tolist()) else {}
     known = [int(pid) for pid in changed if int(pid) in position]
     fresh = {int(pid): i for i, pid in enumerate(ids)}
@@ -831,9 +825,7 @@ class PostgresGallery(GalleryBase):
                 leftover.unlink(missing_ok=True)
 
     def _merge(self, rows) -> ImportReport:
-        by_person: dict[str, list] = {}
-        for name, vector, source, thumbnail in rows:
-            by_person.setdefault(name, []).append((vector, source, thumbnail))
+        by_person = shots_by_person(rows)
         new: list[Shot] = []
         stamp, added, skipped = now(), 0, 0
         with self._server(transaction=True) as conn:

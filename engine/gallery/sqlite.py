@@ -32,8 +32,10 @@ from .base import (
     Shot,
     _checked_embeddings,
     _checked_name,
+    group_by_person,
     empty_wal,
     now,
+    shots_by_person,
 )
 
 SCHEMA_VERSION = 1
@@ -376,14 +378,11 @@ class Gallery(GalleryBase):
             return self._matrix_cache[1]
 
     def _load_matrix(self) -> GalleryMatrix:
-        rows = self._query("SELECT e.person_id, e.vector, p.name FROM embeddings e JOIN people p ON p.id=e.person_id "
+        rows = self._query("SELECT e.person_id, p.name, e.vector FROM embeddings e JOIN people p ON p.id=e.person_id "
                            "WHERE e.encoder=? ORDER BY e.person_id, e.id", (self.encoder_id,))
-        embeddings = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dimension)
-        person_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        _, first_row, owners = np.unique(person_ids, return_index=True, return_inverse=True)
-        names = tuple(rows[i][2] for i in first_row)
+        embeddings, owners, _, names = group_by_person(rows, self.dimension)
         embeddings.flags.writeable = False  # shared by every caller until the next change
-        return GalleryMatrix(embeddings, owners.astype(np.int64), names)
+        return GalleryMatrix(embeddings, owners, names)
 
     def export(self, path: Path | str) -> None:
         """Write people and embeddings, with the encoder id but without the events log, to one SQLite file.
@@ -409,9 +408,7 @@ class Gallery(GalleryBase):
         os.replace(tmp, path)
 
     def _merge(self, rows) -> ImportReport:
-        by_person: dict[str, list] = {}
-        for name, vector, source, thumbnail in rows:
-            by_person.setdefault(name, []).append((vector, source, thumbnail))
+        by_person = shots_by_person(rows)
         added = skipped = 0
         with self._transaction() as db:
             for name, shots in by_person.items():
