@@ -232,8 +232,8 @@ class Recognizer:
                face: FaceObservation | None = None, margin: float | None = None, reasons: tuple[str, ...] = (),
                live: bool | None = None, spoof_score: float | None = None, source: str = "") -> Decision:
         """One decision (kind: engine.events.KINDS) as a line in the gallery's events log (but see
-        LOGGED_BY_THE_GALLERY) and, when a broker or a webhook is set, an event out. A face of a stream gives its liveness
-        verdict (else `live` and `spoof_score`) and its thumbnail."""
+        LOGGED_BY_THE_GALLERY) and, when a broker or a webhook is set, an event out. A face of a stream gives its
+        liveness verdict (else `live` and `spoof_score`) and its thumbnail."""
         tracked = face.liveness if face is not None else None
         if tracked is not None:
             live, spoof_score = tracked.verdict.live, tracked.verdict.score
@@ -277,7 +277,8 @@ class Recognizer:
             self._reopen_outbox(settings)
 
     def _reopen_outbox(self, settings: Settings) -> None:
-        """New destinations: what the old outbox had not delivered stays in its file for them to pick up."""
+        """New destinations, from the same outbox file: what was not yet delivered to a destination that stays
+        goes out from it; a destination removed takes its undelivered events with it."""
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
