@@ -64,20 +64,20 @@ def recognised(gallery, probe):
     return identify(probe[None], gallery.matrix(), tau=0.5)[0].name
 
 
-def test_an_enrollment_rename_and_deletion_reach_the_other_machine_within_a_second(machines):
+def test_an_enrollment_rename_and_deletion_reach_the_other_machine(machines):  # how fast: bench/shared_kiosks.py
     desk, door = machines("desk"), machines("door")
     told = []
     door.add_listener(told.append)
     face = unit_vectors(1, 1)[0]
     started = time.monotonic()
     desk.enroll("Ada", face[None], ["camera"])
-    assert eventually(lambda: recognised(door, face) == "Ada", 1.0), "not recognised at the door within 1 s"
+    assert eventually(lambda: recognised(door, face) == "Ada", 3.0), "not recognised at the door within 3 s"
     assert time.monotonic() - started < 1.0
     assert eventually(lambda: "people" in told)  # listeners hear of it once the copy is written too
     desk.rename("Ada", "Ada Lovelace")
-    assert eventually(lambda: recognised(door, face) == "Ada Lovelace", 1.0)
+    assert eventually(lambda: recognised(door, face) == "Ada Lovelace", 3.0)
     desk.delete("Ada Lovelace")
-    assert eventually(lambda: recognised(door, face) is None, 1.0)
+    assert eventually(lambda: recognised(door, face) is None, 3.0)
     assert len(door.matrix().embeddings) == 0
 
 
@@ -259,7 +259,7 @@ def test_a_rename_and_a_new_person_announced_together_both_arrive(machines):
         desk.rename("Bob", "Robert")
         desk.enroll("Carol", unit_vectors(1, 3), ["camera"])
         time.sleep(0.3)
-    assert eventually(lambda: sorted(door.matrix().names) == ["Carol", "Robert"], 1.0)
+    assert eventually(lambda: sorted(door.matrix().names) == ["Carol", "Robert"], 3.0)
 
 
 def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machines, monkeypatch, caplog):
@@ -267,7 +267,7 @@ def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machine
     monkeypatch.setattr(postgres, "_replace_people", lambda *args: 1 / 0)
     with caplog.at_level(logging.ERROR, "likeness"):
         desk.enroll("Ada", unit_vectors(1, 1), ["camera"])
-        assert eventually(lambda: door.matrix().names == ("Ada",), 1.0)
+        assert eventually(lambda: door.matrix().names == ("Ada",), 3.0)
     assert "reloading everyone" in caplog.text
 
 
@@ -279,7 +279,7 @@ def test_a_notification_that_is_not_an_id_loses_nothing(machines, postgres_url, 
         with other.transaction():  # any login may NOTIFY: its junk comes in the batch of a real deletion
             other.execute("NOTIFY likeness_gallery, 'junk'")
             other.execute("DELETE FROM likeness.people WHERE name = 'Bob'")
-        assert eventually(lambda: door.matrix().names == (), 1.0)
+        assert eventually(lambda: door.matrix().names == (), 3.0)
     assert "not a person's id" in caplog.text
 
 
@@ -370,7 +370,7 @@ def test_a_deleted_person_leaves_the_copy_once_another_reader_lets_go(machines, 
         files = (copy, copy.with_name(copy.name + "-wal"))
         return not any(face.tobytes() in f.read_bytes() for f in files if f.exists())
 
-    assert eventually(gone, 1.0)  # the listener tries again while nothing changes
+    assert eventually(gone, 3.0)  # the listener tries again while nothing changes
 
 
 def test_a_one_off_command_leaves_no_copy_on_this_machine(postgres_url, tmp_path):
