@@ -30,7 +30,6 @@ from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, Pip
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
-PIPELINE_CLOSE_MS = 6000
 
 
 class Studio(QObject):
@@ -446,9 +445,10 @@ class MainWindow(QMainWindow):
         for thread in self.threads:
             thread.quit()
             thread.wait(max(1, int(1000 * (deadline - time.monotonic()))))
-        # As it ends, the pipeline thread closes its Recognizer: a gallery server's connections, the outbox's
-        # last "offline" on MQTT. That may take longer than the second the others get.
-        self.pipeline_thread.wait(PIPELINE_CLOSE_MS)
+        # As it ends, the pipeline thread closes its Recognizer (a gallery server's connections, the outbox's
+        # last "offline" on MQTT) or finishes loading the models: that may take longer than the second the
+        # others get, and Qt aborts the process if a running QThread is destroyed.
+        self.pipeline_thread.wait()
         for tab in (self.style_tab, self.convnet_tab):
             if tab.thread is not None:
                 tab.thread.wait()  # Qt aborts the process if a running QThread is destroyed
