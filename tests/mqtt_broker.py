@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from paho.mqtt.client import CallbackAPIVersion, Client
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
-needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (apt-get install mosquitto)")
-OPENSSL = shutil.which("openssl")
-needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+
+
+def tool(name: str, package: str) -> str:
+    """The path of a command the tests need; a missing one fails the test that needs it, saying what to install
+    (.ci/run installs them): a skipped test would prove nothing."""
+    found = shutil.which(name) or next((f"{folder}/{name}" for folder in ("/usr/sbin", "/usr/bin")
+                                        if os.access(f"{folder}/{name}", os.X_OK)), None)
+    if found is None:
+        raise RuntimeError(f"the {name} command is not installed: apt-get install {package}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ def make_certificates(folder: Path) -> Certificates:
     """A throwaway certificate authority and a server certificate for 127.0.0.1 and localhost, made by the
     openssl command (P-256 keys: a few milliseconds), valid for two days."""
     def openssl(*args):
-        subprocess.run([OPENSSL, *args], check=True, capture_output=True, timeout=30)
+        subprocess.run([tool("openssl", "openssl"), *args], check=True, capture_output=True, timeout=30)
 
     ca, ca_key, request = folder / "ca.pem", folder / "ca.key", folder / "server.csr"
     cert, key, extensions = folder / "server.pem", folder / "server.key", folder / "server.ext"
@@ -77,7 +82,7 @@ class Broker:
         self.folder, self.port, self.secure_port = folder, free_port(), free_port()
         self.tls_port = free_port() if tls else None
         passwords = folder / "passwords"
-        subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-c", "-b", str(passwords),
+        subprocess.run([tool("mosquitto_passwd", "mosquitto"), "-c", "-b", str(passwords),
                         "kiosk", "s3cret"], check=True, capture_output=True)
         (folder / "mosquitto.conf").write_text(
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\nper_listener_settings true\n"
@@ -89,7 +94,7 @@ class Broker:
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+        self.process = subprocess.Popen([tool("mosquitto", "mosquitto"), "-c", str(self.folder / "mosquitto.conf")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports = [port for port in (self.port, self.secure_port, self.tls_port) if port]
         assert wait_until(lambda: all(self._accepts(port) for port in ports)), self._log()

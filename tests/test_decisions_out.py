@@ -16,7 +16,7 @@ from engine.gallery import thumbnail_jpeg
 from engine.images import load_image, video_frames
 from engine.kiosk import RecognitionVote
 from engine.recognizer import Recognizer
-from mqtt_broker import Listener, Receiver, needs_broker, wait_until
+from mqtt_broker import Listener, Receiver, wait_until
 
 from conftest import FIXTURES
 
@@ -62,7 +62,6 @@ def enroll_first_frame(recognizer, clip, name):
     recognizer.enroll(name, [recognizer.find_face(image).face], [clip.name], source="window")
 
 
-@needs_broker
 def test_a_kiosk_publishes_exactly_the_decisions_it_logs_signed(broker, receiver, tmp_path, monkeypatch):
     monkeypatch.setenv("LIKENESS_WEBHOOK_SECRET", SECRET)
     listener = Listener(broker.port)
@@ -94,7 +93,6 @@ def test_a_kiosk_publishes_exactly_the_decisions_it_logs_signed(broker, receiver
     listener.close()
 
 
-@needs_broker
 def test_a_receiver_that_hangs_costs_the_kiosk_nothing(broker, tmp_path):
     hanging = Receiver(answers=["hang"] * 50)
     listener = Listener(broker.port)
@@ -111,7 +109,6 @@ def test_a_receiver_that_hangs_costs_the_kiosk_nothing(broker, tmp_path):
     hanging.close()
 
 
-@needs_broker
 def test_the_command_line_publishes_its_decisions_but_not_a_presence(broker, tmp_path):
     listener = Listener(broker.port)
     where = ["--gallery", str(tmp_path / "g.sqlite"), "--mqtt", broker.url]

@@ -27,7 +27,7 @@ from engine.events import (
     outbox_from_settings,
     send_test_event,
 )
-from mqtt_broker import OPENSSL, Broker, Listener, Receiver, free_port, make_certificates, needs_broker, wait_until
+from mqtt_broker import Broker, Listener, Receiver, free_port, make_certificates, wait_until
 
 FAST = (0.05, 0.3)  # retry back-off of the tests' outboxes, s
 SECRET = "door-secret"
@@ -45,7 +45,6 @@ def expected(decision: Decision) -> dict:
     return json.loads(decision.to_json(with_thumbnail=False))
 
 
-@needs_broker
 def test_each_decision_arrives_once_on_its_topic_with_its_content(broker, tmp_path):
     listener = Listener(broker.port)
     sent = decisions()
@@ -67,7 +66,6 @@ def test_each_decision_arrives_once_on_its_topic_with_its_content(broker, tmp_pa
     listener.close()
 
 
-@needs_broker
 def test_thumbnails_are_sent_only_when_turned_on_and_last_seen_is_retained(broker, tmp_path):
     listener = Listener(broker.port)
     sink = MqttSink(broker.url, machine="door", thumbnails=True, retain_last_seen=True)
@@ -85,7 +83,6 @@ def test_thumbnails_are_sent_only_when_turned_on_and_last_seen_is_retained(broke
     late.close()
 
 
-@needs_broker
 def test_the_last_will_says_offline_when_the_kiosk_dies(broker):
     listener = Listener(broker.port, topic="likeness/dying/status")
     script = ("import os; from engine.events import Decision, MqttSink; "
@@ -96,7 +93,6 @@ def test_the_last_will_says_offline_when_the_kiosk_dies(broker):
     listener.close()
 
 
-@needs_broker
 def test_a_broker_stopped_mid_run_loses_nothing_and_duplicates_keep_their_id(broker, tmp_path):
     listener = Listener(broker.port, client_id="attendance-sheet")  # a persistent session, as a real receiver has
     sent = [Decision("recognized", name=f"person {i}", machine="door") for i in range(30)]
@@ -118,7 +114,6 @@ def test_a_broker_stopped_mid_run_loses_nothing_and_duplicates_keep_their_id(bro
     listener.close()
 
 
-@needs_broker
 def test_the_test_event_says_what_happened(broker, monkeypatch):
     def result(url):
         return send_test_event(Settings(integrations=IntegrationsSettings(mqtt_url=url)))
@@ -162,7 +157,6 @@ def test_a_refusing_webhook_is_tried_again_with_the_same_id(tmp_path):
     receiver.close()
 
 
-@needs_broker
 def test_a_hanging_receiver_delays_neither_publish_nor_the_broker(broker, tmp_path):
     receiver = Receiver(answers=["hang"] * 20)
     listener = Listener(broker.port)
@@ -254,7 +248,6 @@ def file_bytes(path: Path) -> bytes:
     return b"".join(file.read_bytes() for file in path.parent.glob(path.name + "*"))
 
 
-@needs_broker
 def test_reopening_without_a_sink_deletes_its_undelivered_events(broker, tmp_path, caplog):
     path, dead = tmp_path / "outbox.sqlite", f"http://127.0.0.1:{free_port()}/gone-hook"
     face = Decision("unknown", thumbnail_jpeg=b"\xff\xd8 a face", machine="door")
@@ -301,7 +294,6 @@ def test_forgetting_works_on_the_file_without_any_sink(tmp_path):
     assert b'"name":"Ada"' not in file_bytes(path) and b'"name":"Bob"' not in file_bytes(path)
 
 
-@needs_broker
 def test_a_deletion_clears_the_persons_retained_last_seen(broker):
     sink = MqttSink(broker.url, machine="door", retain_last_seen=True, status=False)
     sink.deliver(Decision("recognized", name="Ada Lovelace"))
@@ -316,7 +308,6 @@ def test_a_deletion_clears_the_persons_retained_last_seen(broker):
     after.close()
 
 
-@needs_broker
 def test_an_idle_kiosk_says_online_at_once_and_offline_after_close(broker, tmp_path):
     listener = Listener(broker.port, topic="likeness/door/status")
     outbox = Outbox(tmp_path / "outbox.sqlite", [MqttSink(broker.url, machine="door")], retry=FAST)
@@ -357,7 +348,6 @@ def test_an_event_refused_for_good_is_dropped_and_the_next_ones_go_on(tmp_path, 
     receiver.close()
 
 
-@needs_broker
 def test_an_event_too_large_for_the_broker_is_dropped_and_the_next_ones_go_on(tmp_path, caplog):
     folder = tmp_path / "small-broker"
     folder.mkdir()
@@ -414,8 +404,6 @@ def test_a_broker_without_mqtt_5_is_spoken_to_in_mqtt_3(tmp_path):
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
     """A self-signed certificate authority and a server certificate for 127.0.0.1 and localhost, made once."""
-    if OPENSSL is None:
-        pytest.skip("the openssl command is not installed")
     return make_certificates(tmp_path_factory.mktemp("certificates"))
 
 
@@ -435,7 +423,6 @@ def is_one_sentence(text: str) -> bool:
     return "\n" not in text and not re.search(r"[.;!?]\s", text) and "_ssl.c" not in text
 
 
-@needs_broker
 def test_mqtts_with_the_private_certificate_authority_delivers(tls_broker, certificates, tmp_path, monkeypatch):
     monkeypatch.setenv("LIKENESS_MQTT_CA", str(certificates.ca))
     listener = Listener(tls_broker.tls_port, ca=certificates.ca)  # a subscriber over TLS too
@@ -451,7 +438,6 @@ def test_mqtts_with_the_private_certificate_authority_delivers(tls_broker, certi
     listener.close()
 
 
-@needs_broker
 def test_mqtts_without_the_certificate_authority_says_so_and_keeps_the_event(tls_broker, certificates, tmp_path,
                                                                              monkeypatch, caplog):
     monkeypatch.delenv("LIKENESS_MQTT_CA", raising=False)
@@ -519,7 +505,6 @@ def test_an_https_webhook_with_an_untrusted_certificate_says_so_and_keeps_the_ev
     receiver.close()
 
 
-@needs_broker
 def test_a_certificate_authority_file_that_cannot_be_used_is_named(tls_broker, certificates, tmp_path, monkeypatch):
     missing, not_pem = tmp_path / "missing.pem", tmp_path / "not.pem"
     not_pem.write_text("not a certificate\n")

@@ -10,7 +10,7 @@ from engine.images import video_frames
 from engine.kiosk import SPOOF
 
 from conftest import FIXTURES
-from mqtt_broker import Listener, needs_broker, wait_until
+from mqtt_broker import Listener, wait_until
 
 from gui.app import MainWindow, Studio
 from gui.widgets.camera_view import face_label
@@ -326,7 +326,6 @@ def test_run_app_kiosk_uses_the_home_folder_and_returns_when_closed(qtbot, tmp_p
     assert (home / "config" / "window.ini").exists() and gallery.parent == home / "data" and gallery.exists()
 
 
-@needs_broker
 def test_integrations_send_a_test_event_and_the_window_publishes(qtbot, window, broker, zubair_photo):
     listener = Listener(broker.port)
     tab = window.settings_tab
