@@ -29,7 +29,10 @@ import psycopg  # noqa: E402
 
 from engine.gallery.base import Shot  # noqa: E402
 from engine.gallery.postgres import PostgresGallery  # noqa: E402
+from bench.identify_scale import time_ms  # noqa: E402
 from engine.match import identify  # noqa: E402
+
+REPEATS = 20  # timed 1:K calls, after one warm-up
 
 
 def unit_vectors(n: int, dimension: int, seed: int) -> np.ndarray:
@@ -83,16 +86,6 @@ def change_delays(url: str, kiosk: PostgresGallery, dimension: int, changes: int
     return delays
 
 
-def time_ms(work, repeats: int = 20) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
-
-
 def run_size(admin_url: str, people: int, dimension: int, changes: int, scratch: Path) -> dict:
     encoder = ("dlib+facenet" if dimension == 640 else "bench") + ":000000000000"
     url = new_database(admin_url)
@@ -108,8 +101,8 @@ def run_size(admin_url: str, people: int, dimension: int, changes: int, scratch:
     say(f"  {changes} changes")
     delays = np.array(change_delays(url, kiosk, dimension, changes)) * 1000
     probes = unit_vectors(8, dimension, 99)
-    one = time_ms(lambda: identify(probes[:1], kiosk.matrix(), tau=0.6))
-    eight = time_ms(lambda: identify(probes, kiosk.matrix(), tau=0.6))
+    one = time_ms(lambda: identify(probes[:1], kiosk.matrix(), tau=0.6), REPEATS)[0]  # the median
+    eight = time_ms(lambda: identify(probes, kiosk.matrix(), tau=0.6), REPEATS)[0]
     kiosk.close()
     return {"people": people, "dim": dimension, "fill s": filled, "start-up s": startup,
             "change p50 ms": float(np.percentile(delays, 50)), "change p99 ms": float(np.percentile(delays, 99)),

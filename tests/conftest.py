@@ -2,6 +2,7 @@
 generated image files."""
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,23 @@ from PIL import Image
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    """True once condition() is, polling for at most `timeout` seconds (another thread, process or machine
+    catches up within that)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def unit_vectors(n: int, seed: int, dimension: int = 128) -> np.ndarray:
+    """n random unit vectors: embeddings where only their storage matters."""
+    v = np.random.default_rng(seed).normal(size=(n, dimension)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 @pytest.fixture(autouse=True)

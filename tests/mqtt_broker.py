@@ -17,6 +17,8 @@ from pathlib import Path
 
 from paho.mqtt.client import CallbackAPIVersion, Client
 
+from conftest import wait_until
+
 
 
 def tool(name: str, package: str) -> str:
@@ -62,15 +64,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(condition, timeout=5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class Broker:

@@ -16,9 +16,9 @@ from engine.gallery import thumbnail_jpeg
 from engine.images import load_image, video_frames
 from engine.kiosk import RecognitionVote
 from engine.recognizer import Recognizer
-from mqtt_broker import Listener, Receiver, wait_until
+from mqtt_broker import Listener, Receiver
 
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_until
 
 CLIPS = FIXTURES / "liveness"
 LIVE, REPLAY = CLIPS / "tranvanluyt_live_phone_selfie_6s.mp4", CLIPS / "tranvanluyt_replay_screen_6s.mp4"

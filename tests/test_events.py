@@ -27,7 +27,8 @@ from engine.events import (
     outbox_from_settings,
     send_test_event,
 )
-from mqtt_broker import Broker, Listener, Receiver, free_port, make_certificates, wait_until
+from mqtt_broker import Broker, Listener, Receiver, free_port, make_certificates
+from conftest import wait_until
 
 FAST = (0.05, 0.3)  # retry back-off of the tests' outboxes, s
 SECRET = "door-secret"

@@ -16,14 +16,11 @@ from engine.errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from engine.gallery import Gallery, default_path
 from engine.gallery.postgres import PostgresGallery
 
+from conftest import unit_vectors, wait_until
+
 REPO = Path(__file__).resolve().parent.parent
 
 ENCODER = "test_encoder:000000000000"
-
-
-def unit_vectors(n, seed):
-    v = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def enroll_two(g):
@@ -62,16 +59,6 @@ def sqlite_gallery(tmp_path):
     g = enroll_two(Gallery(tmp_path / "g.sqlite", ENCODER))
     yield g
     g.close()
-
-
-def eventually(condition, seconds=2.0):
-    """True once condition() is, polling for at most `seconds` (another machine's view follows within that)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_people_and_embeddings_survive_reopening(gallery, store):
@@ -114,7 +101,7 @@ def test_another_connection_sees_changes(gallery, store):
     other = store()
     assert len(other.matrix().embeddings) == 4
     gallery.enroll("Linus", unit_vectors(1, 4), ["l"])
-    assert eventually(lambda: len(other.matrix().embeddings) == 5)
+    assert wait_until(lambda: len(other.matrix().embeddings) == 5)
 
 
 def test_rename_and_unknown_names(gallery):

@@ -9,8 +9,8 @@ from engine.gallery import Gallery, default_path as default_gallery_path
 from engine.images import video_frames
 from engine.kiosk import SPOOF
 
-from conftest import FIXTURES
-from mqtt_broker import Listener, wait_until
+from conftest import FIXTURES, wait_until
+from mqtt_broker import Listener
 
 from gui.app import MainWindow, Studio
 from gui.widgets.camera_view import face_label

@@ -5,7 +5,6 @@ import sqlite3
 import time
 import uuid
 
-import numpy as np
 import psycopg
 import pytest
 
@@ -17,22 +16,10 @@ from engine.gallery import postgres
 from engine.gallery.postgres import PostgresGallery, init_server
 from engine.match import identify
 
+from conftest import unit_vectors, wait_until
+
 ENCODER = "test_encoder:000000000000"
 FAST_RETRY = (0.05, 0.2)
-
-
-def unit_vectors(n, seed, dimension=128):
-    v = np.random.default_rng(seed).normal(size=(n, dimension)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def eventually(condition, seconds=2.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 @pytest.fixture
@@ -71,13 +58,13 @@ def test_an_enrollment_rename_and_deletion_reach_the_other_machine(machines):  #
     face = unit_vectors(1, 1)[0]
     started = time.monotonic()
     desk.enroll("Ada", face[None], ["camera"])
-    assert eventually(lambda: recognised(door, face) == "Ada", 3.0), "not recognised at the door within 3 s"
+    assert wait_until(lambda: recognised(door, face) == "Ada", 3.0), "not recognised at the door within 3 s"
     assert time.monotonic() - started < 1.0
-    assert eventually(lambda: "people" in told)  # listeners hear of it once the copy is written too
+    assert wait_until(lambda: "people" in told)  # listeners hear of it once the copy is written too
     desk.rename("Ada", "Ada Lovelace")
-    assert eventually(lambda: recognised(door, face) == "Ada Lovelace", 3.0)
+    assert wait_until(lambda: recognised(door, face) == "Ada Lovelace", 3.0)
     desk.delete("Ada Lovelace")
-    assert eventually(lambda: recognised(door, face) is None, 3.0)
+    assert wait_until(lambda: recognised(door, face) is None, 3.0)
     assert len(door.matrix().embeddings) == 0
 
 
@@ -100,7 +87,7 @@ def test_the_server_killed_during_an_enrollment_leaves_no_half_enrolled_person(m
         names = [r[0] for r in admin.execute("SELECT name FROM likeness.people")]
         shots = admin.execute("SELECT COUNT(*) FROM likeness.embeddings").fetchone()[0]
     assert names == ["Grace"] and shots == 1
-    assert eventually(lambda: desk.status().online, 5.0)
+    assert wait_until(lambda: desk.status().online, 5.0)
     assert desk.matrix().names == ("Grace",)
 
 
@@ -108,11 +95,11 @@ def test_kiosks_keep_recognising_while_the_server_is_down_and_deliver_each_event
     desk, door = machines("desk"), machines("door")
     face = unit_vectors(1, 4)[0]
     desk.enroll("Ada", face[None], ["camera"])
-    assert eventually(lambda: recognised(door, face) == "Ada")
+    assert wait_until(lambda: recognised(door, face) == "Ada")
     door.log_event("identify", "Ada", 0.1, "before")
-    assert eventually(lambda: door.status().pending_events == 0)
+    assert wait_until(lambda: door.status().pending_events == 0)
     server.stop("immediate")
-    assert eventually(lambda: not door.status().online, 5.0)
+    assert wait_until(lambda: not door.status().online, 5.0)
     for i in range(3):
         assert recognised(door, face) == "Ada"  # from memory
         door.log_event("identify", "Ada", 0.2, f"offline {i}")
@@ -123,7 +110,7 @@ def test_kiosks_keep_recognising_while_the_server_is_down_and_deliver_each_event
     with pytest.raises(GalleryError, match="unreachable|cannot be reached"):
         desk.delete("Ada")
     server.start()
-    assert eventually(lambda: door.status().online and door.status().pending_events == 0, 5.0)
+    assert wait_until(lambda: door.status().online and door.status().pending_events == 0, 5.0)
     door.close()  # a second delivery would come from a restart: none may
     with psycopg.connect(postgres_url) as admin:
         details = sorted(r[0] for r in admin.execute("SELECT detail FROM likeness.events WHERE kind = 'identify'"))
@@ -150,7 +137,7 @@ def test_a_kiosk_started_while_the_server_is_down_recognises_from_its_copy(machi
     with pytest.raises(GalleryError, match="no copy"):
         machines("new door")
     server.start()
-    assert eventually(lambda: door.status().online and door.status().pending_events == 0, 5.0)
+    assert wait_until(lambda: door.status().online and door.status().pending_events == 0, 5.0)
 
 
 def test_the_kiosk_role_cannot_add_change_or_delete_anyone(machines, postgres_url, postgres_server):
@@ -167,7 +154,7 @@ def test_the_kiosk_role_cannot_add_change_or_delete_anyone(machines, postgres_ur
     door = machines("door", postgres_server.url(database, door_login))
     assert recognised(door, face) == "Ada" and door.people()[0].thumbnail is None
     door.log_event("identify", "Ada", 0.1, "door")
-    assert eventually(lambda: door.status().pending_events == 0)
+    assert wait_until(lambda: door.status().pending_events == 0)
     assert desk.events(1)[0].detail == "door"
     with pytest.raises(GalleryError, match=f"login {door_login} may not"):
         door.enroll("Mallory", unit_vectors(1, 8), ["camera"])
@@ -254,12 +241,12 @@ def test_a_rename_and_a_new_person_announced_together_both_arrive(machines):
     assert new.matrix.names == ("Ada", "Robert", "Carol") and new.ids.tolist() == [1, 2, 3]
     desk, door = machines("desk"), machines("door")
     desk.enroll("Bob", unit_vectors(1, 2), ["camera"])
-    assert eventually(lambda: door.matrix().names == ("Bob",))
+    assert wait_until(lambda: door.matrix().names == ("Bob",))
     with door._lock:  # the door's listener waits: both changes come to it as one batch
         desk.rename("Bob", "Robert")
         desk.enroll("Carol", unit_vectors(1, 3), ["camera"])
         time.sleep(0.3)
-    assert eventually(lambda: sorted(door.matrix().names) == ["Carol", "Robert"], 3.0)
+    assert wait_until(lambda: sorted(door.matrix().names) == ["Carol", "Robert"], 3.0)
 
 
 def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machines, monkeypatch, caplog):
@@ -267,19 +254,19 @@ def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machine
     monkeypatch.setattr(postgres, "_replace_people", lambda *args: 1 / 0)
     with caplog.at_level(logging.ERROR, "likeness"):
         desk.enroll("Ada", unit_vectors(1, 1), ["camera"])
-        assert eventually(lambda: door.matrix().names == ("Ada",), 3.0)
+        assert wait_until(lambda: door.matrix().names == ("Ada",), 3.0)
     assert "reloading everyone" in caplog.text
 
 
 def test_a_notification_that_is_not_an_id_loses_nothing(machines, postgres_url, caplog):
     desk, door = machines("desk"), machines("door")
     desk.enroll("Bob", unit_vectors(1, 2), ["camera"])
-    assert eventually(lambda: door.matrix().names == ("Bob",))
+    assert wait_until(lambda: door.matrix().names == ("Bob",))
     with caplog.at_level(logging.WARNING, "likeness"), psycopg.connect(postgres_url, autocommit=True) as other:
         with other.transaction():  # any login may NOTIFY: its junk comes in the batch of a real deletion
             other.execute("NOTIFY likeness_gallery, 'junk'")
             other.execute("DELETE FROM likeness.people WHERE name = 'Bob'")
-        assert eventually(lambda: door.matrix().names == (), 3.0)
+        assert wait_until(lambda: door.matrix().names == (), 3.0)
     assert "not a person's id" in caplog.text
 
 
@@ -294,7 +281,7 @@ def test_a_line_logged_just_before_a_deletion_does_not_outlive_it(machines, post
     desk.enroll("Alice", unit_vectors(1, 1), ["camera"])
     desk.log_event("identify", "Alice", 0.3, "before the rename")
     desk.rename("Alice", "Alice B")
-    assert eventually(lambda: desk.status().pending_events == 0)
+    assert wait_until(lambda: desk.status().pending_events == 0)
     assert server_events(postgres_url, "Alice") == [] and ("identify",) in server_events(postgres_url, "Alice B")
 
 
@@ -311,7 +298,7 @@ def test_an_offline_kiosk_does_not_bring_back_a_line_of_somebody_deleted_meanwhi
     server.start()
     machines("desk").delete("Alice")
     door = machines("door")
-    assert eventually(lambda: door.status().pending_events == 0)
+    assert wait_until(lambda: door.status().pending_events == 0)
     assert server_events(postgres_url, "Alice") == [] and ("identify",) in server_events(postgres_url, "Bob")
 
 
@@ -328,7 +315,7 @@ def test_a_login_that_may_not_log_events_stays_online_and_can_open_again(machine
         office = machines("office", url)
         for i in range(3):
             office.log_event("verified", None, 0.3, f"cli {i}")
-        assert eventually(lambda: office.status().pending_events == 0)
+        assert wait_until(lambda: office.status().pending_events == 0)
         time.sleep(0.3)
         assert office.status().online
         office.close()
@@ -344,7 +331,7 @@ def test_a_caller_dropping_the_connection_never_trips_the_listener(machines, cap
         for i in range(40):
             door._went_offline(RuntimeError("lost, as a caller saw it"))  # what _server() does
             time.sleep(0.01 + 0.03 * (i % 3))
-        assert eventually(lambda: door.status().online, 3.0)
+        assert wait_until(lambda: door.status().online, 3.0)
     assert "gallery listener" not in caplog.text and door._thread.is_alive()
 
 
@@ -353,15 +340,15 @@ def test_a_deleted_person_leaves_the_copy_once_another_reader_lets_go(machines, 
     desk, door = machines("desk"), machines("door")
     face = unit_vectors(1, 9)[0]
     desk.enroll("Ada", face[None], ["camera"])
-    assert eventually(lambda: door.matrix().names == ("Ada",))
+    assert wait_until(lambda: door.matrix().names == ("Ada",))
     copy = door._copy.path
     reader = sqlite3.connect(copy, isolation_level=None)  # a second program reading the copy
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM shots").fetchall()
     with caplog.at_level(logging.WARNING, "likeness"):
         desk.delete("Ada")
-        assert eventually(lambda: door.matrix().names == ())
-        assert eventually(lambda: "another program is reading the copy" in caplog.text)
+        assert wait_until(lambda: door.matrix().names == ())
+        assert wait_until(lambda: "another program is reading the copy" in caplog.text)
     time.sleep(0.5)
     reader.execute("COMMIT")
     reader.close()
@@ -370,7 +357,7 @@ def test_a_deleted_person_leaves_the_copy_once_another_reader_lets_go(machines, 
         files = (copy, copy.with_name(copy.name + "-wal"))
         return not any(face.tobytes() in f.read_bytes() for f in files if f.exists())
 
-    assert eventually(gone, 3.0)  # the listener tries again while nothing changes
+    assert wait_until(gone, 3.0)  # the listener tries again while nothing changes
 
 
 def test_a_one_off_command_leaves_no_copy_on_this_machine(postgres_url, tmp_path):
