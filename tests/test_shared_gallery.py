@@ -336,7 +336,7 @@ def test_a_caller_dropping_the_connection_never_trips_the_listener(machines, cap
 
 
 def test_a_deleted_person_leaves_the_copy_once_another_reader_lets_go(machines, monkeypatch, caplog):
-    monkeypatch.setattr("engine.gallery.base.CHECKPOINT_TRIES", 2)  # 0.2 s, not 5 s, before giving up for now
+    monkeypatch.setattr("engine.private_sqlite.CHECKPOINT_TRIES", 2)  # 0.2 s, not 5 s, before giving up for now
     desk, door = machines("desk"), machines("door")
     face = unit_vectors(1, 9)[0]
     desk.enroll("Ada", face[None], ["camera"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ..errors import DeliveryError
 from ..logs import LOGGER
+from ..private_sqlite import empty_wal, open_private
 from .decision import Decision, Refused, Sink
 
 MAX_EVENTS = 10_000  # undelivered events kept; beyond it the oldest are dropped (a broker down ~14 h at 1 event / 5 s)
@@ -28,19 +28,6 @@ FORGET_ALL = "DELETE FROM events"
 log = logging.getLogger(f"{LOGGER}.events")
 
 
-def _open_private(path: Path) -> sqlite3.Connection:
-    """The SQLite file at `path`, created readable by its owner only (600), with its -wal and -shm."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "secure_delete=ON"):
-        db.execute(f"PRAGMA {pragma}")
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        with contextlib.suppress(OSError):
-            file.chmod(0o600)
-    return db
-
-
 def _delete_in(path: Path | str, sql: str, *parameters) -> int:
     """Run one DELETE on the outbox file at `path` (no sinks, no threads), then wipe the old pages out of the
     write-ahead log too; how many rows it deleted, 0 without a file."""
@@ -48,16 +35,23 @@ def _delete_in(path: Path | str, sql: str, *parameters) -> int:
     if not path.exists():
         return 0
     try:
-        db = _open_private(path)
+        db = open_private(path)
         try:
             db.executescript(SCHEMA)
             count = db.execute(sql, parameters).rowcount
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _empty_wal(db, path)
             return count
         finally:
             db.close()
     except (OSError, sqlite3.Error) as error:
         raise DeliveryError(f"The outbox {path} cannot be written ({error}).") from error
+
+
+def _empty_wal(db: sqlite3.Connection, path: Path) -> None:
+    """The old page versions of deleted rows leave the write-ahead log, or a warning says why they stay."""
+    if not empty_wal(lambda statement: db.execute(statement).fetchall()):
+        log.warning("another program is reading the outbox %s: withdrawn events stay in its write-ahead log until "
+                    "it lets go", path)
 
 
 def forget_in(path: Path | str, name: str) -> int:
@@ -87,7 +81,7 @@ class Outbox:
         if len({sink.name for sink in self.sinks}) != len(self.sinks):
             raise ValueError("two sinks have the same name")
         try:
-            self._db = _open_private(self.path)
+            self._db = open_private(self.path)
             self._db.executescript(SCHEMA)
             self._drop_orphans()
         except (OSError, sqlite3.Error) as error:
@@ -159,7 +153,7 @@ class Outbox:
             self._db.execute("ROLLBACK")
             raise
         if count:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _empty_wal(self._db, self.path)
             log.warning("%d undelivered event(s) for destinations no longer configured were deleted from the outbox.",
                         count)
 
@@ -187,7 +181,7 @@ class Outbox:
         """Copy the write-ahead log into the file and empty it (old page versions of deleted rows go); the
         caller holds self._lock."""
         with contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _empty_wal(self._db, self.path)
 
     def pending(self) -> int:
         """Deliveries still to make to this outbox's sinks (an event for two sinks counts twice)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ MAX_SOURCE_CHARS = 4096
 MAX_THUMBNAIL_BYTES = 4 << 20
 # Bidirectional embeddings, overrides and isolates: they make a name display as another.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-CHECKPOINT_TRIES = 50  # x 0.1 s: how long a deletion waits for another reader to let go of the WAL
 
 
 @dataclass(frozen=True)
@@ -86,23 +84,6 @@ class GalleryStatus:
 
 def _local_clock(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%H:%M") if moment else "?"
-
-
-def empty_wal(query: Callable[[str], list[tuple]], busy_seconds: float, tries: int | None = None) -> bool:
-    """Copy a SQLite file's overwritten pages into it and truncate its write-ahead log to nothing, through
-    `query(statement)` (which takes the connection's lock per statement); False when another connection kept
-    reading the old version for all `tries` (default CHECKPOINT_TRIES): the pages stay until it lets go."""
-    # A checkpoint waits for readers through the busy handler: with a 5 s timeout each try would wait 5 s
-    # (50 tries: over four minutes behind one open reader). Here the tries do the waiting.
-    query("PRAGMA busy_timeout = 0")
-    try:
-        for _ in range(tries or CHECKPOINT_TRIES):
-            if not query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]:
-                return True
-            time.sleep(0.1)  # another connection is reading; it usually lets go within one query
-    finally:
-        query(f"PRAGMA busy_timeout = {int(1000 * busy_seconds)}")
-    return False
 
 
 def thumbnail_jpeg(chip_rgb: np.ndarray) -> bytes:

@@ -36,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 from ..errors import EncoderMismatch, GalleryError, UnknownPerson
 from ..logs import LOGGER
 from ..match import GalleryMatrix
+from ..private_sqlite import empty_wal, open_private
 from .base import (
     Event,
     GalleryBase,
@@ -46,7 +47,6 @@ from .base import (
     _checked_embeddings,
     _checked_name,
     group_by_person,
-    empty_wal,
     now,
     shots_by_person,
 )
@@ -310,20 +310,11 @@ class LocalCopy:
         person TEXT, distance REAL, detail TEXT);
     """
 
-    BUSY_SECONDS = 5.0
-
     def __init__(self, path: Path | None, encoder_id: str):
-        from .sqlite import _owner_only
-
         self.path, self._lock, self.wal_dirty = path, threading.Lock(), False
         try:
-            if path is not None:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None,
-                                       timeout=self.BUSY_SECONDS)
-            for pragma in ("journal_mode=WAL", "secure_delete=ON", "synchronous=FULL") if path else ():
-                self._db.execute(f"PRAGMA {pragma}")
+            self._db = (open_private(path) if path is not None
+                        else sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
             self._db.executescript(self.SCHEMA)
             stored = self._db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
             if stored is not None and stored[0] != encoder_id:  # a stale copy of another encoder: worthless
@@ -332,8 +323,6 @@ class LocalCopy:
         except (OSError, sqlite3.Error) as error:
             raise GalleryError(f"The local copy of the gallery at {path} cannot be written ({error}); "
                                "check the data folder's permissions.") from error
-        if path is not None:
-            _owner_only(path)
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -371,7 +360,7 @@ class LocalCopy:
         to try again later (quiet: one try, no warning)."""
         if self.path is None:
             return
-        self.wal_dirty = not empty_wal(self._query, self.BUSY_SECONDS, 1 if quiet else None)
+        self.wal_dirty = not empty_wal(self._query, 1 if quiet else None)
         if self.wal_dirty and not quiet:
             _log().warning("another program is reading the copy %s: deleted people stay in it until that program "
                            "lets go (tried again then)", self.path)

@@ -24,6 +24,7 @@ from ..config import data_dir
 from ..errors import EncoderMismatch, GalleryError, UnknownPerson
 from ..faces.encode import encoder_id
 from ..match import GalleryMatrix
+from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
 from .base import (
     Event,
     GalleryBase,
@@ -33,7 +34,6 @@ from .base import (
     _checked_embeddings,
     _checked_name,
     group_by_person,
-    empty_wal,
     now,
     shots_by_person,
 )
@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS events (
 """
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
-BUSY_SECONDS = 5.0  # how long a statement waits for another connection's lock
 IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
 IMPORT_TABLES = ("meta", "people", "embeddings")
 MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
@@ -96,14 +95,6 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     if "readonly" in text or "unable to open" in text:
         return GalleryError(f"The gallery file {path} cannot be written; check the folder's permissions.")
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
-
-
-def _owner_only(path: Path) -> None:
-    """Make a gallery file and its -wal and -shm readable by their owner only (600); a -wal or -shm that
-    SQLite creates later takes the gallery file's mode. A file of another owner is left as it is."""
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        with contextlib.suppress(OSError):
-            os.chmod(file, 0o600)
 
 
 def read_export(path: Path) -> tuple[set, list[tuple]]:
@@ -186,7 +177,7 @@ class Gallery(GalleryBase):
         except BaseException:
             self._db.close()
             raise
-        _owner_only(self.path)  # only once it is ours: a refused file is left as it was
+        owner_only(self.path)  # only once it is ours: a refused file is left as it was
 
     def _refuse_empty_file(self) -> None:
         """A gallery file of zero bytes (and no write-ahead log) is a truncated copy, never one that Likeness
@@ -347,7 +338,7 @@ class Gallery(GalleryBase):
 
     def _empty_wal(self) -> None:
         """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing."""
-        if empty_wal(self._query, BUSY_SECONDS):
+        if empty_wal(self._query):
             return
         raise GalleryError(f"The deletion is done, but another program is reading {self.path}: the deleted shots "
                            "stay on disk in that file until the program lets go of it and Likeness closes the "
