@@ -241,6 +241,25 @@ def speed(paths: list[Path], facenet_files: list[Path | None], margin: float) ->
 
 # ---------------------------------------------------------------- main
 
+def view1(root: Path, limit: int | None = None):
+    """LFW View-1's images (sorted), DevTrain and DevTest pairs, the people-split CV folds of DevTrain, dlib's
+    embeddings and an Evaluator of DevTrain-fitted, DevTest-measured pair scores."""
+    images = root / "images"
+    train = read_pairs(root / "pairsDevTrain.txt", images)[::-1][:limit]  # both kinds with --limit
+    test = read_pairs(root / "pairsDevTest.txt", images)[::-1][:limit]
+    paths = sorted({p for pair in train + test for p in (pair.first, pair.second)})
+    index = {p: i for i, p in enumerate(paths)}
+    as_array = lambda pairs: np.array([[index[p.first], index[p.second]] for p in pairs])  # noqa: E731
+    train_pairs, test_pairs = as_array(train), as_array(test)
+    splits = person_folds(np.array([[p.first.parent.name, p.second.parent.name] for p in train]))
+    dlib = dlib_embeddings(paths)
+    found = ~np.isnan(dlib["boxes"][:, 0])
+    test_images = np.array([i for i in np.unique(test_pairs) if found[i]])
+    ev = Evaluator(train_pairs, np.array([p.same for p in train]), test_pairs, np.array([p.same for p in test]),
+                   test_images, np.array([paths[i].parent.name for i in test_images]))
+    return paths, train, test, splits, dlib, ev
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/lfw-view1")
@@ -255,28 +274,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N pairs of each file (a quick look)")
     args = parser.parse_args()
 
-    images = args.root / "images"
-    train = read_pairs(args.root / "pairsDevTrain.txt", images)[::-1][: args.limit]  # both kinds with --limit
-    test = read_pairs(args.root / "pairsDevTest.txt", images)[::-1][: args.limit]
-    paths = sorted({p for pair in train + test for p in (pair.first, pair.second)})
-    index = {p: i for i, p in enumerate(paths)}
-    as_array = lambda pairs: np.array([[index[p.first], index[p.second]] for p in pairs])  # noqa: E731
-    train_pairs, test_pairs = as_array(train), as_array(test)
-    train_same, test_same = np.array([p.same for p in train]), np.array([p.same for p in test])
+    paths, train, test, splits, dlib, ev = view1(args.root, args.limit)
+    train_pairs, test_pairs, train_same, test_same = ev.train_pairs, ev.test_pairs, ev.train_same, ev.test_same
     train_images = np.unique(train_pairs)
-    splits = person_folds(np.array([[p.first.parent.name, p.second.parent.name] for p in train]))
-
-    dlib = dlib_embeddings(paths)
     found = ~np.isnan(dlib["boxes"][:, 0])
-    test_images = np.array([i for i in np.unique(test_pairs) if found[i]])
-    ev = Evaluator(train_pairs, train_same, test_pairs, test_same, test_images,
-                   np.array([paths[i].parent.name for i in test_images]))
     encoder = FaceNetEncoder(args.model, use_gpu=False, intra_op_threads=1)
     report = [f"# dlib + FaceNet on LFW View-1\n\n{len(paths)} images ({len(train_images)} DevTrain, "
               f"{len(np.unique(test_pairs))} DevTest), {len(train)} DevTrain and {len(test)} DevTest pairs; "
               f"{(~found).sum()} images without a face. Encoders: dlib ResNet, FaceNet `{encoder.id}`. "
               f"TAR@FAR on DevTest pairs: 500 impostor pairs, so FAR 1e-3 means no impostor accepted; the all-pairs "
-              f"columns use every pair of the {len(test_images)} DevTest images ({len(ev.all_pairs(dlib['plain'])[0])} "
+              f"columns use every pair of the {len(ev.test_images)} DevTest images ({len(ev.all_pairs(dlib['plain'])[0])} "
               f"genuine, {len(ev.all_pairs(dlib['plain'])[1])} impostor).\n"]
 
     def standardiser(embeddings):

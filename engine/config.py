@@ -102,7 +102,7 @@ def _check_item(where: str, meta, expected: type, value) -> None:
 @dataclass(frozen=True)
 class RecognitionSettings(_Section):
     # best accuracy of the default encoder on LFW View-1 DevTrain (bench/lfw.py); each shipped encoder has its own
-    # (engine.faces.encode.ENCODER_FACTS), and the Settings panel sets it when the encoder changes
+    # (engine.faces.encoders.ENCODER_FACTS), and the Settings panel sets it when the encoder changes
     tau: float = _spec(0.6465, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
     decision: str = _spec("distance", "", choices=["distance", "classifier"],
                           help="same person when d <= tau, or when the learned pair classifier says P(same) >= 0.5")

@@ -17,7 +17,8 @@ from .errors import FaceTooSmall, NoFace
 from .faces.align import ChipTemplate, align_faces
 from .faces.antispoof import AntiSpoofModel
 from .faces.detect import Detection, FaceDetector
-from .faces.encode import FaceEncoder, open_encoder
+from .faces.encode import FaceEncoder
+from .faces.encoders import open_encoder
 from .faces.landmarks import FaceMeshModel
 from .faces.liveness import LivenessMonitor, TrackedVerdict
 from .faces.quality import Quality, assess

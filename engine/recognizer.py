@@ -26,7 +26,7 @@ from .errors import BadInput, LikenessError
 from .events import (
     Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
 )
-from .faces.encode import SHIPPED_ENCODERS, encoder_id, open_encoder
+from .faces.encoders import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
 from .kiosk import Announcement
 from .match import Identification, Verification, identify, verify

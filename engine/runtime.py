@@ -6,13 +6,16 @@ the tools in tools/ that produce a model file also write its line there.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .config import data_dir, make_data_dir
 from .errors import ModelUnavailable
 from .logs import log_unexpected
 
@@ -41,7 +44,31 @@ def file_sha256(path: Path) -> str:
 
 @lru_cache(maxsize=None)
 def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
-    return file_sha256(path) == expected
+    """Whether the file's sha256 is `expected`. A file hashed before with the same size and modification time is
+    not hashed again (every start would hash all models: 66 ms): its sum is remembered in the data folder."""
+    key = f"{path.resolve()}|{size}|{mtime_ns}"
+    remembered = _hashes_file()
+    try:
+        known = json.loads(remembered.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if known.get(key) != expected:
+        digest = file_sha256(path)
+        if digest != expected:
+            return False
+        known[key] = digest
+        with contextlib.suppress(OSError):  # a read-only data folder only costs the hashing
+            make_data_dir()
+            draft = remembered.with_suffix(f".{os.getpid()}.tmp")
+            draft.write_text(json.dumps(known))
+            draft.replace(remembered)
+    return True
+
+
+def _hashes_file() -> Path:
+    return data_dir() / "model-hashes.json"
 
 
 def model_path(filename: str, models_dir: Path = MODELS_DIR) -> Path:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
-from engine.faces.encode import with_encoder
+from engine.faces.encoders import with_encoder
 from engine.gallery import GalleryBase
 from engine.logs import start_logging
 from engine.recognizer import Recognizer, gallery_for

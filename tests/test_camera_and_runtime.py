@@ -3,12 +3,13 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.camera import FrameSource
-from engine.errors import BadInput, CameraLost
+from engine.errors import BadInput, CameraLost, ModelUnavailable
 from engine.runtime import onnx_session, model_path
 
 from conftest import FIXTURES
@@ -56,9 +57,36 @@ def test_the_provider_in_use_is_reported_in_words():
 
 def test_onnx_runtime_records_no_telemetry(tmp_path):
     """Left alone, importing ONNX Runtime writes a device id and an event queue (OS, CPU, Python path) under
-    ~/.cache/Microsoft; with the engine nothing is written."""
+    ~/.cache/Microsoft; with the engine nothing is written outside Likeness's own data folder."""
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}  # the engine must set it itself
     env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
     code = "from engine.runtime import model_path, onnx_session; onnx_session(model_path('retinaface_mnet025.onnx'), False)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
-    assert list(tmp_path.rglob("*")) == []
+    own = Path(os.environ["LIKENESS_HOME"])  # the model sums checked once (engine.runtime), nothing else
+    assert [p for p in tmp_path.rglob("*") if own != p and own not in p.parents] == []
+
+
+def test_a_model_file_is_hashed_once_and_a_changed_one_again(tmp_path, monkeypatch):
+    from engine import runtime
+
+    models = tmp_path / "models"
+    models.mkdir()
+    model = models / "m.onnx"
+    model.write_bytes(b"weights")
+    (models / "checksums.sha256").write_text(f"{runtime.file_sha256(model)}  m.onnx\n")
+    hashed = []
+    monkeypatch.setattr(runtime, "file_sha256", lambda path: hashed.append(path) or "x" * 64)
+    runtime._verified.cache_clear()
+    with pytest.raises(ModelUnavailable, match="damaged"):  # the spy's sum differs: hashed, refused, not remembered
+        runtime.model_path("m.onnx", models)
+    monkeypatch.undo()
+    runtime._verified.cache_clear()
+    assert runtime.model_path("m.onnx", models) == model  # hashed and remembered
+    runtime._verified.cache_clear()
+    monkeypatch.setattr(runtime, "file_sha256", lambda path: hashed.append(path) or "x" * 64)
+    assert runtime.model_path("m.onnx", models) == model  # a new process: remembered, not hashed
+    assert len(hashed) == 1
+    model.write_bytes(b"other weights")  # another size: hashed again, and refused
+    with pytest.raises(ModelUnavailable, match="damaged"):
+        runtime.model_path("m.onnx", models)
+    assert len(hashed) == 2

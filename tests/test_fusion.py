@@ -4,7 +4,7 @@ import pytest
 
 from engine.config import RecognitionSettings
 from engine.errors import EncoderMismatch
-from engine.faces.encode import ENCODER_FACTS, encoder_id
+from engine.faces.encoders import ENCODER_FACTS, encoder_id
 from engine.gallery import Gallery, default_path
 from engine.images import load_image
 from engine.pipeline import FacePipeline

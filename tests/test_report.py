@@ -7,7 +7,7 @@ import pytest
 
 from engine.cli import main
 from engine.config import Settings
-from engine.faces.encode import encoder_id
+from engine.faces.encoders import encoder_id
 from engine.gallery import Gallery
 
 # UTC+1 all year (a POSIX TZ string needs no time zone database): 23:30 UTC is already the next local day

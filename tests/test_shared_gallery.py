@@ -222,7 +222,7 @@ def test_an_unreachable_server_is_one_sentence(tmp_path):
 
 
 def test_server_init_on_the_command_line(postgres_url, capsys, monkeypatch):
-    monkeypatch.setattr("engine.faces.encode.encoder_id", lambda name="": ENCODER)
+    monkeypatch.setattr("engine.faces.encoders.encoder_id", lambda name="": ENCODER)
     role = f"k_{uuid.uuid4().hex[:8]}"
     assert main(["server", "init", postgres_url, "--enroll-role", f"e{role}", "--kiosk-role", role]) == 0
     assert f"IN ROLE {role}" in capsys.readouterr().out

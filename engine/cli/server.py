@@ -36,7 +36,7 @@ def register(commands) -> None:
 def run_server_init(args) -> int:
     from ..config import load_settings
     from ..errors import BadInput
-    from ..faces.encode import encoder_id
+    from ..faces.encoders import encoder_id
     from ..gallery import is_postgres
     from ..gallery.postgres import init_server, where_of
 

@@ -240,7 +240,7 @@ def run_calibrate(args) -> int:
 
 
 def _gallery_distances(args):
-    from ..faces.encode import with_encoder
+    from ..faces.encoders import with_encoder
     from ..recognizer import gallery_for
     from ..training.train import all_pair_distances
 

@@ -45,15 +45,17 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.column_stack([scale * rotation, shift])
 
 
-def align_face(image_rgb: np.ndarray, landmarks: np.ndarray, template: ChipTemplate) -> np.ndarray:
+def align_face(image_rgb: np.ndarray, landmarks: np.ndarray, template: ChipTemplate,
+               antialias: bool = True) -> np.ndarray:
     """Cut the aligned chip (size x size x 3, uint8 RGB) of one face.
 
-    When the face is larger than the chip, the region is first shrunk with area averaging, as dlib
-    shrinks with an image pyramid: a plain bilinear warp would alias fine texture into the chip.
+    With antialias, a face larger than the chip is first shrunk with area averaging, as dlib shrinks with an
+    image pyramid: a plain bilinear warp would alias fine texture into the chip. Without, one bilinear warp, as
+    OpenCV's FaceRecognizerSF.alignCrop (and the ArcFace family's training crops) cut it.
     """
     matrix = similarity_transform(landmarks, template.points)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    if scale < 0.8:
+    if antialias and scale < 0.8:
         image_rgb, landmarks = _shrunk_region(image_rgb, landmarks, matrix, scale, template.size)
         matrix = similarity_transform(landmarks, template.points)
     return cv2.warpAffine(image_rgb, matrix, (template.size, template.size), flags=cv2.INTER_LINEAR)
@@ -72,7 +74,8 @@ def _shrunk_region(image, landmarks, matrix, scale, size):
     return shrunk, (landmarks - [x0, y0] + 0.5) * factors - 0.5  # pixel centres, as cv2.resize maps them
 
 
-def align_faces(image_rgb: np.ndarray, landmark_sets: list[np.ndarray], template: ChipTemplate) -> np.ndarray:
+def align_faces(image_rgb: np.ndarray, landmark_sets: list[np.ndarray], template: ChipTemplate,
+                antialias: bool = True) -> np.ndarray:
     """Chips of several faces of one image as one (N, size, size, 3) batch."""
-    chips = [align_face(image_rgb, points, template) for points in landmark_sets]
+    chips = [align_face(image_rgb, points, template, antialias) for points in landmark_sets]
     return np.stack(chips) if chips else np.empty((0, template.size, template.size, 3), np.uint8)

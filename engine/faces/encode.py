@@ -8,7 +8,6 @@ descriptors: on unit vectors it corresponds to about 0.6 / 1.41 = 0.42, to be ca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,65 +65,3 @@ class FaceEncoder(OnnxEncoder):
     def encode_faces(self, image_rgb: np.ndarray, detections, chips: np.ndarray) -> np.ndarray:
         """The pipeline's call, common to every encoder: this one needs only the faces' chips."""
         return self.encode(chips)
-
-
-@dataclass(frozen=True)
-class EncoderFacts:
-    """What a shipped encoder gives on LFW View-1 (bench/lfw.py --encoder NAME: tau of best accuracy on the
-    DevTrain pairs, accuracy and TAR at FAR 1e-3 on the DevTest pairs) and costs (bench/speed.py, ms per face
-    on one core of the development machine)."""
-
-    tau: float
-    accuracy: float
-    tar: float
-    ms_per_face: float
-
-    def __str__(self) -> str:
-        return (f"LFW {self.accuracy:.2f} %, TAR {self.tar:.1f} % at FAR 1e-3, {self.ms_per_face:.0f} ms per face")
-
-
-# Settings › Recognition › encoder: one of these names, or the path of an .onnx made by `python main.py train`.
-# "" is dlib too (the setting's value before FaceNet shipped: existing users keep their gallery).
-ENCODER_FACTS = {
-    "dlib+facenet": EncoderFacts(0.6465, 99.20, 97.2, 16.0),
-    "dlib": EncoderFacts(0.42, 98.60, 95.4, 6.0),
-    "facenet": EncoderFacts(1.1483, 98.90, 96.4, 9.5),
-}
-SHIPPED_ENCODERS = tuple(ENCODER_FACTS)
-
-
-def with_encoder(settings, name: str):
-    """Settings that use another encoder, with that encoder's own tau when it is a shipped one (distances of
-    different encoders live on different scales)."""
-    settings = settings.with_value("recognition.encoder", name)
-    facts = ENCODER_FACTS.get(name or "dlib")
-    return settings.with_value("recognition.tau", facts.tau) if facts else settings
-
-
-def open_encoder(name: str = "", use_gpu: bool = True):
-    """The encoder a setting names (see SHIPPED_ENCODERS); raises ModelUnavailable when it cannot be loaded."""
-    if name in ("", "dlib"):
-        return FaceEncoder(use_gpu=use_gpu)
-    if name in SHIPPED_ENCODERS:
-        from .fusion import FusedEncoder
-
-        return FusedEncoder(name, use_gpu)
-    return FaceEncoder(Path(name), use_gpu)
-
-
-def embedding_size(encoder_id: str) -> int:
-    """The length of the vectors of the encoder with this id (trained encoders make 128 values, like dlib's)."""
-    from .fusion import SIZES
-
-    return SIZES.get(encoder_id.partition(":")[0], EMBEDDING_SIZE)
-
-
-def encoder_id(name: str = "") -> str:
-    """The id of the encoder a setting names, without loading it: galleries and calibrations are keyed by it."""
-    if name in ("", "dlib"):
-        return FaceEncoder.model_id()
-    if name in SHIPPED_ENCODERS:
-        from .fusion import fused_id
-
-        return fused_id(name)
-    return FaceEncoder.model_id(Path(name))

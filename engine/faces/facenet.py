@@ -54,3 +54,9 @@ class FaceNetEncoder(OnnxEncoder):
     """FaceNet crops (facenet_crop, (N, 160, 160, 3) uint8 RGB) -> L2-normalised 512-D embeddings."""
 
     MODEL_FILE, INPUT, SIZE, EMBEDDING_SIZE = MODEL_FILE, "crops", CROP_SIZE, EMBEDDING_SIZE
+
+    margin = MARGIN  # the fused encoders set the margin their statistics were fitted with
+
+    def encode_faces(self, image_rgb: np.ndarray, detections, chips: np.ndarray) -> np.ndarray:
+        """The pipeline's call, common to every encoder: this one cuts its own box crops."""
+        return self.encode(facenet_crops(image_rgb, detections, self.margin))

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInput, EncoderMismatch, GalleryError
-from ..faces.encode import embedding_size
+from ..faces.encoders import embedding_size
 
 if TYPE_CHECKING:
     from ..match import GalleryMatrix

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import data_dir
 from ..errors import EncoderMismatch, GalleryError, UnknownPerson
-from ..faces.encode import encoder_id
+from ..faces.encoders import encoder_id
 from ..match import GalleryMatrix
 from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
 from .base import (
@@ -59,7 +59,7 @@ MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an e
 
 
 def default_path(encoder: str = "") -> Path:
-    """The gallery of an encoder (a setting's value, see engine.faces.encode.SHIPPED_ENCODERS) in the user's
+    """The gallery of an encoder (a setting's value, see engine.faces.encoders.SHIPPED_ENCODERS) in the user's
     data folder (LIKENESS_HOME/data when that variable is set): gallery.sqlite for dlib's, the encoder of
     Likeness before FaceNet shipped, gallery-<name>-<id prefix>.sqlite for any other (embeddings of different
     encoders are never compared, so each version of each has its own file)."""

@@ -18,7 +18,7 @@ from engine.config import Settings, data_dir
 from engine.errors import LikenessError
 from engine.events import send_test_event
 from engine.gallery import URL_VARIABLE
-from engine.faces.encode import ENCODER_FACTS, with_encoder
+from engine.faces.encoders import ENCODER_FACTS, with_encoder
 from engine.training.calibration import Calibration
 
 from ..widgets.rates_plot import RatesPlot

@@ -1,0 +1,139 @@
+"""SFace on LFW View-1: alone (plain and standardised), fused with dlib, and dlib + FaceNet + SFace.
+
+    python bench/fusion_sface.py [--root ../shared/data/faces/lfw-view1] [--compare-models FLOAT.onnx ...]
+        [--save-calibration] [--report PATH]
+
+Same protocol as bench/fusion.py (whose helpers it uses): everything is fitted on DevTrain pairs and images only
+(thresholds, SFace's per-dimension mean/std, the fusion weight w = b^2 by people-split cross-validation on
+DevTrain pairs), DevTest pairs give the figures, the all-pairs columns use every pair of the DevTest images.
+Both encoders see the same detection: the pipeline's subject face; dlib its chip, SFace its ArcFace chip from
+the same 5 landmarks. Embeddings are cached in bench/out/.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine.cli.progress import ProgressBar  # noqa: E402
+from engine.config import RecognitionSettings  # noqa: E402
+from engine.faces.facenet import FaceNetEncoder  # noqa: E402
+from engine.faces.fusion import CALIBRATION_DIR  # noqa: E402
+from engine.faces.sface import SFaceEncoder  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.pipeline import FacePipeline, subject_index  # noqa: E402
+from fusion import (  # noqa: E402
+    OUT, WEIGHTS, best_weight, cv_accuracy, facenet_embeddings, fused_vectors, pair_distances, squared_fusion, table,
+    unit, view1,
+)
+
+CALIBRATION = CALIBRATION_DIR / "fusion_sface_dlib.npz"
+
+
+def sface_embeddings(encoder: SFaceEncoder, paths: list[Path]) -> np.ndarray:
+    """(N, 128) unit SFace embeddings of each image's subject (the pipeline's rule); NaN rows where no face."""
+    cache = OUT / f"fusion_sface_{encoder.id.split(':')[-1]}_{len(paths)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    pipeline = FacePipeline(RecognitionSettings(use_gpu=False), encoder=encoder)
+    result = np.full((len(paths), 128), np.nan, np.float32)
+    bar = ProgressBar(len(paths), f"SFace {encoder.id}")
+    for i, path in enumerate(paths):
+        image = load_image(path)
+        faces = pipeline.observe(image)
+        if faces:
+            result[i] = faces[subject_index([f.box for f in faces], image.shape)].embedding
+        if i % 20 == 19:
+            bar.update(i + 1)
+    bar.close()
+    OUT.mkdir(exist_ok=True)
+    np.save(cache, result)
+    return result
+
+
+def three_way(dlib, facenet, sface, ev, splits) -> tuple[tuple[float, float], float]:
+    """dlib + FaceNet + SFace: the shares (FaceNet's, SFace's) of best DevTrain CV accuracy on a 0.05 grid."""
+    d = [pair_distances(e, ev.train_pairs) for e in (dlib, facenet, sface)]
+    best, best_cv = (0.0, 0.0), -1.0
+    for wf in np.arange(0, 1.0001, 0.05):
+        for ws in np.arange(0, 1.0001 - wf, 0.05):
+            fused = np.sqrt((1 - wf - ws) * d[0] ** 2 + wf * d[1] ** 2 + ws * d[2] ** 2)
+            cv = cv_accuracy(fused, ev.train_same, splits)
+            if cv > best_cv + 1e-12:
+                best, best_cv = (float(wf), float(ws)), cv
+    return best, best_cv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/lfw-view1")
+    parser.add_argument("--compare-models", type=Path, nargs="*", default=[], help="other SFace files (e.g. float32)")
+    parser.add_argument("--save-calibration", action="store_true", help=f"write {CALIBRATION.name}")
+    parser.add_argument("--report", type=Path, default=OUT / "fusion_sface_report.md")
+    args = parser.parse_args()
+
+    paths, train, test, splits, dlib, ev = view1(args.root)
+    train_images = np.unique(ev.train_pairs)
+
+    def standardiser(embeddings):
+        usable = embeddings[train_images][~np.isnan(embeddings[train_images, 0])]
+        mean, std = usable.mean(0), usable.std(0)
+        return unit((embeddings - mean) / std), mean, std
+
+    dlib_unit = dlib["plain"]
+    facenet = standardiser(facenet_embeddings(FaceNetEncoder(use_gpu=False, intra_op_threads=1), paths, dlib["boxes"],
+                                              0.15, False))[0]
+    reference = ev.vectors(dlib_unit)
+    ev.reference_errors = (pair_distances(dlib_unit, ev.test_pairs) <= reference["tau"]) != ev.test_same
+    rows, fitted = [("dlib", reference)], {}
+    shipped = SFaceEncoder(use_gpu=False, intra_op_threads=1)
+    for encoder in [shipped, *(SFaceEncoder(f, use_gpu=False, intra_op_threads=1) for f in args.compare_models)]:
+        plain = sface_embeddings(encoder, paths)
+        standardised, mean, std = standardiser(plain)
+        label = encoder.id
+        for form, vectors in (("plain", plain), ("std", standardised)):
+            rows.append((f"SFace {form} ({label})", ev.vectors(vectors)))
+            d1, d2 = pair_distances(dlib_unit, ev.train_pairs), pair_distances(vectors, ev.train_pairs)
+            w, curve = best_weight(lambda w: squared_fusion(d1, d2, w), ev.train_same, splits)
+            fitted[(label, form)] = dict(w=w, cv=curve.max(), curve=curve, mean=mean, std=std,
+                                         tau=ev.vectors(fused_vectors(dlib_unit, vectors, w))["tau"])
+            rows.append((f"dlib ⊕ SFace {form} ({label}), w={w:.3f}", ev.vectors(fused_vectors(dlib_unit, vectors, w))))
+        if encoder is shipped:
+            (wf, ws), cv3 = three_way(dlib_unit, facenet, standardised, ev, splits)
+            three = np.concatenate([np.sqrt(1 - wf - ws) * dlib_unit, np.sqrt(wf) * facenet, np.sqrt(ws) * standardised], 1)
+            rows.append((f"dlib ⊕ FaceNet std ⊕ SFace std ({label}), shares {wf:.2f}/{ws:.2f}", ev.vectors(three)))
+            shipped_std = (plain, standardised, cv3)
+    report = ["# SFace on LFW View-1\n", table(rows), "\nDevTrain CV accuracy (people-split 10-fold x 5) of the fusions "
+              "at their chosen w: " + "; ".join(f"{label} {form}: {100 * f['cv']:.2f} % (w {f['w']:.3f})"
+                                                 for (label, form), f in fitted.items())
+              + f"; three-way: {100 * shipped_std[2]:.2f} %\n"]
+    for (label, form), f in fitted.items():
+        report.append(f"CV accuracy against w ({label}, {form}): " + ", ".join(
+            f"{w:.2f}: {100 * c:.2f}" for w, c in zip(WEIGHTS, f["curve"]) if round(w * 40) % 4 == 0) + "\n")
+
+    form = max(("plain", "std"), key=lambda k: fitted[(shipped.id, k)]["cv"])
+    chosen = fitted[(shipped.id, form)]
+    report.append(f"Chosen by DevTrain CV: dlib ⊕ SFace {form}, w = {chosen['w']:.3f}, τ {chosen['tau']:.4f}.\n")
+    if args.save_calibration:
+        from engine.faces.encode import FaceEncoder
+
+        extra = dict(sface_mean=chosen["mean"].astype(np.float32), sface_std=chosen["std"].astype(np.float32)) \
+            if form == "std" else {}
+        np.savez(CALIBRATION, dlib_weight=np.float32(np.sqrt(1 - chosen["w"])),
+                 sface_weight=np.float32(np.sqrt(chosen["w"])), tau=np.float32(chosen["tau"]),
+                 dlib_encoder=FaceEncoder.model_id(), sface_encoder=shipped.id,
+                 source=f"LFW View-1 DevTrain: w by people-split 10-fold x 5 CV on its {len(train)} pairs, "
+                        f"{'mean/std over its images, ' if extra else ''}tau its best-accuracy threshold", **extra)
+        report.append(f"Saved {CALIBRATION.name}.\n")
+    text = "\n".join(report)
+    print(text)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
