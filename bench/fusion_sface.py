@@ -68,11 +68,43 @@ def three_way(dlib, facenet, sface, ev, splits) -> tuple[tuple[float, float], fl
     return best, best_cv
 
 
+def encoder_files(fused: np.ndarray, sface: np.ndarray, paths: list[Path], ev) -> list[str]:
+    """The shipped calibrations (τ presets, FAR/FRR curves) of dlib+sface and sface, from every pair of DevTrain's
+    images, and dlib+sface's pair classifier, fitted on DevTrain's pairs (its DevTest accuracy reported)."""
+    from engine.faces.encoders import encoder_id
+    from engine.training.calibration import SHIPPED_CALIBRATION, Calibration
+    from engine.training.pair_classifier import fit_pair_classifier
+
+    lines = []
+    train_images = np.array([i for i in np.unique(ev.train_pairs) if not np.isnan(fused[i, 0])])
+    labels = np.array([paths[i].parent.name for i in train_images])
+    for name, vectors in (("dlib+sface", fused), ("sface", sface)):
+        calibration = Calibration.from_embeddings(vectors[train_images], labels, encoder_id(name),
+                                                  f"LFW View-1 DevTrain: all pairs of its {len(train_images)} images")
+        file = SHIPPED_CALIBRATION.with_name(f"lfw_devtrain_{name.replace('+', '-')}.npz")
+        calibration.save(file)
+        lines.append(f"Saved {file.name}: presets " + ", ".join(
+            f"{preset} τ {tau:.3f} (FAR {calibration.far(tau):.1e})" for preset, tau in calibration.presets().items()))
+    usable = ~np.isnan(fused[ev.train_pairs]).any(axis=(1, 2))
+    pairs, same = ev.train_pairs[usable], ev.train_same[usable]
+    classifier = fit_pair_classifier(fused[pairs[:, 0]], fused[pairs[:, 1]], same, "abs", encoder_id("dlib+sface"))
+    test = ev.test_pairs
+    found = ~np.isnan(fused[test]).any(axis=(1, 2))
+    decided = np.zeros(len(test), bool)
+    decided[found] = classifier.same(fused[test[found, 0]], fused[test[found, 1]])
+    file = CALIBRATION_DIR / "pair_classifier_lfw_dlib-sface.npz"
+    classifier.save(file)
+    lines.append(f"Saved {file.name}: DevTest accuracy {100 * np.mean(decided == ev.test_same):.2f} % "
+                 f"(a pair with an image without a face counts as an error).")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/lfw-view1")
     parser.add_argument("--compare-models", type=Path, nargs="*", default=[], help="other SFace files (e.g. float32)")
     parser.add_argument("--save-calibration", action="store_true", help=f"write {CALIBRATION.name}")
+    parser.add_argument("--three-way", action="store_true", help="also dlib + FaceNet + SFace (FaceNet's embeddings too)")
     parser.add_argument("--report", type=Path, default=OUT / "fusion_sface_report.md")
     args = parser.parse_args()
 
@@ -85,15 +117,15 @@ def main() -> None:
         return unit((embeddings - mean) / std), mean, std
 
     dlib_unit = dlib["plain"]
-    facenet = standardiser(facenet_embeddings(FaceNetEncoder(use_gpu=False, intra_op_threads=1), paths, dlib["boxes"],
-                                              0.15, False))[0]
     reference = ev.vectors(dlib_unit)
     ev.reference_errors = (pair_distances(dlib_unit, ev.test_pairs) <= reference["tau"]) != ev.test_same
-    rows, fitted = [("dlib", reference)], {}
+    rows, fitted, report_three = [("dlib", reference)], {}, ""
     shipped = SFaceEncoder(use_gpu=False, intra_op_threads=1)
     for encoder in [shipped, *(SFaceEncoder(f, use_gpu=False, intra_op_threads=1) for f in args.compare_models)]:
         plain = sface_embeddings(encoder, paths)
         standardised, mean, std = standardiser(plain)
+        if encoder is shipped:
+            plain_shipped, standardised_shipped = plain, standardised
         label = encoder.id
         for form, vectors in (("plain", plain), ("std", standardised)):
             rows.append((f"SFace {form} ({label})", ev.vectors(vectors)))
@@ -102,15 +134,17 @@ def main() -> None:
             fitted[(label, form)] = dict(w=w, cv=curve.max(), curve=curve, mean=mean, std=std,
                                          tau=ev.vectors(fused_vectors(dlib_unit, vectors, w))["tau"])
             rows.append((f"dlib ⊕ SFace {form} ({label}), w={w:.3f}", ev.vectors(fused_vectors(dlib_unit, vectors, w))))
-        if encoder is shipped:
+        if encoder is shipped and args.three_way:
+            facenet = standardiser(facenet_embeddings(FaceNetEncoder(use_gpu=False, intra_op_threads=1), paths,
+                                                      dlib["boxes"], 0.15, False))[0]
             (wf, ws), cv3 = three_way(dlib_unit, facenet, standardised, ev, splits)
             three = np.concatenate([np.sqrt(1 - wf - ws) * dlib_unit, np.sqrt(wf) * facenet, np.sqrt(ws) * standardised], 1)
             rows.append((f"dlib ⊕ FaceNet std ⊕ SFace std ({label}), shares {wf:.2f}/{ws:.2f}", ev.vectors(three)))
-            shipped_std = (plain, standardised, cv3)
+            report_three = f"; three-way: {100 * cv3:.2f} %"
     report = ["# SFace on LFW View-1\n", table(rows), "\nDevTrain CV accuracy (people-split 10-fold x 5) of the fusions "
               "at their chosen w: " + "; ".join(f"{label} {form}: {100 * f['cv']:.2f} % (w {f['w']:.3f})"
                                                  for (label, form), f in fitted.items())
-              + f"; three-way: {100 * shipped_std[2]:.2f} %\n"]
+              + report_three + "\n"]
     for (label, form), f in fitted.items():
         report.append(f"CV accuracy against w ({label}, {form}): " + ", ".join(
             f"{w:.2f}: {100 * c:.2f}" for w, c in zip(WEIGHTS, f["curve"]) if round(w * 40) % 4 == 0) + "\n")
@@ -129,6 +163,8 @@ def main() -> None:
                  source=f"LFW View-1 DevTrain: w by people-split 10-fold x 5 CV on its {len(train)} pairs, "
                         f"{'mean/std over its images, ' if extra else ''}tau its best-accuracy threshold", **extra)
         report.append(f"Saved {CALIBRATION.name}.\n")
+        fused = fused_vectors(dlib_unit, standardised_shipped if form == "std" else plain_shipped, chosen["w"])
+        report += encoder_files(fused, plain_shipped, paths, ev)
     text = "\n".join(report)
     print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)

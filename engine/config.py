@@ -324,13 +324,26 @@ def load_settings_with_warnings(path: Path | None = None) -> tuple[Settings, lis
             return Settings(), [f"The settings file {path} is not a regular file; the defaults are used."]
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return Settings(), []
+        return _first_run_settings(), []
     except OSError as error:
         why = error.strerror or error
         return Settings(), [f"The settings file {path} cannot be read ({why}); the defaults are used."]
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         return Settings(), [f"The settings file {path} is not valid TOML ({error}); the defaults are used."]
     return Settings.from_dict(data)
+
+
+def _first_run_settings() -> Settings:
+    """No settings file: the defaults, except that a gallery made with an earlier default encoder keeps its encoder
+    (Likeness wrote no settings file until something was changed, so its galleries would look empty otherwise)."""
+    from .faces.encoders import DEFAULT_ENCODER, EARLIER_DEFAULTS, with_encoder
+    from .gallery import default_path
+
+    if not default_path(DEFAULT_ENCODER).exists():
+        for name in EARLIER_DEFAULTS:
+            if default_path(name).exists():
+                return with_encoder(Settings(), name)
+    return Settings()
 
 
 def load_settings(path: Path | None = None) -> Settings:

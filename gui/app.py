@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
-from engine.faces.encoders import with_encoder
+from engine.faces.encoders import stronger_encoder, with_encoder
 from engine.gallery import GalleryBase
 from engine.logs import start_logging
 from engine.recognizer import Recognizer, gallery_for
@@ -476,6 +476,8 @@ def run_app(argv: list[str]) -> int:
         studio = Studio(settings)
         if settings_problems:
             studio.problems.append(" ".join(settings_problems))
+        if notice := stronger_encoder(studio.settings.recognition.encoder):
+            studio.problems.append(notice)
     except LikenessError as error:
         QMessageBox.critical(None, "Likeness", str(error))
         return 2

@@ -77,9 +77,13 @@ DELIVERY_SECONDS = 5.0  # how long a command waits for its events to reach the b
 def session(args, with_gallery: bool = True, publish: bool = True):
     """The command's Recognizer (engine/recognizer.py), closed at the end after its events had a few seconds
     to be delivered; what is left waits in the outbox for the next run or the window."""
+    from ..faces.encoders import stronger_encoder
     from ..recognizer import Recognizer
 
-    recognizer = Recognizer.from_settings(load_settings(), gallery=getattr(args, "gallery", None),
+    settings = load_settings()
+    if with_gallery and (notice := stronger_encoder(settings.recognition.encoder)):
+        print(f"note: {notice}", file=sys.stderr)
+    recognizer = Recognizer.from_settings(settings, gallery=getattr(args, "gallery", None),
                                           with_gallery=with_gallery, publish=publish,
                                           mqtt_url=getattr(args, "mqtt", None), webhook_url=getattr(args, "webhook", None))
     try:
@@ -201,31 +205,47 @@ def run_import(args) -> int:
     return EXIT_OK
 
 
+def subject_faces(paths: list[Path], recognizer, rule: str):
+    """Each image's PhotoFace (or the LikenessError that refused it), in order. Two images are read and embedded at
+    a time, on two threads: ONNX Runtime and the image decoders let go of the GIL, so both cores stay busy; at most
+    a few images wait decoded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..images import load_image
+
+    recognizer.load_models()  # once, before two threads ask for them
+
+    def photo(path: Path):
+        try:
+            return recognizer.find_face(load_image(path), where=str(path), rule=rule, check_size=False)
+        except LikenessError as error:
+            return error
+
+    with ThreadPoolExecutor(2, thread_name_prefix="embed") as pool:
+        for start in range(0, len(paths), 8):
+            yield from pool.map(photo, paths[start:start + 8])
+
+
 def run_embed(args) -> int:
     with session(args, with_gallery=False, publish=False) as recognizer:
         return embed_images(args, recognizer)
 
 
 def embed_images(args, recognizer) -> int:
-    from ..images import load_image
-
     rows, missing = np.full((len(args.images), recognizer.pipeline.encoder.EMBEDDING_SIZE), np.nan, np.float32), 0
     refused = False  # an image that could not be read: the rows are still written, the exit code says so
-    for row, path in enumerate(args.images):
-        try:
-            photo = recognizer.find_face(load_image(path), where=str(path), rule=face_rule(args), check_size=False)
-        except NoFace:
+    for row, (path, photo) in enumerate(zip(args.images, subject_faces(args.images, recognizer, face_rule(args)))):
+        if isinstance(photo, NoFace):
             missing += 1
             print(f"{path}: no face found; its row is NaN", file=sys.stderr)
-            continue
-        except LikenessError as error:
+        elif isinstance(photo, LikenessError):
             missing += 1
             refused = True
-            print(f"error: {error} Its row is NaN.", file=sys.stderr)
-            continue
-        rows[row] = photo.face.embedding
-        if note := photo.note(str(path)):
-            print(note, file=sys.stderr)
+            print(f"error: {photo} Its row is NaN.", file=sys.stderr)
+        else:
+            rows[row] = photo.face.embedding
+            if note := photo.note(str(path)):
+                print(note, file=sys.stderr)
     if args.out:
         np.save(args.out, rows)
         print(f"wrote {len(rows)} rows to {args.out} ({missing} without a face)", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Commands for a gallery shared on a PostgreSQL server: `server init` prepares the server, `gallery copy` moves a
-gallery between SQLite and PostgreSQL (either way)."""
+gallery between SQLite and PostgreSQL (either way); `gallery reencode` moves a gallery to another encoder."""
 from __future__ import annotations
 
 import sys
@@ -31,6 +31,16 @@ def register(commands) -> None:
     copy.add_argument("source", metavar="SRC_URL")
     copy.add_argument("target", metavar="DST_URL")
     copy.set_defaults(run=run_gallery_copy)
+    reencode = actions.add_parser(
+        "reencode", help="move everyone to another encoder, into a new gallery (the old one is kept)",
+        description="Re-embed every shot of the settings' gallery with ENCODER (default: the default encoder), "
+                    "from the photo it was enrolled from when that file is still there, else from the aligned face "
+                    "stored with it, into that encoder's own gallery (or --into), which must be empty; then switch "
+                    "the settings to ENCODER. The old gallery is left as it was: switch back to use it again.")
+    reencode.add_argument("--to", dest="encoder", metavar="ENCODER", help="dlib+sface, sface, dlib+facenet, dlib, ...")
+    reencode.add_argument("--into", metavar="FILE_OR_URL", help="the new gallery (default: the encoder's own file)")
+    reencode.add_argument("--gallery", metavar="FILE_OR_URL", help="the gallery to re-encode (default: the settings')")
+    reencode.set_defaults(run=run_gallery_reencode)
 
 
 def run_server_init(args) -> int:
@@ -66,4 +76,41 @@ def run_gallery_copy(args) -> int:
     if bar:
         bar.close()
     print(f"Copied {people} people ({shots} shot(s)) and {events} log line(s).", file=sys.stdout)
+    return EXIT_OK
+
+
+def run_gallery_reencode(args) -> int:
+    from ..config import load_settings, save_settings
+    from ..errors import BadInput
+    from ..faces.encoders import DEFAULT_ENCODER, with_encoder
+    from ..pipeline import FacePipeline
+    from ..recognizer import gallery_for
+    from ..reencode import reencode
+    from .progress import ProgressBar
+
+    settings = load_settings()
+    new = with_encoder(settings, args.encoder or DEFAULT_ENCODER)
+    if new.recognition.encoder == settings.recognition.encoder and args.into is None:
+        raise BadInput(f"The gallery already uses {new.recognition.encoder}; name another encoder with --to.")
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or ProgressBar(total, "re-embedding")
+        bar.update(done)
+
+    with gallery_for(settings, args.gallery) as source, gallery_for(new, args.into) as target:
+        report = reencode(source, target, FacePipeline(new.recognition), progress)
+        where = target.status().where
+    if bar:
+        bar.close()
+    for sentence in report.left_out:
+        print(f"warning: left out {sentence}", file=sys.stderr)
+    print(f"Re-embedded {report.people} people with {new.recognition.encoder} into {where}: "
+          f"{report.from_photos} shot(s) from their photos, {report.from_thumbnails} from the stored faces "
+          f"(slightly less accurate, see the README), {len(report.left_out)} left out. The old gallery is unchanged.")
+    if args.into is None:
+        save_settings(new)
+        print(f"Settings now use {new.recognition.encoder} (τ {new.recognition.tau}); to go back, set Settings › "
+              f"Recognition › encoder to {settings.recognition.encoder or 'dlib'}: its gallery is still there.")
     return EXIT_OK

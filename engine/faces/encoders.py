@@ -34,6 +34,8 @@ ENCODER_FACTS = {
     "facenet": EncoderFacts(1.1483, 98.90, 96.4, 9.5),
 }
 SHIPPED_ENCODERS = tuple(ENCODER_FACTS)
+DEFAULT_ENCODER = "dlib+facenet"  # Settings' default (engine/config.py)
+EARLIER_DEFAULTS = ("dlib",)  # newest first: a user without a settings file keeps the gallery they have
 
 
 def with_encoder(settings, name: str):
@@ -70,3 +72,13 @@ def encoder_id(name: str = "") -> str:
     if name in FUSIONS:
         return fused_id(name)
     return FaceEncoder.model_id(Path(name))
+
+
+def stronger_encoder(name: str) -> str | None:
+    """A sentence saying how to move to the default encoder when the shipped encoder `name` is less accurate;
+    None when `name` is the default, at least as accurate, or an encoder of the user's own."""
+    facts, best = ENCODER_FACTS.get(name or "dlib"), ENCODER_FACTS[DEFAULT_ENCODER]
+    if facts is None or facts.accuracy >= best.accuracy:
+        return None
+    return (f"A more accurate encoder ships with Likeness: {DEFAULT_ENCODER} ({best}). "
+            "`python main.py gallery reencode` moves everyone to it, into a new gallery (this one is kept).")
