@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import data_dir
-from ..errors import EncoderMismatch, GalleryError, UnknownPerson
+from ..errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from ..faces.encode import encoder_id
 from ..match import GalleryMatrix
 from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
@@ -381,6 +381,9 @@ class Gallery(GalleryBase):
         The file is written whole or not at all (written beside, then renamed); read it back with import_().
         """
         path = Path(path)
+        with contextlib.suppress(OSError):
+            if os.path.samefile(path, self.path):  # replacing it would leave this connection on an unlinked file
+                raise BadInput(f"{path} is the gallery itself; export to another file.")
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # faces: owner only from the start
