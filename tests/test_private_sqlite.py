@@ -116,3 +116,31 @@ def test_exporting_onto_the_gallery_file_itself_is_refused(tmp_path):
         gallery.enroll("Grace", unit_vectors(1, 2), ["g"])
     with Gallery(path, ENCODER) as again:
         assert sorted(again.names()) == ["Ada", "Grace"] and len(again.events()) == 3
+
+
+# Dies like a kill -9 right after SQLite opened (and so created) the file named in argv[2], before any write.
+KILLED_AT_CONNECT = textwrap.dedent("""
+    import os, signal, sys
+    from engine.gallery import Gallery
+    opening = []
+
+    def die_once_open(event, args):
+        if event == "sqlite3.connect":
+            opening.append(os.path.basename(str(args[0])))
+        elif event == "sqlite3.connect/handle" and opening[-1].startswith(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    sys.addaudithook(die_once_open)
+    Gallery(sys.argv[1], "test_encoder:000000000000")
+""")
+
+
+@pytest.mark.parametrize("killed_at", ["g.sqlite", ""])  # the gallery file itself; the first file SQLite opens
+def test_a_first_start_killed_at_any_point_leaves_a_gallery_that_opens(tmp_path, killed_at):
+    path = tmp_path / "data" / "g.sqlite"
+    result = subprocess.run([sys.executable, "-c", KILLED_AT_CONNECT, str(path), killed_at], cwd=REPO)
+    assert result.returncode == -signal.SIGKILL
+    with Gallery(path, ENCODER) as gallery:  # a new gallery, not "empty (0 bytes) ... restore a backup"
+        assert gallery.names() == []
+        gallery.enroll("Ada", unit_vectors(1, 1), ["a"])
+    assert sorted(os.listdir(path.parent)) == ["g.sqlite"]  # nothing the killed start left behind

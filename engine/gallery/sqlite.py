@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -97,6 +99,16 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def read_export(path: Path) -> tuple[set, list[tuple]]:
     """The encoder ids and the (name, vector, source, thumbnail) rows of an export file, read as untrusted input."""
     try:
@@ -167,6 +179,8 @@ class Gallery(GalleryBase):
         self._refuse_empty_file()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
+            if not self.path.exists():
+                self._create()
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
         except OSError as error:
             raise GalleryError(f"Cannot create the gallery at {self.path}: {error.strerror or error}.") from error
@@ -178,6 +192,37 @@ class Gallery(GalleryBase):
             self._db.close()
             raise
         owner_only(self.path)  # only once it is ours: a refused file is left as it was
+
+    def _create(self) -> None:
+        """Write a new, empty gallery beside `path` and link it into place whole: a first start killed at any
+        moment leaves no gallery or a complete one, never a 0-byte file that reads as a truncated copy."""
+        self._remove_abandoned_drafts()
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.",
+                                        suffix=".new")  # mode 600
+        os.close(handle)  # a new file: no connection of this process holds it yet
+        draft = Path(name)
+        try:
+            self._db = sqlite3.connect(draft, isolation_level=None)
+            try:
+                self._setup()
+            finally:
+                self._db.close()  # the last connection: SQLite empties and removes the draft's -wal
+            with contextlib.suppress(FileExistsError):  # another start made it meanwhile: that one is used
+                os.link(draft, self.path)
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
+        finally:
+            for leftover in (draft, draft.with_name(draft.name + "-wal"), draft.with_name(draft.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _remove_abandoned_drafts(self) -> None:
+        """The drafts of first starts that were killed (their process is gone): they hold no one, only tables."""
+        if os.name != "posix":  # where a process cannot be asked whether it runs without stopping it
+            return
+        for draft in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.new*"):
+            pid = draft.name[len(self.path.name) + 2:].split(".")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                draft.unlink(missing_ok=True)
 
     def _refuse_empty_file(self) -> None:
         """A gallery file of zero bytes (and no write-ahead log) is a truncated copy, never one that Likeness
