@@ -251,6 +251,7 @@ def test_a_crash_in_the_middle_of_an_enrollment_leaves_the_previous_state(sqlite
         g = Gallery({str(tmp_path / 'g.sqlite')!r}, {ENCODER!r})
         g._db.execute("PRAGMA cache_size=10")  # a small page cache spills the open transaction into the WAL
         vectors = np.random.default_rng(0).normal(size=(2000, 128)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         g.enroll("Half", vectors, SourcesThatDie(["camera"] * 2000), [bytes(500)] * 2000)
     """)
     result = subprocess.run([sys.executable, "-c", crash], cwd=REPO)
@@ -377,6 +378,9 @@ GOOD = unit_vectors(1, 7)[0]
     (("Eve", b"\x00\x01", "camera", None), "embedding of 2 bytes"),
     (("Eve", GOOD.tobytes() * 2, "camera", None), "embedding of 1024 bytes"),
     (("Eve", 42, "camera", None), "embedding stored as int"),
+    (("Eve", np.zeros(128, np.float32).tobytes(), "camera", None), "embedding of norm 0, not a unit vector"),
+    (("Eve", (GOOD * 1e6).tobytes(), "camera", None), "embedding of norm 1e\\+06, not a unit vector"),
+    (("Eve", (GOOD * 1.01).astype(np.float32).tobytes(), "camera", None), "norm 1.01, not a unit vector"),
     (("\x1b[31mEve", GOOD.tobytes(), "camera", None), "name with control characters"),
     (("Eve\nGrace", GOOD.tobytes(), "camera", None), "name with control characters"),
     (("Eve\u202e", GOOD.tobytes(), "camera", None), "name with control characters"),
@@ -395,6 +399,53 @@ def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(sqlite_galle
         gallery.import_(path)
     assert_unchanged(gallery, before)
     assert gallery.events(1)[0].kind != "import"
+
+
+DAMAGES = {
+    "text": "UPDATE embeddings SET vector = hex(vector) WHERE id = 1",
+    "short": "UPDATE embeddings SET vector = substr(vector, 1, 64) WHERE id = 1",
+    "nan": f"UPDATE embeddings SET vector = x'{np.full(128, np.nan, np.float32).tobytes().hex()}' WHERE id = 1",
+    "zero": "UPDATE embeddings SET vector = zeroblob(512) WHERE id = 1",
+    "scaled": f"UPDATE embeddings SET vector = x'{(GOOD * 1e6).tobytes().hex()}' WHERE id = 1",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_shot_in_a_gallery_file_is_named_in_one_sentence(tmp_path, damage):
+    """A gallery file edited by another program: a GalleryError (exit 2), never a TypeError, ValueError or NaN."""
+    path = tmp_path / "g.sqlite"
+    enroll_two(Gallery(path, ENCODER)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(DAMAGES[damage])
+    db.close()
+    with Gallery(path, ENCODER) as gallery:
+        for read in (gallery.matrix, lambda: gallery.embeddings_of("Ada")):
+            with pytest.raises(GalleryError, match="holds a damaged shot of 'Ada' .*delete that person and enroll"):
+                read()
+        gallery.delete("Ada")  # what the sentence says to do works
+        assert gallery.names() == ["Grace"]
+
+
+@pytest.mark.parametrize("vector", [np.zeros(128), GOOD * 1e6, GOOD * 0.5])
+def test_an_embedding_that_is_not_a_unit_vector_is_not_enrolled(store, vector):
+    with store() as gallery:
+        with pytest.raises(BadInput, match="Embeddings are unit vectors .*not a unit vector"):
+            gallery.enroll("Eve", vector.astype(np.float32), ["a"])
+        assert gallery.people() == []
+
+
+def test_gallery_copy_refuses_a_damaged_source_and_copies_nothing(tmp_path):
+    from engine.gallery import copy_gallery
+
+    source = tmp_path / "a.sqlite"
+    enroll_two(Gallery(source, ENCODER)).close()
+    with sqlite3.connect(source) as db:
+        db.execute(DAMAGES["zero"])
+    db.close()
+    with pytest.raises(GalleryError, match="damaged shot of 'Ada'"):
+        copy_gallery(f"sqlite://{source}", f"sqlite://{tmp_path / 'b.sqlite'}")
+    with Gallery(tmp_path / "b.sqlite", ENCODER) as target:
+        assert target.names() == []
 
 
 def test_a_row_of_another_encoder_is_refused(sqlite_gallery, tmp_path):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MAX_NAME_CHARS = 200
 MAX_SOURCE_CHARS = 4096
 MAX_THUMBNAIL_BYTES = 4 << 20
+NORM_TOLERANCE = 1e-3  # how far from 1 a stored embedding's length may be (float32 rounding is ~1e-7)
 # Bidirectional embeddings, overrides and isolates: they make a name display as another.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -104,6 +105,8 @@ def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tupl
         raise BadInput(f"Embeddings must be an (n, {dimension}) array with n >= 1, not of shape {np.shape(embeddings)}.")
     if not np.isfinite(array).all():
         raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
+    if problem := norm_problem(array):
+        raise BadInput(f"Embeddings are unit vectors (norm 1 within {NORM_TOLERANCE}); this is {problem}.")
     thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
     if len(sources) != len(array) or len(thumbnails) != len(array):
         raise BadInput(f"Give one source and one thumbnail (or None) per embedding: {len(array)} embeddings, "
@@ -137,13 +140,7 @@ def row_problem(row: tuple, dimension: int) -> str | None:
     problem = _text_problem(name, "a name", MAX_NAME_CHARS)
     if problem:
         return problem
-    if not isinstance(vector, bytes):
-        return f"an embedding stored as {type(vector).__name__}, not as {dimension} float32 numbers"
-    if len(vector) != 4 * dimension:
-        return f"an embedding of {len(vector)} bytes, not of {dimension} float32 numbers"
-    if not np.isfinite(np.frombuffer(vector, np.float32)).all():
-        return "an embedding that contains NaN or infinity"
-    problem = _text_problem(source, "a source", MAX_SOURCE_CHARS)
+    problem = vector_problem(vector, dimension) or _text_problem(source, "a source", MAX_SOURCE_CHARS)
     if problem:
         return problem
     if thumbnail is not None and not isinstance(thumbnail, bytes):
@@ -151,6 +148,42 @@ def row_problem(row: tuple, dimension: int) -> str | None:
     if thumbnail is not None and len(thumbnail) > MAX_THUMBNAIL_BYTES:
         return f"a thumbnail of {len(thumbnail)} bytes, more than {MAX_THUMBNAIL_BYTES}"
     return None
+
+
+def vector_problem(vector, dimension: int) -> str | None:
+    """What is wrong with one stored embedding; None when it is the bytes of a unit vector of `dimension` float32."""
+    if not isinstance(vector, bytes):
+        return f"an embedding stored as {type(vector).__name__}, not as {dimension} float32 numbers"
+    if len(vector) != 4 * dimension:
+        return f"an embedding of {len(vector)} bytes, not of {dimension} float32 numbers"
+    return norm_problem(np.frombuffer(vector, np.float32)[None])
+
+
+def norm_problem(vectors: np.ndarray) -> str | None:
+    """What is wrong with the first (n, d) row that is not a unit vector; None when each is. Every encoder makes
+    unit vectors: a zero or scaled one would give NaN distances, or bring an impostor closer than the person."""
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    bad = ~(np.abs(norms - 1) <= NORM_TOLERANCE)  # NaN too
+    if not bad.any():
+        return None
+    norm = norms[np.argmax(bad)]
+    return "an embedding that contains NaN or infinity" if not np.isfinite(norm) else \
+        f"an embedding of norm {norm:.6g}, not a unit vector"
+
+
+def first_damaged(vectors: list, dimension: int) -> tuple[int, str] | None:
+    """(index, what is wrong) of the first stored embedding that is not a unit vector of `dimension` float32s;
+    None when all are (a gallery file edited by another program, a damaged page)."""
+    for index, vector in enumerate(vectors):  # the types and lengths, before they are read as numbers
+        if not isinstance(vector, bytes) or len(vector) != 4 * dimension:
+            return index, str(vector_problem(vector, dimension))
+    if not vectors:
+        return None
+    matrix = np.frombuffer(b"".join(vectors), np.float32).reshape(-1, dimension)
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    bad = np.flatnonzero(~(np.abs(norms - 1) <= NORM_TOLERANCE))
+    return (int(bad[0]), str(norm_problem(matrix[bad[:1]]))) if len(bad) else None
 
 
 def group_by_person(rows: list[tuple], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:

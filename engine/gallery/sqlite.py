@@ -35,6 +35,7 @@ from .base import (
     Shot,
     _checked_embeddings,
     _checked_name,
+    first_damaged,
     group_by_person,
     now,
     shots_by_person,
@@ -324,9 +325,18 @@ class Gallery(GalleryBase):
 
     def embeddings_of(self, name: str) -> np.ndarray:
         """The (k, dimension) float32 embeddings of a person, oldest first; UnknownPerson if nobody has that name."""
-        rows = self._query("SELECT vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
-                           (self._person_id(name), self.encoder_id))
-        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(-1, self.dimension).copy()
+        rows = self._query("SELECT ?, vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
+                           (name, self._person_id(name), self.encoder_id))
+        self._refuse_damaged(rows)
+        return np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dimension).copy()
+
+    def _refuse_damaged(self, rows: list[tuple]) -> None:
+        """GalleryError naming the first person whose stored embedding is not a unit vector of this encoder's
+        length; `rows` end with (name, vector)."""
+        if damaged := first_damaged([row[-1] for row in rows], self.dimension):
+            index, problem = damaged
+            raise GalleryError(f"The gallery {self.path} holds a damaged shot of {rows[index][-2]!r} ({problem}); "
+                               "delete that person and enroll them again, or restore a backup.")
 
     def thumbnails_of(self, name: str) -> list[bytes]:
         """The JPEG thumbnails of a person's shots that have one, oldest first; UnknownPerson if unknown."""
@@ -416,6 +426,7 @@ class Gallery(GalleryBase):
     def _load_matrix(self) -> GalleryMatrix:
         rows = self._query("SELECT e.person_id, p.name, e.vector FROM embeddings e JOIN people p ON p.id=e.person_id "
                            "WHERE e.encoder=? ORDER BY e.person_id, e.id", (self.encoder_id,))
+        self._refuse_damaged(rows)
         embeddings, owners, _, names = group_by_person(rows, self.dimension)
         embeddings.flags.writeable = False  # shared by every caller until the next change
         return GalleryMatrix(embeddings, owners, names)
