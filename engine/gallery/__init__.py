@@ -11,6 +11,7 @@ use: LIKENESS_GALLERY_URL when set, else the setting gallery.url.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 from ..config import Settings, gallery_url_problem
@@ -23,6 +24,7 @@ from .base import (  # noqa: F401
     Person,
     Shot,
     now,
+    person_name,
     row_problem,
     thumbnail_jpeg,
 )
@@ -105,6 +107,7 @@ def copy_gallery(source_url: str, target_url: str, progress=None) -> tuple[int, 
             for done, shot in enumerate(source.shots(), 1):
                 if problem := row_problem((shot.name, shot.vector, shot.source, shot.thumbnail), source.dimension):
                     raise GalleryError(f"Nothing was copied: shot {done} of {_shown(source_url)} has {problem}.")
+                shot = shot._replace(name=unicodedata.normalize("NFC", shot.name))
                 people.add(shot.name)
                 if progress and (done % 500 == 0 or done == total):
                     progress(done, total)

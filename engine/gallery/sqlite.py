@@ -13,10 +13,8 @@ import contextlib
 import glob
 import os
 import sqlite3
-import stat
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from ..errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from ..faces.encode import encoder_id
 from ..match import GalleryMatrix
 from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
+from .export import interruption, limit_work, schema_problem
 from .base import (
     Event,
     GalleryBase,
@@ -34,10 +33,10 @@ from .base import (
     Person,
     Shot,
     _checked_embeddings,
-    _checked_name,
     first_damaged,
     group_by_person,
     now,
+    person_name,
     shots_by_person,
 )
 
@@ -56,9 +55,6 @@ CREATE TABLE IF NOT EXISTS events (
 """
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
-IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
-IMPORT_TABLES = ("meta", "people", "embeddings")
-MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
 
 
 def default_path(encoder: str = "") -> Path:
@@ -82,13 +78,29 @@ def stored_encoder(path: Path) -> str | None:
         return None
     try:
         with contextlib.closing(sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)) as db:
+            limit_work(db)
+            db.execute("PRAGMA trusted_schema=OFF")
+            _refuse_unsafe(db, path)
             row = db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
     except sqlite3.Error as error:
         raise _translate(error, path) from error
     return row[0] if row else None
 
 
-def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
+def _refuse_unsafe(db: sqlite3.Connection, path: Path) -> None:
+    """GalleryError when the file is another program's database, or holds what a Likeness gallery never has
+    (views, triggers, virtual tables, unknown tables: SQL its author wrote, or copies a deletion would miss)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "meta" not in tables:
+        raise GalleryError(f"The file {path} is an SQLite database of another program, not a Likeness gallery; "
+                           "choose another file.")
+    if problem := schema_problem(db):
+        raise GalleryError(f"The file {path} {problem}, so it is not a Likeness gallery; it was not opened.")
+
+
+def _translate(error: sqlite3.Error, path: Path) -> GalleryError | KeyboardInterrupt:
+    if interrupted := interruption(error):
+        return interrupted
     text = str(error)
     if "full" in text:
         return GalleryError(f"The disk holding {path} is full; nothing was written, free some space and try again.")
@@ -108,59 +120,6 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def read_export(path: Path) -> tuple[set, list[tuple]]:
-    """The encoder ids and the (name, vector, source, thumbnail) rows of an export file, read as untrusted input."""
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        raise GalleryError(f"Cannot read the file {path}: {error.strerror or error}.") from error
-    if not stat.S_ISREG(info.st_mode):
-        raise GalleryError(f"{path} is not a regular file, so it is not a Likeness gallery export.")
-    # A URI with the path percent-encoded: '#', '?' and '%' in a file name stay part of the name.
-    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-    deadline = time.monotonic() + IMPORT_SECONDS
-    try:
-        source = sqlite3.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as error:
-        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-    try:
-        source.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-        source.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        source.execute("PRAGMA trusted_schema=OFF")
-        source.execute("PRAGMA query_only=ON")
-        source.execute("PRAGMA cell_size_check=ON")
-        _refuse_unsafe_schema(source, path)
-        meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
-        encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
-        rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
-                              "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
-    except (sqlite3.Error, TypeError) as error:
-        if time.monotonic() > deadline:
-            raise GalleryError(f"The file {path} kept SQLite busy for more than {IMPORT_SECONDS:.0f} seconds, "
-                               "so it is not a Likeness gallery export.") from error
-        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-    finally:
-        source.close()
-    return encoders, rows
-
-
-def _refuse_unsafe_schema(source: sqlite3.Connection, path: Path) -> None:
-    """Refuse an export whose tables are views or virtual tables, or have generated columns or triggers:
-    reading such a file runs SQL its author wrote (a recursive view can run for ever or fill the memory)."""
-    schema = source.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
-    if any(kind == "trigger" for kind, _, _ in schema):
-        raise GalleryError(f"The file {path} contains triggers, so it is not a Likeness gallery export.")
-    kinds = {name: (kind, sql or "") for kind, name, sql in schema if isinstance(name, str)}
-    for table in IMPORT_TABLES:
-        kind, sql = kinds.get(table, (None, ""))
-        if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
-            raise GalleryError(f"The file {path} has no plain table {table!r} (a view, a virtual table or "
-                               "nothing instead), so it is not a Likeness gallery export.")
-        if any(column[6] for column in source.execute(f"PRAGMA table_xinfo({table})")):
-            raise GalleryError(f"The file {path} has computed or hidden columns in {table!r}, so it is not a "
-                               "Likeness gallery export.")
 
 
 class Gallery(GalleryBase):
@@ -237,9 +196,11 @@ class Gallery(GalleryBase):
 
     def _setup(self) -> None:
         try:
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=FULL"):
+            limit_work(self._db)  # no limit, but Ctrl+C stops a statement
+            for pragma in ("trusted_schema=OFF", "journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
+                           "synchronous=FULL"):
                 self._db.execute(f"PRAGMA {pragma}")
-            self._refuse_foreign_database()
+            _refuse_unsafe(self._db, self.path)
         except sqlite3.Error as error:
             raise _translate(error, self.path) from error
         with self._transaction() as db:
@@ -255,13 +216,6 @@ class Gallery(GalleryBase):
                 f"The gallery {self.path} holds embeddings of encoder {meta['encoder']}, not of the current "
                 f"{self.encoder_id}; re-enroll everyone with this encoder in a new gallery, or switch back."
             )
-
-    def _refuse_foreign_database(self) -> None:
-        """Never add our tables to some other program's SQLite database."""
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "meta" not in tables:
-            raise GalleryError(f"The file {self.path} is an SQLite database of another program, not a Likeness gallery; "
-                               "choose another file.")
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -301,7 +255,7 @@ class Gallery(GalleryBase):
         sources: n strings saying where each came from ("camera", a file path). thumbnails: n JPEG bytes
         (see thumbnail_jpeg) or None each, or None for none at all. Returns the person's id.
         """
-        name = _checked_name(name)
+        name = person_name(name)
         embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails, self.dimension)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
@@ -346,7 +300,7 @@ class Gallery(GalleryBase):
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""
-        person, new = self._person_id(old), _checked_name(new)
+        person, new = self._person_id(old), person_name(new)
         if new == old:
             return
         if self._query("SELECT 1 FROM people WHERE name=?", (new,)):
