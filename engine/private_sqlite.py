@@ -21,12 +21,23 @@ def owner_only(path: Path) -> None:
             os.chmod(file, 0o600)
 
 
+def create_owner_only(path: Path) -> None:
+    """Create `path` empty with mode 600 when it does not exist; an existing file is not opened at all.
+
+    Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's included: a file
+    another connection of this process has open must never be opened and closed outside SQLite (another
+    process would then take itself for the last user and unlink the write-ahead log under that connection).
+    O_EXCL opens no descriptor when the file exists."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+
+
 def open_private(path: Path) -> sqlite3.Connection:
     """The SQLite file at `path` (created 600 in a 700 folder when missing) in write-ahead-log mode, with
     secure_delete (freed pages are zeroed) and synchronous FULL, shared between threads behind the caller's lock.
     Raises OSError or sqlite3.Error."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    create_owner_only(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "secure_delete=ON"):
         db.execute(f"PRAGMA {pragma}")

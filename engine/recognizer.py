@@ -27,7 +27,7 @@ from .events import (
     Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
 )
 from .faces.encoders import SHIPPED_ENCODERS, encoder_id, open_encoder
-from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
+from .gallery import GalleryBase, gallery_url, open_gallery, person_name, thumbnail_jpeg
 from .kiosk import Announcement
 from .match import Identification, Verification, identify, verify
 from .pair_classifier import PairClassifier, pair_classifier_for
@@ -178,7 +178,7 @@ class Recognizer:
     # --- decisions ----------------------------------------------------------------------------------
     def enroll(self, name: str, faces: list[FaceObservation], sources: list[str], source: str = "") -> int:
         """Store these faces of a person (created if new); returns how many shots of them the gallery holds."""
-        gallery = self._gallery()
+        gallery, name = self._gallery(), person_name(name)  # the name as stored (NFC), for the event too
         gallery.enroll(name, np.stack([f.embedding for f in faces]), list(sources),
                        [thumbnail_jpeg(f.chip) for f in faces])
         self.record("enrolled", name, face=faces[0], reasons=(f"{len(faces)} shot(s)",), source=source)

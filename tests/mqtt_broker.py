@@ -145,8 +145,9 @@ class Listener:
 
 
 class Receiver(ThreadingHTTPServer):
-    """A webhook receiver on loopback: records each POST; `answers` are statuses or "hang" (sleep 2 s), used
-    one per request, then 204. With `tls` certificates it serves HTTPS; a failed handshake (a client that does
+    """A webhook receiver on loopback: records each POST; `answers` are statuses, "hang" (sleep 2 s) or "hold"
+    (wait until `release` is set, at most 10 s), used one per request, then 204; `held` counts the requests
+    being held. With `tls` certificates it serves HTTPS; a failed handshake (a client that does
     not trust the certificate) is kept in `failures`."""
     daemon_threads, block_on_close = True, False
 
@@ -154,6 +155,7 @@ class Receiver(ThreadingHTTPServer):
         self.requests, self.answers = [], list(answers)
         self.arrivals: list[float] = []  # time.time() of each recorded request
         self.failures: list[BaseException] = []
+        self.release, self.held = threading.Event(), 0
         super().__init__(("127.0.0.1", port), Handler)
         self.scheme = "https" if tls else "http"
         if tls:
@@ -187,6 +189,11 @@ class Handler(BaseHTTPRequestHandler):
         answer = self.server.answers.pop(0) if self.server.answers else 204
         if answer == "hang":
             time.sleep(2)
+            answer = 204
+        elif answer == "hold":
+            self.server.held += 1
+            self.server.release.wait(10)
+            self.server.held -= 1
             answer = 204
         else:
             self.server.arrivals.append(time.time())

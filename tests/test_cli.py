@@ -196,3 +196,18 @@ def test_an_output_in_a_missing_folder_is_refused_before_any_work(command, tmp_p
     err = capsys.readouterr().err
     assert "does not exist" in err or "is a folder" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("vector", ["hex(vector)", "zeroblob(512)"])  # a TypeError, then "distance nan", before
+def test_a_damaged_shot_exits_2_with_a_sentence(gallery, tmp_path, capsys, vector):
+    import sqlite3
+
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    with sqlite3.connect(tmp_path / "gallery.sqlite") as db:
+        db.execute(f"UPDATE embeddings SET vector = {vector}")
+    db.close()
+    capsys.readouterr()
+    assert main(["identify", str(FACES / "obama2.jpg"), *gallery]) == 2
+    assert main(["verify", "Obama", str(FACES / "obama2.jpg"), *gallery]) == 2
+    out, err = capsys.readouterr()
+    assert "nan" not in out and err.count("holds a damaged shot of 'Obama'") == 2 and "Traceback" not in err

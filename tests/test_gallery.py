@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -136,15 +135,13 @@ def test_deleted_faces_leave_no_trace_in_the_files(sqlite_gallery, tmp_path):
         gallery.delete("Ada")
 
 
-def test_a_delete_behind_another_programs_reader_says_so_in_seconds(sqlite_gallery, tmp_path):
+def test_a_delete_behind_another_programs_reader_says_so(sqlite_gallery, tmp_path):
     vector = sqlite_gallery.embeddings_of("Ada")[0].tobytes()
     reader = sqlite3.connect(tmp_path / "g.sqlite", isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT * FROM embeddings").fetchall()  # holds a snapshot with Ada in it
-    started = time.monotonic()
     with pytest.raises(GalleryError, match="another program is reading"):
         sqlite_gallery.delete("Ada")
-    assert time.monotonic() - started < 8  # the checkpoint's tries wait, not SQLite's busy timeout on each
     assert [p.name for p in sqlite_gallery.people()] == ["Grace"]  # the deletion itself is done
     reader.close()
     sqlite_gallery.close()
@@ -251,6 +248,7 @@ def test_a_crash_in_the_middle_of_an_enrollment_leaves_the_previous_state(sqlite
         g = Gallery({str(tmp_path / 'g.sqlite')!r}, {ENCODER!r})
         g._db.execute("PRAGMA cache_size=10")  # a small page cache spills the open transaction into the WAL
         vectors = np.random.default_rng(0).normal(size=(2000, 128)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         g.enroll("Half", vectors, SourcesThatDie(["camera"] * 2000), [bytes(500)] * 2000)
     """)
     result = subprocess.run([sys.executable, "-c", crash], cwd=REPO)
@@ -331,10 +329,8 @@ def test_a_view_over_a_recursive_query_is_refused_at_once(sqlite_gallery, tmp_pa
                      f"'{ENCODER}' AS encoder, 'x' AS source, NULL AS thumbnail FROM n;")
     db.close()
     before = gallery_state(gallery)
-    started = time.monotonic()
-    with pytest.raises(GalleryError, match="no plain table 'embeddings'"):
+    with pytest.raises(GalleryError, match="contains views"):  # before SQLite reads the view: no hang
         gallery.import_(path)
-    assert time.monotonic() - started < 3
     assert_unchanged(gallery, before)
 
 
@@ -342,7 +338,7 @@ def test_a_virtual_table_is_refused(sqlite_gallery, tmp_path):
     gallery = sqlite_gallery
     path = hostile_export(tmp_path / "virtual.likeness", "DROP TABLE people; "
                                                          "CREATE VIRTUAL TABLE people USING rtree(id, a, b);")
-    with pytest.raises(GalleryError, match="no plain table 'people'"):
+    with pytest.raises(GalleryError, match="has a virtual table 'people'"):
         gallery.import_(path)
 
 
@@ -377,6 +373,9 @@ GOOD = unit_vectors(1, 7)[0]
     (("Eve", b"\x00\x01", "camera", None), "embedding of 2 bytes"),
     (("Eve", GOOD.tobytes() * 2, "camera", None), "embedding of 1024 bytes"),
     (("Eve", 42, "camera", None), "embedding stored as int"),
+    (("Eve", np.zeros(128, np.float32).tobytes(), "camera", None), "embedding of norm 0, not a unit vector"),
+    (("Eve", (GOOD * 1e6).tobytes(), "camera", None), "embedding of norm 1e\\+06, not a unit vector"),
+    (("Eve", (GOOD * 1.01).astype(np.float32).tobytes(), "camera", None), "norm 1.01, not a unit vector"),
     (("\x1b[31mEve", GOOD.tobytes(), "camera", None), "name with control characters"),
     (("Eve\nGrace", GOOD.tobytes(), "camera", None), "name with control characters"),
     (("Eve\u202e", GOOD.tobytes(), "camera", None), "name with control characters"),
@@ -395,6 +394,53 @@ def test_one_bad_value_refuses_the_whole_import_and_changes_nothing(sqlite_galle
         gallery.import_(path)
     assert_unchanged(gallery, before)
     assert gallery.events(1)[0].kind != "import"
+
+
+DAMAGES = {
+    "text": "UPDATE embeddings SET vector = hex(vector) WHERE id = 1",
+    "short": "UPDATE embeddings SET vector = substr(vector, 1, 64) WHERE id = 1",
+    "nan": f"UPDATE embeddings SET vector = x'{np.full(128, np.nan, np.float32).tobytes().hex()}' WHERE id = 1",
+    "zero": "UPDATE embeddings SET vector = zeroblob(512) WHERE id = 1",
+    "scaled": f"UPDATE embeddings SET vector = x'{(GOOD * 1e6).tobytes().hex()}' WHERE id = 1",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_shot_in_a_gallery_file_is_named_in_one_sentence(tmp_path, damage):
+    """A gallery file edited by another program: a GalleryError (exit 2), never a TypeError, ValueError or NaN."""
+    path = tmp_path / "g.sqlite"
+    enroll_two(Gallery(path, ENCODER)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(DAMAGES[damage])
+    db.close()
+    with Gallery(path, ENCODER) as gallery:
+        for read in (gallery.matrix, lambda: gallery.embeddings_of("Ada")):
+            with pytest.raises(GalleryError, match="holds a damaged shot of 'Ada' .*delete that person and enroll"):
+                read()
+        gallery.delete("Ada")  # what the sentence says to do works
+        assert gallery.names() == ["Grace"]
+
+
+@pytest.mark.parametrize("vector", [np.zeros(128), GOOD * 1e6, GOOD * 0.5])
+def test_an_embedding_that_is_not_a_unit_vector_is_not_enrolled(store, vector):
+    with store() as gallery:
+        with pytest.raises(BadInput, match="Embeddings are unit vectors .*not a unit vector"):
+            gallery.enroll("Eve", vector.astype(np.float32), ["a"])
+        assert gallery.people() == []
+
+
+def test_gallery_copy_refuses_a_damaged_source_and_copies_nothing(tmp_path):
+    from engine.gallery import copy_gallery
+
+    source = tmp_path / "a.sqlite"
+    enroll_two(Gallery(source, ENCODER)).close()
+    with sqlite3.connect(source) as db:
+        db.execute(DAMAGES["zero"])
+    db.close()
+    with pytest.raises(GalleryError, match="damaged shot of 'Ada'"):
+        copy_gallery(f"sqlite://{source}", f"sqlite://{tmp_path / 'b.sqlite'}")
+    with Gallery(tmp_path / "b.sqlite", ENCODER) as target:
+        assert target.names() == []
 
 
 def test_a_row_of_another_encoder_is_refused(sqlite_gallery, tmp_path):
@@ -425,10 +471,8 @@ def test_a_fifo_a_folder_and_a_device_are_refused_without_opening_them(sqlite_ga
     os.mkfifo(fifo)
     before = gallery_state(gallery)
     for path in (fifo, tmp_path, Path("/dev/null")):
-        started = time.monotonic()
-        with pytest.raises(GalleryError, match="not a regular file"):
+        with pytest.raises(GalleryError, match="not a regular file"):  # opening the FIFO would block for ever
             gallery.import_(path)
-        assert time.monotonic() - started < 2
     with pytest.raises(GalleryError, match="Cannot read the file"):
         gallery.import_(tmp_path / "missing.likeness")
     assert_unchanged(gallery, before)
@@ -450,15 +494,115 @@ def test_a_gallery_file_of_zero_bytes_is_not_taken_as_empty(tmp_path):
     Gallery(tmp_path / "g.sqlite", ENCODER).close()  # a new gallery is still made where no file is
 
 
-def test_sqlite_gets_a_few_seconds_at_most(sqlite_gallery, tmp_path, monkeypatch):
-    import engine.gallery.sqlite
+def test_sqlite_gets_work_in_proportion_to_the_file_size(sqlite_gallery, tmp_path, monkeypatch):
+    import engine.gallery.export
     gallery = sqlite_gallery
     path = hostile_export(tmp_path / "slow.likeness", rows=[(f"P{i}", unit_vectors(1, i)[0].tobytes(), "camera", None)
                                                             for i in range(300)])
-    monkeypatch.setattr(engine.gallery.sqlite, "IMPORT_SECONDS", -1.0)  # every query is already past its deadline
-    with pytest.raises(GalleryError, match="kept SQLite busy"):
+    monkeypatch.setattr(engine.gallery.export, "WORK_PER_BYTE", 0.0)  # a file that needs more than its size allows
+    monkeypatch.setattr(engine.gallery.export, "WORK_CONSTANT", 0)
+    with pytest.raises(GalleryError, match="keeps SQLite busy far longer than a file of its size needs"):
         gallery.import_(path)
     assert [p.name for p in gallery.people()] == ["Ada", "Grace"]
+    monkeypatch.undo()
+    assert gallery.import_(path).people == 300  # the same file within the bound a real export gets
+
+
+HOSTILE_GALLERIES = {
+    "keeps the deleted": ("CREATE TABLE graveyard (name, vector, thumbnail); CREATE TRIGGER keep BEFORE DELETE ON "
+                          "embeddings BEGIN INSERT INTO graveyard SELECT (SELECT name FROM people WHERE id = "
+                          "old.person_id), old.vector, old.thumbnail; END;", "contains triggers"),
+    "loops": ("CREATE TRIGGER again AFTER INSERT ON events BEGIN INSERT INTO events (time, kind) "
+              "VALUES ('x', 'x'); END;", "contains triggers"),
+    "recursive view": ("CREATE VIEW everyone AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                       "SELECT i FROM n;", "contains views"),
+    "side table": ("CREATE TABLE copies (name, vector);", "has a table 'copies' that Likeness never makes"),
+    "virtual table": ("CREATE VIRTUAL TABLE shapes USING rtree(id, a, b);", "has a virtual table 'shapes'"),
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_GALLERIES)
+def test_a_gallery_file_with_sql_of_its_own_is_refused_before_it_runs(tmp_path, capsys, hostile):
+    """`--gallery FILE` gets the rules of `import`: a trigger copying deleted people elsewhere, a trigger loop, a
+    view over a recursive query, an unknown table: refused with a sentence, the file left as it was."""
+    from engine.cli import main
+    from engine.gallery.sqlite import stored_encoder
+
+    path = tmp_path / "g.sqlite"
+    enroll_two(Gallery(path, ENCODER)).close()
+    sql, problem = HOSTILE_GALLERIES[hostile]
+    with sqlite3.connect(path) as db:
+        db.executescript(sql)
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(GalleryError, match=f"{problem}, so it is not a Likeness gallery; it was not opened"):
+        Gallery(path, ENCODER)
+    with pytest.raises(GalleryError, match=problem):
+        stored_encoder(path)
+    assert main(["people", "delete", "Ada", "--gallery", str(path)]) == 2
+    assert problem in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_ctrl_c_stops_a_long_statement_on_a_gallery(sqlite_gallery):
+    import signal
+
+    timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):  # without a progress handler SQLite would count for hours
+            sqlite_gallery._query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+    finally:
+        timer.cancel()
+    assert sqlite_gallery.names() == ["Ada", "Grace"]
+
+
+INVISIBLE = ["A\u200bda", "Ada\u200e", "Ada\u200f", "A\u061cda", "\ufeffAda", "A\u200dda", "\u200cAda", "A\u2060da"]
+
+
+@pytest.mark.parametrize("name", INVISIBLE)
+def test_a_name_with_an_invisible_character_enters_nowhere(store, tmp_path, name):
+    """"A\u200bda" would show as a second "Ada": refused when enrolled, renamed to, imported or copied."""
+    from engine.gallery import copy_gallery
+
+    with store() as gallery:
+        gallery.enroll("Ada", unit_vectors(1, 1), ["a"])
+        with pytest.raises(BadInput, match="invisible formatting character"):
+            gallery.enroll(name, unit_vectors(1, 2), ["b"])
+        with pytest.raises(BadInput, match="invisible formatting character"):
+            gallery.rename("Ada", name)
+        path = hostile_export(tmp_path / "invisible.likeness", rows=[(name, GOOD.tobytes(), "camera", None)])
+        with pytest.raises(GalleryError, match="shot 1 has a name with an invisible formatting character"):
+            gallery.import_(path)
+        assert gallery.names() == ["Ada"]
+    source = tmp_path / "source.sqlite"
+    with sqlite3.connect(path) as db:  # a gallery file that holds such a name (written by another program)
+        db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, time TEXT, kind TEXT, person TEXT, distance REAL, "
+                   "detail TEXT)")
+    db.close()
+    path.rename(source)
+    with pytest.raises(GalleryError, match="invisible formatting character"):
+        copy_gallery(f"sqlite://{source}", f"sqlite://{tmp_path / 'copy.sqlite'}")
+
+
+@pytest.mark.parametrize("name", ["مهر\u200cنوش", "क्\u200dष", "👩\u200d💻"])  # Persian, Devanagari, an emoji
+def test_joiners_that_scripts_need_inside_a_word_are_kept(store, name):
+    with store() as gallery:
+        gallery.enroll(name, unit_vectors(1, 1), ["a"])
+        assert gallery.names() == [name]
+
+
+def test_names_are_stored_composed_so_one_spelling_is_one_person(store, tmp_path):
+    composed, decomposed = "Ad\u00e8le", "Ade\u0300le"
+    with store() as gallery:
+        gallery.enroll(decomposed, unit_vectors(1, 1), ["a"])
+        gallery.enroll(composed, unit_vectors(1, 2), ["b"])
+        assert gallery.names() == [composed] and len(gallery.embeddings_of(composed)) == 2
+        gallery.rename(composed, "Zo\u0308e")
+        assert gallery.names() == ["Z\u00f6e"]
+        path = hostile_export(tmp_path / "nfd.likeness", rows=[("Ade\u0300le", GOOD.tobytes(), "camera", None)])
+        gallery.import_(path)
+        assert sorted(gallery.names()) == [composed, "Z\u00f6e"]
 
 
 @pytest.mark.parametrize("name", ["Eve\x1b[31m", "two\nlines", "x" * 201])

@@ -11,10 +11,11 @@ use: LIKENESS_GALLERY_URL when set, else the setting gallery.url.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 from ..config import Settings, gallery_url_problem
-from ..errors import BadInput, EncoderMismatch
+from ..errors import BadInput, EncoderMismatch, GalleryError
 from .base import (  # noqa: F401
     Event,
     GalleryBase,
@@ -23,6 +24,8 @@ from .base import (  # noqa: F401
     Person,
     Shot,
     now,
+    person_name,
+    row_problem,
     thumbnail_jpeg,
 )
 from .sqlite import Gallery, default_path, default_path_of  # noqa: F401
@@ -102,6 +105,9 @@ def copy_gallery(source_url: str, target_url: str, progress=None) -> tuple[int, 
 
         def counted():
             for done, shot in enumerate(source.shots(), 1):
+                if problem := row_problem((shot.name, shot.vector, shot.source, shot.thumbnail), source.dimension):
+                    raise GalleryError(f"Nothing was copied: shot {done} of {_shown(source_url)} has {problem}.")
+                shot = shot._replace(name=unicodedata.normalize("NFC", shot.name))
                 people.add(shot.name)
                 if progress and (done % 500 == 0 or done == total):
                     progress(done, total)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BadInput, EncoderMismatch, GalleryError
 from ..faces.encoders import embedding_size
+from .export import read_export
 
 if TYPE_CHECKING:
     from ..match import GalleryMatrix
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 MAX_NAME_CHARS = 200
 MAX_SOURCE_CHARS = 4096
 MAX_THUMBNAIL_BYTES = 4 << 20
+NORM_TOLERANCE = 1e-3  # how far from 1 a stored embedding's length may be (float32 rounding is ~1e-7)
 # Bidirectional embeddings, overrides and isolates: they make a name display as another.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+JOINERS = "\u200c\u200d"  # zero-width non-joiner and joiner
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def _checked_embeddings(embeddings, sources, thumbnails, dimension: int) -> tupl
         raise BadInput(f"Embeddings must be an (n, {dimension}) array with n >= 1, not of shape {np.shape(embeddings)}.")
     if not np.isfinite(array).all():
         raise BadInput("An embedding contains NaN or infinity; it comes from an image where no face was found.")
+    if problem := norm_problem(array):
+        raise BadInput(f"Embeddings are unit vectors (norm 1 within {NORM_TOLERANCE}); this is {problem}.")
     thumbnails = list(thumbnails) if thumbnails is not None else [None] * len(array)
     if len(sources) != len(array) or len(thumbnails) != len(array):
         raise BadInput(f"Give one source and one thumbnail (or None) per embedding: {len(array)} embeddings, "
@@ -122,28 +127,46 @@ def _text_problem(text, what: str, longest: int) -> str | None:
     return None
 
 
-def _checked_name(name: str) -> str:
-    """A name typed or given on the command line: the rule of imported names (no control characters either)."""
+def _name_problem(name) -> str | None:
+    """Why `name` cannot be a person's name; None when it can. Besides the rule of all text: no invisible
+    formatting character (Unicode category Cf: U+200B, U+200E, U+FEFF ...), with which "A\u200bda" would show
+    as a second "Ada"; the joiners U+200C and U+200D only where scripts that need them do (between two letters
+    that are not Latin: Persian, the Indic scripts, emoji)."""
+    if problem := _text_problem(name, "a name", MAX_NAME_CHARS):
+        return problem
+    for i, char in enumerate(name):
+        if unicodedata.category(char) == "Cf" and not _joining(name, i):
+            return f"a name with an invisible formatting character (U+{ord(char):04X})"
+    return None
+
+
+def _joining(text: str, i: int) -> bool:
+    """Whether text[i] is a joiner between two characters of scripts that use one."""
+    if text[i] not in JOINERS or not 0 < i < len(text) - 1:
+        return False
+    return not any(c.isascii() or unicodedata.name(c, "LATIN").startswith("LATIN") or not c.isprintable()
+                   for c in (text[i - 1], text[i + 1]))
+
+
+def person_name(name: str) -> str:
+    """A name typed, given on the command line or read from a file, in Unicode's composed form (NFC: "Ada"
+    typed with a combining accent and with the accented letter is one person); BadInput when it breaks the
+    rule of names (empty, too long, control or invisible formatting characters)."""
     if not isinstance(name, str) or not name.strip():
         raise BadInput("A person needs a name that is not empty.")
-    if problem := _text_problem(name, "a name", MAX_NAME_CHARS):
+    if problem := _name_problem(name):
         raise BadInput(f"A person cannot have {problem}.")
-    return name
+    return unicodedata.normalize("NFC", name)
+
 
 
 def row_problem(row: tuple, dimension: int) -> str | None:
     """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
     name, vector, source, thumbnail = row
-    problem = _text_problem(name, "a name", MAX_NAME_CHARS)
+    problem = _name_problem(name)
     if problem:
         return problem
-    if not isinstance(vector, bytes):
-        return f"an embedding stored as {type(vector).__name__}, not as {dimension} float32 numbers"
-    if len(vector) != 4 * dimension:
-        return f"an embedding of {len(vector)} bytes, not of {dimension} float32 numbers"
-    if not np.isfinite(np.frombuffer(vector, np.float32)).all():
-        return "an embedding that contains NaN or infinity"
-    problem = _text_problem(source, "a source", MAX_SOURCE_CHARS)
+    problem = vector_problem(vector, dimension) or _text_problem(source, "a source", MAX_SOURCE_CHARS)
     if problem:
         return problem
     if thumbnail is not None and not isinstance(thumbnail, bytes):
@@ -151,6 +174,42 @@ def row_problem(row: tuple, dimension: int) -> str | None:
     if thumbnail is not None and len(thumbnail) > MAX_THUMBNAIL_BYTES:
         return f"a thumbnail of {len(thumbnail)} bytes, more than {MAX_THUMBNAIL_BYTES}"
     return None
+
+
+def vector_problem(vector, dimension: int) -> str | None:
+    """What is wrong with one stored embedding; None when it is the bytes of a unit vector of `dimension` float32."""
+    if not isinstance(vector, bytes):
+        return f"an embedding stored as {type(vector).__name__}, not as {dimension} float32 numbers"
+    if len(vector) != 4 * dimension:
+        return f"an embedding of {len(vector)} bytes, not of {dimension} float32 numbers"
+    return norm_problem(np.frombuffer(vector, np.float32)[None])
+
+
+def norm_problem(vectors: np.ndarray) -> str | None:
+    """What is wrong with the first (n, d) row that is not a unit vector; None when each is. Every encoder makes
+    unit vectors: a zero or scaled one would give NaN distances, or bring an impostor closer than the person."""
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    bad = ~(np.abs(norms - 1) <= NORM_TOLERANCE)  # NaN too
+    if not bad.any():
+        return None
+    norm = norms[np.argmax(bad)]
+    return "an embedding that contains NaN or infinity" if not np.isfinite(norm) else \
+        f"an embedding of norm {norm:.6g}, not a unit vector"
+
+
+def first_damaged(vectors: list, dimension: int) -> tuple[int, str] | None:
+    """(index, what is wrong) of the first stored embedding that is not a unit vector of `dimension` float32s;
+    None when all are (a gallery file edited by another program, a damaged page)."""
+    for index, vector in enumerate(vectors):  # the types and lengths, before they are read as numbers
+        if not isinstance(vector, bytes) or len(vector) != 4 * dimension:
+            return index, str(vector_problem(vector, dimension))
+    if not vectors:
+        return None
+    matrix = np.frombuffer(b"".join(vectors), np.float32).reshape(-1, dimension)
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    bad = np.flatnonzero(~(np.abs(norms - 1) <= NORM_TOLERANCE))
+    return (int(bad[0]), str(norm_problem(matrix[bad[:1]]))) if len(bad) else None
 
 
 def group_by_person(rows: list[tuple], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
@@ -252,15 +311,13 @@ class GalleryBase(ABC):
         """Merge a file written by export(): new people are added; a known name gets the shots it lacks.
 
         The file is untrusted: it is opened read-only, only plain tables are read (no view, virtual table or
-        trigger runs), SQLite gets IMPORT_SECONDS at most, and every value is checked before any row enters
-        the gallery; one bad row refuses the whole import and the gallery stays as it was.
+        trigger runs), SQLite's work is bounded by the file's size, and every value is checked before any row
+        enters the gallery; one bad row refuses the whole import and the gallery stays as it was.
 
         Raises EncoderMismatch when the file holds another encoder's embeddings, GalleryError when it is
         not an export or holds a value that is not valid. Returns how many people and shots came in and how
         many were already present.
         """
-        from .sqlite import read_export
-
         path = Path(path)
         encoders, rows = read_export(path)
         foreign = {str(e) for e in encoders if e != self.encoder_id}
@@ -271,7 +328,7 @@ class GalleryBase(ABC):
             problem = row_problem(row, self.dimension)
             if problem:
                 raise GalleryError(f"The file {path} was not imported, nothing was added: shot {number} has {problem}.")
-        return self._merge(rows)
+        return self._merge([(unicodedata.normalize("NFC", name), *rest) for name, *rest in rows])
 
     def _merge(self, rows) -> ImportReport:
         raise NotImplementedError

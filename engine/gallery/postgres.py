@@ -45,9 +45,9 @@ from .base import (
     Person,
     Shot,
     _checked_embeddings,
-    _checked_name,
     group_by_person,
     now,
+    person_name,
     shots_by_person,
 )
 
@@ -702,7 +702,7 @@ class PostgresGallery(GalleryBase):
     def enroll(self, name: str, embeddings: np.ndarray, sources: list[str],
                thumbnails: list[bytes | None] | None = None) -> int:
         """As Gallery.enroll: all shots or none (one transaction); refused while the server is unreachable."""
-        name = _checked_name(name)
+        name = person_name(name)
         embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails, self.dimension)
         stamp = now()
         shots = [Shot(name, stamp, v.tobytes(), str(s), stamp, t) for v, s, t in zip(embeddings, sources, thumbnails)]
@@ -749,7 +749,7 @@ class PostgresGallery(GalleryBase):
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""
-        new = _checked_name(new)
+        new = person_name(new)
         with self._change() as conn:
             person = self._person_id(conn, old)
             if new == old:

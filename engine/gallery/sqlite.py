@@ -10,21 +10,22 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
-import stat
+import tempfile
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..config import data_dir
-from ..errors import EncoderMismatch, GalleryError, UnknownPerson
+from ..errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
 from ..faces.encoders import encoder_id
 from ..match import GalleryMatrix
 from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
+from .export import interruption, limit_work, schema_problem
 from .base import (
     Event,
     GalleryBase,
@@ -32,9 +33,10 @@ from .base import (
     Person,
     Shot,
     _checked_embeddings,
-    _checked_name,
+    first_damaged,
     group_by_person,
     now,
+    person_name,
     shots_by_person,
 )
 
@@ -53,9 +55,6 @@ CREATE TABLE IF NOT EXISTS events (
 """
 INSERT_EMBEDDING = ("INSERT INTO embeddings (person_id, vector, encoder, source, created, thumbnail) "
                     "VALUES (?, ?, ?, ?, ?, ?)")
-IMPORT_SECONDS = 5.0  # the longest an export file may keep SQLite busy before the import is refused
-IMPORT_TABLES = ("meta", "people", "embeddings")
-MAX_VALUE_BYTES = 16 << 20  # SQLite's longest string or blob while reading an export
 
 
 def default_path(encoder: str = "") -> Path:
@@ -79,13 +78,29 @@ def stored_encoder(path: Path) -> str | None:
         return None
     try:
         with contextlib.closing(sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)) as db:
+            limit_work(db)
+            db.execute("PRAGMA trusted_schema=OFF")
+            _refuse_unsafe(db, path)
             row = db.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
     except sqlite3.Error as error:
         raise _translate(error, path) from error
     return row[0] if row else None
 
 
-def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
+def _refuse_unsafe(db: sqlite3.Connection, path: Path) -> None:
+    """GalleryError when the file is another program's database, or holds what a Likeness gallery never has
+    (views, triggers, virtual tables, unknown tables: SQL its author wrote, or copies a deletion would miss)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "meta" not in tables:
+        raise GalleryError(f"The file {path} is an SQLite database of another program, not a Likeness gallery; "
+                           "choose another file.")
+    if problem := schema_problem(db):
+        raise GalleryError(f"The file {path} {problem}, so it is not a Likeness gallery; it was not opened.")
+
+
+def _translate(error: sqlite3.Error, path: Path) -> GalleryError | KeyboardInterrupt:
+    if interrupted := interruption(error):
+        return interrupted
     text = str(error)
     if "full" in text:
         return GalleryError(f"The disk holding {path} is full; nothing was written, free some space and try again.")
@@ -97,57 +112,14 @@ def _translate(error: sqlite3.Error, path: Path) -> GalleryError:
     return GalleryError(f"The gallery file {path} could not be used ({text}).")
 
 
-def read_export(path: Path) -> tuple[set, list[tuple]]:
-    """The encoder ids and the (name, vector, source, thumbnail) rows of an export file, read as untrusted input."""
+def _running(pid: int) -> bool:
     try:
-        info = os.stat(path)
-    except OSError as error:
-        raise GalleryError(f"Cannot read the file {path}: {error.strerror or error}.") from error
-    if not stat.S_ISREG(info.st_mode):
-        raise GalleryError(f"{path} is not a regular file, so it is not a Likeness gallery export.")
-    # A URI with the path percent-encoded: '#', '?' and '%' in a file name stay part of the name.
-    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-    deadline = time.monotonic() + IMPORT_SECONDS
-    try:
-        source = sqlite3.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as error:
-        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-    try:
-        source.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-        source.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        source.execute("PRAGMA trusted_schema=OFF")
-        source.execute("PRAGMA query_only=ON")
-        source.execute("PRAGMA cell_size_check=ON")
-        _refuse_unsafe_schema(source, path)
-        meta = source.execute("SELECT value FROM meta WHERE key='encoder'").fetchone()
-        encoders = {meta[0]} | {r[0] for r in source.execute("SELECT DISTINCT encoder FROM embeddings")}
-        rows = source.execute("SELECT p.name, e.vector, e.source, e.thumbnail FROM embeddings e "
-                              "JOIN people p ON p.id=e.person_id ORDER BY p.id, e.id").fetchall()
-    except (sqlite3.Error, TypeError) as error:
-        if time.monotonic() > deadline:
-            raise GalleryError(f"The file {path} kept SQLite busy for more than {IMPORT_SECONDS:.0f} seconds, "
-                               "so it is not a Likeness gallery export.") from error
-        raise GalleryError(f"The file {path} is not a Likeness gallery export.") from error
-    finally:
-        source.close()
-    return encoders, rows
-
-
-def _refuse_unsafe_schema(source: sqlite3.Connection, path: Path) -> None:
-    """Refuse an export whose tables are views or virtual tables, or have generated columns or triggers:
-    reading such a file runs SQL its author wrote (a recursive view can run for ever or fill the memory)."""
-    schema = source.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
-    if any(kind == "trigger" for kind, _, _ in schema):
-        raise GalleryError(f"The file {path} contains triggers, so it is not a Likeness gallery export.")
-    kinds = {name: (kind, sql or "") for kind, name, sql in schema if isinstance(name, str)}
-    for table in IMPORT_TABLES:
-        kind, sql = kinds.get(table, (None, ""))
-        if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
-            raise GalleryError(f"The file {path} has no plain table {table!r} (a view, a virtual table or "
-                               "nothing instead), so it is not a Likeness gallery export.")
-        if any(column[6] for column in source.execute(f"PRAGMA table_xinfo({table})")):
-            raise GalleryError(f"The file {path} has computed or hidden columns in {table!r}, so it is not a "
-                               "Likeness gallery export.")
+        os.kill(pid, 0)  # signal 0: only asks
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class Gallery(GalleryBase):
@@ -167,6 +139,8 @@ class Gallery(GalleryBase):
         self._refuse_empty_file()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
+            if not self.path.exists():
+                self._create()
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_SECONDS)
         except OSError as error:
             raise GalleryError(f"Cannot create the gallery at {self.path}: {error.strerror or error}.") from error
@@ -178,6 +152,37 @@ class Gallery(GalleryBase):
             self._db.close()
             raise
         owner_only(self.path)  # only once it is ours: a refused file is left as it was
+
+    def _create(self) -> None:
+        """Write a new, empty gallery beside `path` and link it into place whole: a first start killed at any
+        moment leaves no gallery or a complete one, never a 0-byte file that reads as a truncated copy."""
+        self._remove_abandoned_drafts()
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.",
+                                        suffix=".new")  # mode 600
+        os.close(handle)  # a new file: no connection of this process holds it yet
+        draft = Path(name)
+        try:
+            self._db = sqlite3.connect(draft, isolation_level=None)
+            try:
+                self._setup()
+            finally:
+                self._db.close()  # the last connection: SQLite empties and removes the draft's -wal
+            with contextlib.suppress(FileExistsError):  # another start made it meanwhile: that one is used
+                os.link(draft, self.path)
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from error
+        finally:
+            for leftover in (draft, draft.with_name(draft.name + "-wal"), draft.with_name(draft.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _remove_abandoned_drafts(self) -> None:
+        """The drafts of first starts that were killed (their process is gone): they hold no one, only tables."""
+        if os.name != "posix":  # where a process cannot be asked whether it runs without stopping it
+            return
+        for draft in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.new*"):
+            pid = draft.name[len(self.path.name) + 2:].split(".")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                draft.unlink(missing_ok=True)
 
     def _refuse_empty_file(self) -> None:
         """A gallery file of zero bytes (and no write-ahead log) is a truncated copy, never one that Likeness
@@ -191,9 +196,11 @@ class Gallery(GalleryBase):
 
     def _setup(self) -> None:
         try:
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=FULL"):
+            limit_work(self._db)  # no limit, but Ctrl+C stops a statement
+            for pragma in ("trusted_schema=OFF", "journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON",
+                           "synchronous=FULL"):
                 self._db.execute(f"PRAGMA {pragma}")
-            self._refuse_foreign_database()
+            _refuse_unsafe(self._db, self.path)
         except sqlite3.Error as error:
             raise _translate(error, self.path) from error
         with self._transaction() as db:
@@ -209,13 +216,6 @@ class Gallery(GalleryBase):
                 f"The gallery {self.path} holds embeddings of encoder {meta['encoder']}, not of the current "
                 f"{self.encoder_id}; re-enroll everyone with this encoder in a new gallery, or switch back."
             )
-
-    def _refuse_foreign_database(self) -> None:
-        """Never add our tables to some other program's SQLite database."""
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "meta" not in tables:
-            raise GalleryError(f"The file {self.path} is an SQLite database of another program, not a Likeness gallery; "
-                               "choose another file.")
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -255,7 +255,7 @@ class Gallery(GalleryBase):
         sources: n strings saying where each came from ("camera", a file path). thumbnails: n JPEG bytes
         (see thumbnail_jpeg) or None each, or None for none at all. Returns the person's id.
         """
-        name = _checked_name(name)
+        name = person_name(name)
         embeddings, thumbnails = _checked_embeddings(embeddings, sources, thumbnails, self.dimension)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
@@ -279,9 +279,18 @@ class Gallery(GalleryBase):
 
     def embeddings_of(self, name: str) -> np.ndarray:
         """The (k, dimension) float32 embeddings of a person, oldest first; UnknownPerson if nobody has that name."""
-        rows = self._query("SELECT vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
-                           (self._person_id(name), self.encoder_id))
-        return np.frombuffer(b"".join(r[0] for r in rows), np.float32).reshape(-1, self.dimension).copy()
+        rows = self._query("SELECT ?, vector FROM embeddings WHERE person_id=? AND encoder=? ORDER BY id",
+                           (name, self._person_id(name), self.encoder_id))
+        self._refuse_damaged(rows)
+        return np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, self.dimension).copy()
+
+    def _refuse_damaged(self, rows: list[tuple]) -> None:
+        """GalleryError naming the first person whose stored embedding is not a unit vector of this encoder's
+        length; `rows` end with (name, vector)."""
+        if damaged := first_damaged([row[-1] for row in rows], self.dimension):
+            index, problem = damaged
+            raise GalleryError(f"The gallery {self.path} holds a damaged shot of {rows[index][-2]!r} ({problem}); "
+                               "delete that person and enroll them again, or restore a backup.")
 
     def thumbnails_of(self, name: str) -> list[bytes]:
         """The JPEG thumbnails of a person's shots that have one, oldest first; UnknownPerson if unknown."""
@@ -291,7 +300,7 @@ class Gallery(GalleryBase):
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""
-        person, new = self._person_id(old), _checked_name(new)
+        person, new = self._person_id(old), person_name(new)
         if new == old:
             return
         if self._query("SELECT 1 FROM people WHERE name=?", (new,)):
@@ -371,6 +380,7 @@ class Gallery(GalleryBase):
     def _load_matrix(self) -> GalleryMatrix:
         rows = self._query("SELECT e.person_id, p.name, e.vector FROM embeddings e JOIN people p ON p.id=e.person_id "
                            "WHERE e.encoder=? ORDER BY e.person_id, e.id", (self.encoder_id,))
+        self._refuse_damaged(rows)
         embeddings, owners, _, names = group_by_person(rows, self.dimension)
         embeddings.flags.writeable = False  # shared by every caller until the next change
         return GalleryMatrix(embeddings, owners, names)
@@ -381,6 +391,9 @@ class Gallery(GalleryBase):
         The file is written whole or not at all (written beside, then renamed); read it back with import_().
         """
         path = Path(path)
+        with contextlib.suppress(OSError):
+            if os.path.samefile(path, self.path):  # replacing it would leave this connection on an unlinked file
+                raise BadInput(f"{path} is the gallery itself; export to another file.")
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # faces: owner only from the start
