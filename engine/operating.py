@@ -109,19 +109,24 @@ class IdentifyPoint:
 
     def summary(self) -> str:
         """What the point means, in sentences (Settings and `calibrate --gallery` show it)."""
+        enrolled = f"With {self.people} {'person' if self.people == 1 else 'people'} enrolled"
+        if self.people == 0:
+            return (f"Nobody is enrolled yet: identification will name a stranger at most 1 time in {self.target}, "
+                    f"with a threshold that tightens as people join (verify keeps τ {self.tau:.3f}).")
         if self.stranger_rate is None:
-            return (f"With {self.people} people enrolled, identification uses τ {self.tau:.3f}: this encoder has no "
-                    f"impostor curve to estimate how often a stranger is named.")
+            return (f"{enrolled}, identification uses τ {self.tau:.3f}: this encoder has no impostor curve to "
+                    f"estimate how often a stranger is named.")
         named = f"about 1 time in {_round_count(1 / self.stranger_rate)}" if self.stranger_rate > 0 else "almost never"
+        bound = "at most about" if self.genuine.startswith("LFW") else "about"
         missed = "" if self.miss_rate is None else (
-            f"; an enrolled person is missed about {_percent(self.miss_rate)} ({self.genuine})")
+            f"; an enrolled person is missed {bound} {_percent(self.miss_rate)} ({self.genuine})")
         limit = (f"tighter than the 1:1 τ {self.tau:.3f}" if self.threshold < self.tau
                  else f"the 1:1 τ, already tighter than 1 in {self.target} needs")
         small = "" if self.from_gallery else (
             f" With fewer than {MIN_PEOPLE} people the gallery is too small to estimate its own strangers, so a "
             f"conservative curve is used.")
         grows = " The threshold tightens as the gallery grows." if self.threshold < self.tau else ""
-        return (f"With {self.people} people enrolled, a stranger is named {named}{missed}. Identification threshold "
+        return (f"{enrolled}, a stranger is named {named}{missed}. Identification threshold "
                 f"{self.threshold:.3f}, {limit}; strangers estimated from {self.impostors}.{small}{grows}")
 
 
@@ -173,11 +178,11 @@ def miss_rate(matrix: GalleryMatrix, threshold: float, shape: TailShape | None) 
     two or more, else LFW's genuine pairs."""
     genuine = repeat_shot_distances(matrix)
     if genuine is not None:
-        return float(np.mean(genuine > threshold)), f"from {len(genuine)} repeat shots of your enrolled people"
+        return float(np.mean(genuine > threshold)), f"{len(genuine)} repeat shots of your enrolled people"
     if shape is None:
         return None, "nothing"
-    return shape.calibration.frr(threshold), (f"at most: LFW's genuine pairs of web photos; a fixed camera misses "
-                                              f"fewer, and two shots each of {MIN_PEOPLE} people measure it")
+    return shape.calibration.frr(threshold), (f"LFW's genuine pairs of web photos; a fixed camera misses fewer, and "
+                                              f"two shots each of {MIN_PEOPLE} people measure it")
 
 
 def repeat_shot_distances(matrix: GalleryMatrix) -> np.ndarray | None:

@@ -167,7 +167,8 @@ def describe_match(match) -> str:
     if match.recognized:
         return (f"{match.name} (distance {match.distance:.3f} ≤ threshold {match.threshold:.3f}{probability}{runner_up}, "
                 f"margin {match.margin:.3f})")
-    return f"not recognized (closest {match.best_name} at {match.distance:.3f}, threshold {match.threshold:.3f}{probability})"
+    return (f"not recognized (closest {match.best_name} at {match.distance:.3f}, threshold {match.threshold:.3f}"
+            f"{probability})")
 
 
 def run_people(args) -> int:
