@@ -69,8 +69,9 @@ class Identification:
     distance: float  # to best_name (inf for an empty gallery)
     runner_up_name: str | None  # the closest *other* person
     runner_up_distance: float  # inf when there is nobody else
-    recognized: bool  # distance <= tau, or probability >= 0.5 with a pair classifier
+    recognized: bool  # distance <= threshold, or probability >= 0.5 with a pair classifier
     probability: float | None = None  # P(same person) for best_name, when a pair classifier decides
+    threshold: float = float("nan")  # the distance threshold used (identify's tau: engine.operating's 1:K point)
 
     @property
     def margin(self) -> float:
@@ -113,6 +114,7 @@ def verify(probe: np.ndarray, enrolled: np.ndarray, tau: float, rule: str = DEFA
 def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str = DEFAULT_RULE,
              classifier=None) -> list[Identification]:
     """Open-set 1:K: for each probe (n, 128) the closest person, the closest other person, and whether d <= tau.
+    tau is the identification threshold (engine.operating.identify_point), tighter than verify's 1:1 tau.
 
     rule "mean" compares with each person's mean embedding, "best" with their closest stored one.
     Cost: one (n, 128) x (128, M) product and a partial sort of each row; no loop over people.
@@ -123,7 +125,7 @@ def identify(probes: np.ndarray, gallery: GalleryMatrix, tau: float, rule: str =
     if _checked_rule(rule) == "mean":
         gallery = gallery.per_person_means
     if len(gallery.embeddings) == 0:
-        return [Identification(None, None, float("inf"), None, float("inf"), False) for _ in probes]
+        return [Identification(None, None, float("inf"), None, float("inf"), False, threshold=tau) for _ in probes]
     similarity = probes @ gallery.embeddings.T  # the nearest have the largest dot product: no sqrt over all M
     nearest = _nearest_rows(similarity, CANDIDATES)
     return [_decide(probe, row, candidates, gallery, tau, classifier)
@@ -161,7 +163,7 @@ def _decide(probe, similarity, candidates, gallery: GalleryMatrix, tau: float, c
         runner_up_name = gallery.names[gallery.owners[runner_up_row]]
         runner_up_d = _distance(probe, gallery.embeddings[runner_up_row])
     return Identification(best_name if recognized else None, best_name, best_d, runner_up_name, runner_up_d, recognized,
-                          probability)
+                          probability, tau)
 
 
 def _runner_up_row(similarity, candidates, owners, best_owner) -> int | None:

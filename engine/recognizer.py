@@ -29,7 +29,8 @@ from .events import (
 from .faces.encoders import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, person_name, thumbnail_jpeg
 from .kiosk import Announcement
-from .match import Identification, Verification, identify, verify
+from .match import GalleryMatrix, Identification, Verification, identify, verify
+from .operating import IdentifyPoint, identify_point
 from .pair_classifier import PairClassifier, pair_classifier_for
 from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
 
@@ -73,6 +74,7 @@ class Recognizer:
         self._pipeline: FacePipeline | None = None
         self._classifier: PairClassifier | None = None
         self._classifier_loaded = False  # loaded when a decision needs it: `people list` never does
+        self._point: tuple[GalleryMatrix, tuple, IdentifyPoint] | None = None  # the last 1:K point, and its inputs
 
     @classmethod
     def from_settings(cls, settings: Settings, *, gallery: Path | str | None = None, with_gallery: bool = True,
@@ -145,6 +147,15 @@ class Recognizer:
     def tau(self) -> float:
         return self.settings.recognition.tau
 
+    def identify_point(self, matrix: GalleryMatrix | None = None) -> IdentifyPoint:
+        """The 1:K operating point (engine/operating.py) of the gallery as it is now; recomputed only when the
+        gallery, tau, the stranger rate or the encoder changed."""
+        matrix = self._gallery().matrix() if matrix is None else matrix
+        key = (self.tau, self.settings.recognition.stranger_rate, self.encoder_id)
+        if self._point is None or self._point[0] is not matrix or self._point[1] != key:
+            self._point = matrix, key, identify_point(matrix, *key)
+        return self._point[2]
+
     def _gallery(self) -> GalleryBase:
         if self.gallery is None:
             raise RuntimeError("this Recognizer was made without a gallery")
@@ -172,7 +183,8 @@ class Recognizer:
         matrix = self.gallery.matrix()
         if len(matrix.names) == 0:
             return faces
-        matches = identify(np.stack([f.embedding for f in faces]), matrix, self.tau, classifier=self.classifier)
+        matches = identify(np.stack([f.embedding for f in faces]), matrix, self.identify_point(matrix).threshold,
+                           classifier=self.classifier)
         return [dataclasses.replace(face, match=match) for face, match in zip(faces, matches)]
 
     # --- decisions ----------------------------------------------------------------------------------
@@ -208,7 +220,8 @@ class Recognizer:
         return result
 
     def identify(self, image_rgb: np.ndarray, source: str = "") -> list[FaceObservation]:
-        """1:K: every face of a still image with its match; raises BadInput when nobody is enrolled."""
+        """1:K: every face of a still image with its match, decided at the identify point (not verify's tau);
+        raises BadInput when nobody is enrolled."""
         if not self._gallery().names():
             raise BadInput("The gallery is empty: enroll someone first.")
         faces = self.observe(image_rgb)

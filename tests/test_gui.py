@@ -571,6 +571,16 @@ def test_the_settings_panel_plots_the_rates_of_tau(qtbot, window):
     assert plot.marker.get_xdata()[0] == 0.38
 
 
+def test_the_settings_panel_says_what_identification_means_for_this_gallery(qtbot, window, zubair_photo):
+    meaning = window.settings_tab.identify_meaning
+    assert "Nobody is enrolled yet" in meaning.text()
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+    qtbot.waitUntil(lambda: "With 1 person enrolled" in meaning.text(), timeout=5000)
+    assert "too small" in meaning.text() and "1 time in 100" in meaning.text() and "Verify (1:1) uses τ" in meaning.text()
+    window.settings_tab.set_value("recognition.stranger_rate", 1000)
+    assert "1 time in 1,000" in meaning.text()
+
+
 def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_photo, tmp_path):
     import torch
 

@@ -144,6 +144,8 @@ def run_identify(args) -> int:
 
     everyone_known, bad = True, False
     with session(args) as recognizer:
+        if recognizer.gallery.names():  # an empty gallery is refused below
+            print(recognizer.identify_point().summary(), file=sys.stderr)
         for path in args.images:
             try:
                 image = load_image(path)
@@ -167,8 +169,10 @@ def describe_match(match) -> str:
     runner_up = f", runner-up {match.runner_up_name} at {match.runner_up_distance:.3f}" if match.runner_up_name else ""
     probability = f", P(same) {match.probability:.3f}" if match.probability is not None else ""
     if match.recognized:
-        return f"{match.name} (distance {match.distance:.3f}{probability}{runner_up}, margin {match.margin:.3f})"
-    return f"not recognized (closest {match.best_name} at {match.distance:.3f}{probability})"
+        return (f"{match.name} (distance {match.distance:.3f} ≤ threshold {match.threshold:.3f}{probability}{runner_up}, "
+                f"margin {match.margin:.3f})")
+    return (f"not recognized (closest {match.best_name} at {match.distance:.3f}, threshold {match.threshold:.3f}"
+            f"{probability})")
 
 
 def run_people(args) -> int:

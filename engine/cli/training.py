@@ -241,6 +241,7 @@ def run_calibrate(args) -> int:
 
 def _gallery_distances(args):
     from ..faces.encoders import with_encoder
+    from ..operating import identify_point
     from ..recognizer import gallery_for
     from ..training.train import all_pair_distances
 
@@ -248,6 +249,8 @@ def _gallery_distances(args):
     settings = with_encoder(settings, args.encoder) if args.encoder else settings
     with gallery_for(settings, None if args.gallery == Path() else args.gallery) as gallery:
         matrix, encoder_id, where = gallery.matrix(), gallery.encoder_id, gallery.status().where
+    recognition = settings.recognition
+    print("identify (1:K): " + identify_point(matrix, recognition.tau, recognition.stranger_rate, encoder_id).summary())
     shots = np.bincount(matrix.owners, minlength=len(matrix.names))
     if np.sum(shots >= 2) < 2:
         raise BadInput(f"The gallery has {np.sum(shots >= 2)} people with two or more shots; calibration needs "

@@ -133,11 +133,18 @@ class Calibration:
     def for_encoder(cls, encoder_id: str) -> "Calibration | None":
         """The user's own calibration of this encoder (`python main.py calibrate`) if there is one, else the
         shipped LFW one measured on this encoder (resources/calibration/lfw_devtrain*.npz), else None."""
-        for path in (user_calibration_path(encoder_id), *sorted(SHIPPED_CALIBRATION.parent.glob("lfw_devtrain*.npz"))):
-            if path.exists():
-                calibration = cls.load(path)
-                if calibration.encoder_id == encoder_id:
-                    return calibration
+        path = user_calibration_path(encoder_id)
+        if path.exists() and (calibration := cls.load(path)).encoder_id == encoder_id:
+            return calibration
+        return cls.shipped_for(encoder_id)
+
+    @classmethod
+    def shipped_for(cls, encoder_id: str) -> "Calibration | None":
+        """The shipped LFW calibration measured on the encoder with this id (each file says its encoder), or None."""
+        for path in sorted(SHIPPED_CALIBRATION.parent.glob("lfw_devtrain*.npz")):
+            calibration = cls.load(path)
+            if calibration.encoder_id == encoder_id:
+                return calibration
         return None
 
 

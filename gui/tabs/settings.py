@@ -19,6 +19,7 @@ from engine.errors import LikenessError
 from engine.events import send_test_event
 from engine.gallery import URL_VARIABLE
 from engine.faces.encoders import ENCODER_FACTS, with_encoder
+from engine.operating import identify_point
 from engine.training.calibration import Calibration
 
 from ..widgets.rates_plot import RatesPlot
@@ -46,6 +47,7 @@ class SettingsTab(QScrollArea):
         self.tau_box = self._tau_presets()
         layout.addWidget(self.tau_box)
         studio.gallery_changed.connect(self._follow_encoder)
+        studio.gallery_changed.connect(self.show_identify_meaning)  # after _follow_encoder, which may replace the box
         for section in fields(Settings):
             layout.addWidget(self._section_box(section.name, getattr(studio.settings, section.name)))
         reset = QPushButton("Reset to defaults")
@@ -78,6 +80,9 @@ class SettingsTab(QScrollArea):
         self.tau_meaning = QLabel()
         self.tau_meaning.setWordWrap(True)
         column.addWidget(self.tau_meaning)
+        self.identify_meaning = QLabel()  # identify's own threshold for this gallery (engine/operating.py)
+        self.identify_meaning.setWordWrap(True)
+        column.addWidget(self.identify_meaning)
         if self.rates_plot is not None:
             column.addWidget(self.rates_plot)
         return box
@@ -322,6 +327,13 @@ class SettingsTab(QScrollArea):
             self.rates_plot.set_tau(tau)
         else:
             self.tau_meaning.setText("`python main.py calibrate` measures what τ means for this encoder." + unused)
+        self.show_identify_meaning()
+
+    def show_identify_meaning(self) -> None:
+        """What identification's threshold means for the gallery as it is now."""
+        recognition, gallery = self.studio.settings.recognition, self.studio.gallery
+        point = identify_point(gallery.matrix(), recognition.tau, recognition.stranger_rate, gallery.encoder_id)
+        self.identify_meaning.setText("Verify (1:1) uses τ. Identify (1:K): " + point.summary())
 
     def reset(self) -> None:
         defaults = Settings()
