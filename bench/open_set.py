@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings, Settings  # noqa: E402
-from engine.faces.encode import with_encoder  # noqa: E402
+from engine.faces.encoders import with_encoder  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.match import GalleryMatrix, distances, identify  # noqa: E402
 from engine.operating import identify_point  # noqa: E402
@@ -47,7 +47,7 @@ def dataset_paths(root: Path) -> list[Path]:
 def cached_embeddings(root: Path, settings: RecognitionSettings) -> tuple[np.ndarray, np.ndarray, str]:
     """(embeddings (n, d) with NaN rows where no face was found, person label per row, encoder id); embedded once
     per data set and encoder, then read from bench/out/cache."""
-    from engine.faces.encode import encoder_id
+    from engine.faces.encoders import encoder_id
 
     identity = encoder_id(settings.encoder)
     path = CACHE / f"{root.name}_{identity.replace(':', '_')}.npz"

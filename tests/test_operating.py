@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.config import RecognitionSettings, Settings
-from engine.faces.encode import encoder_id
+from engine.faces.encoders import encoder_id
 from engine.images import load_image
 from engine.match import GalleryMatrix, identify
 from engine.operating import MIN_PEOPLE, identify_point, lfw_shape, per_comparison_far
