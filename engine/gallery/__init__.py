@@ -22,6 +22,7 @@ from .base import (  # noqa: F401
     ImportReport,
     Person,
     Shot,
+    StoredShot,
     now,
     thumbnail_jpeg,
 )

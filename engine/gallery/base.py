@@ -55,6 +55,14 @@ class Shot(NamedTuple):
     thumbnail: bytes | None
 
 
+class StoredShot(NamedTuple):
+    """One shot of a person as the Gallery tab lists it: its id (for delete_shot), where it came from, when."""
+    id: int
+    source: str
+    created: str  # ISO 8601, UTC
+    thumbnail: bytes | None
+
+
 @dataclass(frozen=True)
 class ImportReport:
     people: int
@@ -131,6 +139,14 @@ def _checked_name(name: str) -> str:
     return name
 
 
+def _check_shot(name: str, shot_id: int, shot_ids: list[int]) -> None:
+    """BadInput unless shot_id is one of a person's shots and not their only one."""
+    if shot_id not in shot_ids:
+        raise BadInput(f"{name} has no shot {shot_id}; it may have been removed already.")
+    if len(shot_ids) == 1:
+        raise BadInput(f"That is {name}'s only shot: delete {name} instead.")
+
+
 def row_problem(row: tuple, dimension: int) -> str | None:
     """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
     name, vector, source, thumbnail = row
@@ -173,7 +189,7 @@ def shots_by_person(rows) -> dict[str, list[tuple]]:
 class GalleryBase(ABC):
     """The interface of a gallery: people and their embeddings from one encoder.
 
-    Backends implement enroll, people, embeddings_of, thumbnails_of, rename, delete, delete_all, log_event,
+    Backends implement enroll, people, embeddings_of, thumbnails_of, shots_of, delete_shot, rename, delete, delete_all, log_event,
     events, matrix, export, close, and for import and `gallery copy`: _merge, shots, all_events, load.
     """
 
@@ -193,6 +209,12 @@ class GalleryBase(ABC):
 
     @abstractmethod
     def thumbnails_of(self, name: str) -> list[bytes]: ...
+
+    @abstractmethod
+    def shots_of(self, name: str) -> list[StoredShot]: ...
+
+    @abstractmethod
+    def delete_shot(self, name: str, shot_id: int) -> None: ...
 
     @abstractmethod
     def rename(self, old: str, new: str) -> None: ...
