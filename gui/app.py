@@ -26,6 +26,7 @@ from engine.logs import start_logging
 from engine.recognizer import Recognizer, gallery_for
 
 from .widgets.camera_view import CameraView
+from .wording import count
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, PipelineWorker, start_in_thread
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
@@ -328,7 +329,7 @@ class MainWindow(QMainWindow):
         self.gallery_state.setVisible(not status.online)
 
     def _count_people(self) -> None:
-        self.gallery_size.setText(f"{len(self.studio.gallery.names())} people enrolled")
+        self.gallery_size.setText(f"{count(len(self.studio.gallery.names()), 'person')} enrolled")
 
     def _build_menus(self) -> None:
         self.menu_actions: list[QAction] = []

@@ -59,7 +59,7 @@ def test_a_person_enrolled_from_one_photo_is_recognized_in_the_video(qtbot, wind
     qtbot.waitUntil(lambda: any(e[1] == "Zubair" for e in window.recognize.entries), timeout=20000)
     qtbot.waitUntil(lambda: any(f.match and f.match.name == "Zubair" for f in window.view.faces)
                     and window.recognize.decision.text() == "Zubair", timeout=10000)
-    assert "1 people enrolled" in window.gallery_size.text()
+    assert "1 person enrolled" in window.gallery_size.text()
 
 
 def test_a_stranger_is_not_recognized(qtbot, window):
@@ -181,7 +181,7 @@ def test_guided_capture_takes_shots_that_pass_the_gates(qtbot, window):
     assert "press Enroll" in tab.feedback.text()
     tab.save()
     qtbot.waitUntil(lambda: tab.stored.count() == 5, timeout=10000)
-    assert "Stored for Zubair: 5 shot(s)" in tab.stored_title.text()
+    assert "Stored for Zubair: 5 shots" in tab.stored_title.text()
 
 
 def test_photos_dropped_on_the_enroll_tab_are_added(qtbot, window):
@@ -272,6 +272,36 @@ def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubai
     tab.import_gallery(str(exported))
     qtbot.waitUntil(lambda: tab.people.count() == 1, timeout=5000)
     assert "1 shot(s) of 1 people" in tab.info.text()
+
+
+def test_a_photo_of_someone_else_is_added_to_a_name_only_when_confirmed(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    enroll_photo(qtbot, window, "Obama", str(FACES / "obama.jpg"))
+    questions, answers = [], [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda parent, title, text: questions.append(text)
+                                                              or answers.pop(0)))
+    tab = window.enroll
+    tab.add_photos([str(FACES / "biden.jpg")])
+    qtbot.waitUntil(lambda: len(tab.shots) == 1, timeout=10000)
+    tab.save()
+    qtbot.waitUntil(lambda: "Nothing was enrolled" in tab.feedback.text(), timeout=10000)
+    assert questions[0].startswith("The face in biden.jpg does not match Obama's 1 shot (d = ")
+    assert questions[0].endswith("): add it anyway?")
+    assert len(window.studio.gallery.embeddings_of("Obama")) == 1 and len(tab.shots) == 1  # nothing lost
+    tab.save()
+    qtbot.waitUntil(lambda: "Enrolled Obama: 2 shots stored." in tab.feedback.text(), timeout=10000)
+
+    gallery = window.gallery_tab  # the shot of somebody else is found and removed there
+    qtbot.waitUntil(lambda: gallery.people.count() == 1 and "2 shots" in gallery.people.item(0).text(), timeout=5000)
+    gallery.people.itemDoubleClicked.emit(gallery.people.item(0))
+    assert gallery.selected() == "Obama" and gallery.shots.count() == 2
+    assert "biden.jpg" in gallery.shots.item(1).toolTip()
+    gallery.shots.setCurrentRow(1)
+    gallery.remove_shot(confirm=False)
+    qtbot.waitUntil(lambda: gallery.shots.count() == 1, timeout=5000)
+    assert "obama.jpg" in gallery.shots.item(0).toolTip() and len(window.studio.gallery.embeddings_of("Obama")) == 1
+    assert "Removed shot 2 of Obama." in gallery.info.text()
 
 
 def test_the_status_bar_says_which_provider_runs_and_how_fast(qtbot, window):
