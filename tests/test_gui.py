@@ -103,7 +103,93 @@ def test_settings_survive_a_restart(qtbot, window):
     again = load_settings()
     assert again.recognition.tau == 0.36 and again.kiosk.frames_to_decide == 5
     window.settings_tab.set_value("recognition.tau", 7.0)
-    assert "at most 1.5" in window.settings_tab.problem.text()
+    assert "τ 7 is outside" in window.settings_tab.said and again.recognition.tau == 0.36
+
+
+def wheel_over(widget, steps: int = -1) -> None:
+    """A turn of the mouse wheel over the middle of a widget (negative: towards the user, scrolling down)."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    QApplication.sendEvent(widget, QWheelEvent(centre, QPointF(widget.mapToGlobal(centre)), QPoint(0, 0),
+                                               QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
+                                               Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+
+def test_the_wheel_scrolls_the_settings_and_changes_no_value_it_passes(qtbot, window):
+    panel = window.settings_tab
+    window.tabs.setCurrentWidget(panel)
+    size, optimizer, tau = (panel.editors[k] for k in ("style.size", "style.optimizer", "recognition.tau"))
+    panel.ensureWidgetVisible(size)
+    for editor in (size, optimizer, tau, panel.editors["kiosk.frames_to_decide"]):
+        scrolled = panel.verticalScrollBar().value()
+        wheel_over(editor)
+        assert panel.verticalScrollBar().value() != scrolled, "the panel scrolls"
+    assert (size.value(), optimizer.currentText(), tau.value()) == (384, "lbfgs", 0.6465)
+    assert window.studio.settings == load_settings() == type(window.studio.settings)()
+    window.activateWindow()
+    size.setFocus()
+    qtbot.waitUntil(size.hasFocus, timeout=2000)
+    wheel_over(size, steps=1)  # a box clicked first takes the wheel
+    assert size.value() == 385
+
+
+def test_tau_stays_where_the_encoder_was_measured_and_warns_when_strangers_get_in(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    from engine.faces.encode import ENCODER_FACTS
+
+    panel, settings = window.settings_tab, window.studio.settings
+    low, high = panel.calibration.tau_range()  # the calibration's, whatever the encoder
+    tau = panel.editors["recognition.tau"]
+    assert (tau.minimum(), tau.maximum()) == (low, high) and high < 1.5
+    default = ENCODER_FACTS[settings.recognition.encoder].tau
+    assert "is custom (the default): no preset" in panel.tau_preset.text()
+    assert "most accurate on LFW" in panel.tau_preset.text()
+    assert not any(button.isChecked() for button in panel.preset_buttons.values())
+    panel.preset_buttons["Balanced"].click()
+    assert window.studio.settings.recognition.tau == panel.presets["Balanced"]
+    assert panel.preset_buttons["Balanced"].isChecked() and "Preset in force: Balanced" in panel.tau_preset.text()
+    assert "Warning" not in panel.tau_meaning.text() and panel.tau_meaning.styleSheet() == ""
+
+    window.tabs.setCurrentWidget(panel)
+    window.activateWindow()
+    tau.setFocus()
+    for typed, expected in (("-1", low), ("7", high)):
+        tau.lineEdit().selectAll()
+        qtbot.keyClicks(tau.lineEdit(), typed)
+        qtbot.keyClick(tau.lineEdit(), Qt.Key.Key_Return)
+        assert window.studio.settings.recognition.tau == pytest.approx(expected, abs=1e-4)
+        assert f"recognition.tau {typed.lstrip('+')} is outside" in panel.said and "set to" in panel.said
+        assert panel.said in window.statusBar().currentMessage()
+    assert panel.calibration.far(high) > 0.99  # at the top of the range nearly every stranger gets in: said
+    assert panel.tau_meaning.text().startswith(f"Warning: τ {high:.3f} lets strangers in")
+    assert "e67e22" in panel.tau_meaning.styleSheet()
+    x_low, x_high = panel.rates_plot.axes.get_xlim()
+    assert x_low < high < x_high  # the τ line stays on the chart
+    panel.set_value("recognition.tau", 1.5)
+    assert "τ 1.5 is outside" in panel.said and window.studio.settings.recognition.tau == pytest.approx(high)
+    panel.set_value("recognition.tau", default)
+    assert "(the default)" in panel.tau_preset.text() and "Warning" not in panel.tau_meaning.text()
+
+
+def test_a_refused_setting_is_said_beside_its_field_and_nothing_moves(qtbot, window):
+    panel = window.settings_tab
+    window.tabs.setCurrentWidget(panel)
+    beta = panel.editors["style.beta"]
+    panel.ensureWidgetVisible(beta)
+    rows = [panel.editors[k].mapTo(panel.widget(), panel.editors[k].rect().topLeft()) for k in panel.editors]
+    beta.setText("abc")
+    beta.editingFinished.emit()
+    assert panel.said == "The setting style.beta needs a number, not 'abc'; it stays 0.001."
+    assert window.statusBar().currentMessage() == panel.said
+    assert beta.text() == "0.001" and window.studio.settings.style.beta == 0.001  # the field shows what is in force
+    beta.setText("1e13")
+    beta.editingFinished.emit()
+    assert panel.said == "The setting style.beta must be at most 1e+12, not 1e+13." and beta.text() == "0.001"
+    assert rows == [panel.editors[k].mapTo(panel.widget(), panel.editors[k].rect().topLeft()) for k in panel.editors]
 
 
 def test_deleting_a_person_removes_them_from_the_gallery_file(qtbot, window, zubair_photo):
@@ -431,7 +517,7 @@ def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
     panel.set_text("style.beta", "2.5e-3", like=0.001)
     assert window.studio.settings.style.beta == 0.0025
     panel.set_text("style.beta", "lots", like=0.001)
-    assert "needs a number" in panel.problem.text() and window.studio.settings.style.beta == 0.0025
+    assert "needs a number" in panel.said and window.studio.settings.style.beta == 0.0025
 
 
 def test_a_camera_that_vanishes_mid_stream_is_reported_and_retried(qtbot, monkeypatch):
@@ -478,7 +564,7 @@ def test_looking_for_webcams_does_not_block_the_window(qtbot, window):
     qtbot.waitUntil(panel.find_cameras.isEnabled, timeout=15000)
     webcams = [panel.camera_choice.itemData(i) for i in range(panel.camera_choice.count())
                if panel.camera_choice.itemData(i).isdigit()]
-    assert webcams or "No webcam found" in panel.problem.text()
+    assert webcams or "No webcam found" in panel.said
 
 
 def test_turning_the_gpu_off_is_applied_live_and_reported(qtbot, window):
@@ -614,10 +700,10 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     shipped_gallery = window.studio.gallery.path
 
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "missing.onnx"))
-    assert "does not exist" in window.settings_tab.problem.text()
+    assert "does not exist" in window.settings_tab.said
     (tmp_path / "damaged.onnx").write_bytes(b"not a model")
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "damaged.onnx"))
-    assert "cannot load damaged.onnx" in window.settings_tab.problem.text()
+    assert "cannot load damaged.onnx" in window.settings_tab.said
     assert window.studio.settings.recognition.encoder == "dlib+facenet" and window.studio.gallery.path == shipped_gallery
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
@@ -630,7 +716,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
     assert len(window.studio.gallery.embeddings_of("Zubair")) == 1
     window.settings_tab.set_value("recognition.decision", "classifier")  # the shipped classifier is for another encoder
-    assert "train-pairs" in window.settings_tab.problem.text()
+    assert "train-pairs" in window.settings_tab.said
     assert window.studio.settings.recognition.decision == "distance"
 
     window.settings_tab.set_value("recognition.encoder", "dlib+facenet")

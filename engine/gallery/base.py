@@ -189,8 +189,9 @@ def shots_by_person(rows) -> dict[str, list[tuple]]:
 class GalleryBase(ABC):
     """The interface of a gallery: people and their embeddings from one encoder.
 
-    Backends implement enroll, people, embeddings_of, thumbnails_of, shots_of, delete_shot, rename, delete, delete_all, log_event,
-    events, matrix, export, close, and for import and `gallery copy`: _merge, shots, all_events, load.
+    Backends implement enroll, people, embeddings_of, thumbnails_of, shots_of, delete_shot, rename, delete,
+    delete_all, log_event, events, matrix, export, close, and for import and `gallery copy`: _merge, shots,
+    all_events, load.
     """
 
     encoder_id: str
