@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import itertools
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from PySide6.QtCore import QObject, QSettings, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QSettings, QSize, Qt, QThread, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
@@ -465,12 +467,67 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def display_problem() -> str | None:
+    """Why Qt cannot open a window here, in one sentence; None when it can, as far as can be told beforehand
+    (Qt itself would abort the process with a message about reinstalling)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb", "wayland"):
+        return None  # macOS, Windows, or a platform chosen on purpose (offscreen, vnc …)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return ("No display was found (neither DISPLAY nor WAYLAND_DISPLAY is set): start Likeness from a desktop "
+                "session, or use the command line (python main.py --help).")
+    if platform == "wayland" or (not platform and os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = os.path.join(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath), "platforms", "libqxcb.so")
+    try:
+        ctypes.CDLL(plugin, mode=os.RTLD_LAZY)
+    except OSError as error:  # "libxcb-cursor.so.0: cannot open shared object file: ..."
+        missing = str(error).split(":")[0].strip()
+        package = re.sub(r"\.so\.(\d+).*", r"\1", os.path.basename(missing))
+        return (f"Qt cannot use the display: its X11 platform plugin needs {missing}, which is not installed "
+                f"(on Debian or Ubuntu: apt-get install {package}).")
+    return None
+
+
+class _StartupMessages:
+    """Qt's messages while the window opens: a fatal one (a display that cannot be opened, a platform plugin
+    that cannot load) ends the program with one sentence and exit code 2 instead of an abort; the others are
+    printed once the application exists."""
+
+    def __init__(self):
+        self.said: list[str] = []
+
+    def __call__(self, kind, context, message: str) -> None:
+        if kind != QtMsgType.QtFatalMsg:
+            self.said.append(message)
+            return
+        everything = "\n".join([*self.said, message])
+        if found := re.search(r"could not connect to display (\S*)", everything):
+            sentence = (f"The display {found.group(1) or os.environ.get('DISPLAY', '')} cannot be opened: is its "
+                        "X server running, and may this user use it?")
+        else:
+            sentence = f"Qt cannot open a window here: {(self.said or [message])[0].strip()}"
+        print(sentence, file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(2)
+
+
 def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.home:
         os.environ["LIKENESS_HOME"] = args.home
     start_logging()
+    if QApplication.instance() is None and (problem := display_problem()):
+        print(problem, file=sys.stderr)
+        return 2
+    startup = _StartupMessages()
+    previous = qInstallMessageHandler(startup)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    qInstallMessageHandler(previous)
+    for message in startup.said:
+        print(message, file=sys.stderr)
     app.setApplicationName("Likeness")
     try:
         settings, settings_problems = load_settings_with_warnings()

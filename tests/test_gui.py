@@ -206,6 +206,23 @@ def test_deleting_a_person_removes_them_from_the_gallery_file(qtbot, window, zub
     assert files and b"Zubair" not in raw
 
 
+@pytest.mark.parametrize("display", [None, ":97"])
+def test_without_a_display_the_window_says_so_in_one_sentence(tmp_path, display):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if display:
+        env["DISPLAY"] = display  # no X server there
+    run = subprocess.run([sys.executable, "main.py", "--home", str(tmp_path)], cwd=FIXTURES.parent.parent, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    expected = ("No display was found",) if display is None else (
+        "The display :97 cannot be opened", "apt-get install")  # the second where Qt's X11 plugin lacks a library
+    assert any(sentence in run.stderr for sentence in expected), run.stderr
+
+
 def test_closing_stops_every_thread_within_a_second(qtbot, window):
     start = time.monotonic()
     window.close()
