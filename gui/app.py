@@ -33,6 +33,7 @@ from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, Pip
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
+PIN_TRIES = 3  # wrong PINs said and asked again before the dialog gives up
 
 
 class Studio(QObject):
@@ -399,8 +400,17 @@ class MainWindow(QMainWindow):
         self.showNormal()
 
     def ask_pin(self, why: str) -> bool:
-        pin, ok = QInputDialog.getText(self, why, "PIN:", QLineEdit.EchoMode.Password)
-        return ok and pin == self.studio.settings.kiosk.pin
+        """True once the kiosk PIN is given; a wrong one is said and asked again, PIN_TRIES times at most."""
+        label = "PIN:"
+        for tries_left in range(PIN_TRIES - 1, -1, -1):
+            pin, ok = QInputDialog.getText(self, why, label, QLineEdit.EchoMode.Password)
+            if not ok:
+                return False
+            if pin == self.studio.settings.kiosk.pin:
+                return True
+            label = f"Wrong PIN. Try again ({count(tries_left, 'try')} left):"
+        self.statusBar().showMessage("Wrong PIN: Likeness stays in kiosk mode.", 8000)
+        return False
 
     def keyPressEvent(self, event) -> None:
         if self.kiosk and event.key() == Qt.Key.Key_Escape:

@@ -319,16 +319,23 @@ def test_kiosk_locks_the_window_until_the_pin(qtbot, window, monkeypatch):
 
     window.enter_kiosk()
     assert window.tabs.isHidden() and not any(action.isEnabled() for action in window.menu_actions)
-    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("1234", True)))
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda parent, title, label, *a: asked.append(label)
+                                                              or ("1234", True)))
     alt_f4 = UserClose()
     window.closeEvent(alt_f4)
     assert alt_f4.ignored and window.threads[0].isRunning()  # a wrong PIN neither closes nor leaves
+    assert asked == ["PIN:", "Wrong PIN. Try again (2 tries left):", "Wrong PIN. Try again (1 try left):"]
+    assert window.statusBar().currentMessage() == "Wrong PIN: Likeness stays in kiosk mode."
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.kiosk
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args, **kw: ("0000", True)))
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not window.kiosk and window.tabs.isVisible()
     assert all(action.isEnabled() for action in window.menu_actions)
+    answers = [("1234", True), ("0000", True)]  # a wrong PIN is said and asked again
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *args: answers.pop(0)))
+    assert window.ask_pin("Leave kiosk mode") and not answers
 
 
 def test_the_camera_picker_switches_the_source_live(qtbot, window):
