@@ -234,8 +234,14 @@ def test_no_camera_says_so_and_photos_still_work(qtbot, tmp_path):
     studio = Studio(load_settings())
     main = MainWindow(studio, str(tmp_path / "no_such_camera.mp4"), loop=True)
     qtbot.addWidget(main)
-    qtbot.waitUntil(lambda: "Retrying" in main.view.message, timeout=5000)
-    assert "Photos from disk still work" in main.view.message
+    missing = tmp_path / "no_such_camera.mp4"
+    qtbot.waitUntil(lambda: f"The camera source {missing} was not found." in main.view.message, timeout=5000)
+    assert "Photos from disk still work" in main.view.message and "Retrying" not in main.view.message
+    qtbot.waitUntil(main.camera_thread.isFinished, timeout=5000)  # a missing file is not tried again
+    (tmp_path / "notes.txt").write_text("a shopping list")
+    main.switch_camera(str(tmp_path / "notes.txt"))
+    qtbot.waitUntil(lambda: "notes.txt is not a video OpenCV can read." in main.view.message, timeout=5000)
+    qtbot.waitUntil(main.camera_thread.isFinished, timeout=5000)
     enroll_photo(qtbot, main, "Obama", str(FACES / "obama.jpg"))
     main.close()
 
