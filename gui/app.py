@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         self.camera.fps.connect(self._show_camera_fps)
         self.camera.new_frame.connect(self._paint_newest)
         self.camera_thread = start_in_thread(self.camera, "camera")
+        self.settings_tab.show_camera_in_use(source)
 
     def _settings_changed(self, settings: Settings) -> None:
         # Only a change of the camera setting itself switches: --source may differ from the saved setting.

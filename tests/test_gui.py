@@ -345,9 +345,12 @@ def test_kiosk_locks_the_window_until_the_pin(qtbot, window, monkeypatch):
 
 
 def test_the_camera_picker_switches_the_source_live(qtbot, window):
+    panel = window.settings_tab
+    assert panel.camera_choice.currentText() == VIDEO.name  # what --source runs, not the setting's "Webcam 0"
+    assert panel.camera_note.isVisibleTo(panel) and "Webcam 0" in panel.camera_note.text()
     video_shape = window.studio.latest.frame.image.shape
     window.settings_tab.set_value("camera.source", str(FACES))
-    assert window.settings_tab.camera_choice.currentText() == "faces"
+    assert window.settings_tab.camera_choice.currentText() == "faces" and not panel.camera_note.isVisibleTo(panel)
     qtbot.waitUntil(lambda: window.studio.latest.frame.image.shape != video_shape, timeout=10000)
     old_cameras = [thread for _, thread in window._retired_cameras]
     assert old_cameras

@@ -223,12 +223,27 @@ class SettingsTab(QScrollArea):
         buttons = QHBoxLayout()
         for button in (self.find_cameras, video, folder):
             buttons.addWidget(button)
+        self.camera_note = QLabel()  # when --source overrides the setting
+        self.camera_note.setWordWrap(True)
+        self.camera_note.hide()
         row = QWidget()
         column = QVBoxLayout(row)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.camera_choice)
+        column.addWidget(self.camera_note)
         column.addLayout(buttons)
         return self.camera_choice, row
+
+    def show_camera_in_use(self, source: str) -> None:
+        """The camera the window reads now, which --source may have chosen instead of the setting."""
+        assert self.camera_choice is not None  # made by _camera_picker
+        self.camera_choice.blockSignals(True)
+        self._choose_camera_item(source)
+        self.camera_choice.blockSignals(False)
+        setting = self.studio.settings.camera.source
+        self.camera_note.setText(f"In use now, from --source. Without it Likeness starts with "
+                                 f"{camera_title(setting)}.")
+        self.camera_note.setVisible(source != setting)
 
     def _choose_camera_item(self, source: str) -> None:
         assert self.camera_choice is not None  # made by _camera_picker
