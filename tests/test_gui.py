@@ -535,6 +535,7 @@ def test_the_settings_panel_shows_every_value_as_it_is(qtbot, window):
     for section in fields(settings):
         for f in fields(getattr(settings, section.name)):
             key, value = f"{section.name}.{f.name}", getattr(getattr(settings, section.name), f.name)
+            value = window.source if key == "camera.source" else value  # the camera in use: --source here
             editor = panel.editors[key]
             if isinstance(editor, QCheckBox):
                 shown = editor.isChecked()
@@ -793,6 +794,31 @@ def start_a_long_style_transfer(qtbot, window, iterations_seen: int):
     tab.run()
     qtbot.waitUntil(lambda: len(tab.history) >= iterations_seen, timeout=60000)
     return tab
+
+
+def test_style_tab_says_loading_paused_and_cancelled_and_sets_its_own_numbers(qtbot, window):
+    tab = window.style_tab
+    assert tab.plot.isHidden() and tab.progress.format() == "Not started"  # no empty axes before a run
+    tab.iterations_box.setValue(3000)  # far more than the test lets run
+    tab.iterations_box.editingFinished.emit()
+    assert window.studio.settings.style.iterations == 3000 and load_settings().style.iterations == 3000
+    window.settings_tab.set_value("style.preview_every", 1)
+    tab.choose_content(str(ART / "tubingen_128.jpg"))
+    tab.add_style(str(ART / "starry_night_128.jpg"))
+    tab.size_box.setValue(64)
+    tab.size_box.editingFinished.emit()
+    assert window.settings_tab.editors["style.size"].value() == 64
+    tab.run()
+    assert tab.progress.format().startswith("Loading VGG19")  # said at once: the first iteration takes a while
+    qtbot.waitUntil(lambda: len(tab.history) >= 2, timeout=60000)
+    assert "ETA" in tab.progress.format() and tab.plot.isVisibleTo(tab)
+    tab.pause_button.click()
+    assert tab.pause_button.text() == "Resume" and tab.progress.format() == "Paused at %v / %m"
+    tab.cancel()
+    qtbot.waitUntil(lambda: tab.run_button.isEnabled(), timeout=5000)
+    assert len(tab.history) < 3000 and tab.pause_button.text() == "Pause"
+    assert tab.progress.format().startswith("Cancelled at %v / %m") and "ETA" not in tab.progress.text()
+    assert tab.progress.text().startswith(f"Cancelled at {tab.history[-1].iteration} / 3000")
 
 
 def test_style_tab_cancels_within_an_iteration(qtbot, window):

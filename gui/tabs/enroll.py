@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
     QWidget,
 )
 
@@ -17,6 +17,7 @@ from engine.kiosk import liveness_of
 from engine.pipeline import FaceObservation
 from engine.images import load_image
 
+from ..dialogs import open_images
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 from ..wording import count
 
@@ -128,8 +129,7 @@ class EnrollTab(QWidget):
     # --- photos from disk ----------------------------------------------------------------------
     def add_photos(self, paths: list[str] | None = None) -> None:
         if paths is None:
-            paths = QFileDialog.getOpenFileNames(self, "Photos of the person", "",
-                                                 "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")[0]
+            paths = open_images(self, "Photos of the person")
         for path in paths:
             self.studio.run_job(lambda recognizer, p=path: photo_subject(recognizer, p),
                                 lambda result, p=path: self._photo_done(p, result))

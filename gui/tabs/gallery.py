@@ -7,13 +7,14 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
     QVBoxLayout, QWidget,
 )
 
 from engine.errors import LikenessError
 from engine.gallery import Gallery
 
+from ..dialogs import open_file, save_file
 from ..thumbnails import jpeg_pixmap
 from ..wording import count
 
@@ -176,12 +177,12 @@ class GalleryTab(QWidget):
             self.add_shots_requested.emit(name)
 
     def export_gallery(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getSaveFileName(self, "Export the gallery", "gallery.likeness")[0]
+        path = path or save_file(self, "Export the gallery", "gallery.likeness", "Likeness gallery (*.likeness)")
         if path:
             self._change(lambda: self.studio.gallery.export(path), f"Exported to {path}.")
 
     def import_gallery(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Import a gallery", "", "Likeness gallery (*.likeness *.sqlite)")[0]
+        path = path or open_file(self, "Import a gallery", "Likeness gallery (*.likeness *.sqlite);;All files (*)")
         if path:
             report = []
             self._change(lambda: report.append(self.studio.gallery.import_(path)), f"Imported {path}.")

@@ -22,6 +22,7 @@ from engine.gallery import URL_VARIABLE
 from engine.faces.encode import ENCODER_FACTS, with_encoder
 from engine.training.calibration import PRESET_FARS, Calibration
 
+from ..dialogs import open_file
 from ..widgets.inputs import FloatBox, IntBox, WheelGuard
 from ..widgets.rates_plot import RatesPlot
 
@@ -48,6 +49,7 @@ class SettingsTab(QScrollArea):
         self.tau_box = self._tau_presets()
         layout.addWidget(self.tau_box)
         studio.gallery_changed.connect(self._follow_encoder)
+        studio.settings_changed.connect(self._show_settings)  # also when another tab changed one (Style)
         for section in fields(Settings):
             layout.addWidget(self._section_box(section.name, getattr(studio.settings, section.name)))
         reset = QPushButton("Reset to defaults")
@@ -216,8 +218,8 @@ class SettingsTab(QScrollArea):
         self.find_cameras = QPushButton("Find webcams")
         self.find_cameras.clicked.connect(self.look_for_cameras)
         video, folder = QPushButton("Video file…"), QPushButton("Image folder…")
-        video.clicked.connect(lambda: self._pick_source(QFileDialog.getOpenFileName(
-            self, "Video to use as the camera", "", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")[0]))
+        video.clicked.connect(lambda: self._pick_source(open_file(
+            self, "Video to use as the camera", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")))
         folder.clicked.connect(lambda: self._pick_source(QFileDialog.getExistingDirectory(
             self, "Folder of images to use as the camera")))
         buttons = QHBoxLayout()
@@ -373,6 +375,14 @@ class SettingsTab(QScrollArea):
             editor.setText(format_value(value))
             editor.setCursorPosition(0)
         editor.blockSignals(False)
+
+    def _show_settings(self, settings: Settings) -> None:
+        """Every editor shows the value in force, except the one being edited and the camera (which shows the
+        camera in use, see show_camera_in_use)."""
+        for key, editor in self.editors.items():
+            section, name = key.split(".")
+            if key != "camera.source" and not editor.hasFocus():
+                self._show(key, getattr(getattr(settings, section), name))
 
     def _follow_encoder(self) -> None:
         """Another encoder has other distances: its own calibration, presets and plot."""

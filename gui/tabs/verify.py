@@ -6,12 +6,13 @@ passive+challenge mode a random challenge first. A photo from disk is verified a
 from __future__ import annotations
 
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
 from engine.kiosk import liveness_of
 
+from ..dialogs import open_image
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 from .enroll import photo_subject
 
@@ -126,7 +127,7 @@ class VerifyTab(QWidget):
             self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))
 
     def verify_photo(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]
+        path = path or open_image(self, "Photo to verify")
         if path:
             self.challenge, self.awaiting_liveness = None, False  # the photo's answer replaces the camera's
             self.studio.run_job(lambda recognizer: photo_subject(recognizer, path, check_size=False),
