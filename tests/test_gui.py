@@ -84,9 +84,11 @@ def test_verify_accepts_the_right_claim_and_rejects_a_wrong_one(qtbot, window, z
     verify = window.verify
     # the recording has moments where he looks aside (d > tau): verify on a frame facing the camera
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
+    assert not any(heading.isVisibleTo(verify) for heading in verify.headings)  # nothing under them yet
     verify.claim.setCurrentText("Zubair")
     verify.verify_live()
     qtbot.waitUntil(lambda: "Same person: Zubair" in verify.verdict.text(), timeout=5000)
+    assert all(heading.isVisibleTo(verify) for heading in verify.headings)
     verify.claim.setCurrentText("Obama")
     verify.verify_live()
     qtbot.waitUntil(lambda: "Not Obama" in verify.verdict.text(), timeout=5000)
@@ -390,7 +392,7 @@ def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubai
     assert "0 people enrolled" in window.gallery_size.text()
     tab.import_gallery(str(exported))
     qtbot.waitUntil(lambda: tab.people.count() == 1, timeout=5000)
-    assert "1 shot(s) of 1 people" in tab.info.text()
+    assert "1 shot of 1 person" in tab.info.text()
 
 
 def test_a_photo_of_someone_else_is_added_to_a_name_only_when_confirmed(qtbot, window, monkeypatch):

@@ -70,7 +70,8 @@ class ImportReport:
     duplicates_skipped: int
 
     def __str__(self) -> str:
-        return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
+        shots, people = ("shot" if self.embeddings == 1 else "shots"), ("person" if self.people == 1 else "people")
+        return f"{self.embeddings} {shots} of {self.people} {people}, {self.duplicates_skipped} already present"
 
 
 @dataclass(frozen=True)
