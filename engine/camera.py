@@ -1,6 +1,8 @@
-"""FrameSource: a webcam index, a video file or a folder of images, read as timestamped RGB frames.
+"""FrameSource: a webcam index, a stream URL, a video file or a folder of images, read as timestamped RGB frames.
 
-A lost device is reported (CameraLost) instead of hanging; a video file loops unless told to play once.
+A lost device is reported (CameraLost: it may come back, try again) instead of hanging; a source that cannot
+work as given is BadInput (a path that does not exist, a file that is not a video: trying again cannot help).
+A video file loops unless told to play once.
 """
 from __future__ import annotations
 
@@ -45,10 +47,16 @@ class FrameSource:
     def is_camera(self) -> bool:
         return self.source.isdigit()
 
+    @property
+    def is_stream(self) -> bool:
+        return "://" in self.source  # rtsp://, http:// … : OpenCV's FFmpeg opens them
+
     def _open(self) -> None:
         path = Path(self.source)
         if self.is_camera:
             self.capture = cv2.VideoCapture(int(self.source))
+        elif self.is_stream:
+            self.capture = cv2.VideoCapture(self.source)
         elif path.is_dir():
             self.images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.images:
@@ -56,10 +64,15 @@ class FrameSource:
             return
         elif path.is_file():
             self.capture = cv2.VideoCapture(str(path))
+            if not self.capture.isOpened():
+                raise BadInput(f"The camera source {path} is not a video OpenCV can read.")
+        elif path.exists():
+            raise BadInput(f"The camera source {path} is neither a video file nor a folder.")
         else:
-            raise BadInput(f"The camera source {self.source} is neither a webcam index, a video file nor a folder.")
+            raise BadInput(f"The camera source {path} was not found.")
         if not self.capture.isOpened():
-            raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?")
+            raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?"
+                             if self.is_camera else f"Cannot open the stream {self.source}; is it reachable?")
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
 
@@ -89,12 +102,12 @@ class FrameSource:
             if ok:
                 failures = 0
                 yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            elif not self.is_camera:
+            elif not self.is_camera and not self.is_stream:
                 if not self.loop:
                     return
                 failures += 1
                 if failures > 1:  # nothing readable even right after rewinding
-                    raise CameraLost(f"The video {describe_source(self.source)} has no readable frames.")
+                    raise BadInput(f"The video {describe_source(self.source)} has no readable frames.")
                 self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             else:
                 failures += 1

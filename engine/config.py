@@ -85,6 +85,15 @@ def _check(section: str, f: dataclasses.Field, value) -> None:
         _check_item(where, f.metadata, type(default[0]), item)
 
 
+def amount(value, unit: str) -> str:
+    """A number with its unit, as a sentence says it: "1e+06", "384 px" (a weight or a lambda has no unit)."""
+    number = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{number} {unit}" if unit and unit not in UNITLESS else number
+
+
+UNITLESS = ("weight", "lambda")  # names of what a number is, not units: "(weight)" says nothing
+
+
 def _check_item(where: str, meta, expected: type, value) -> None:
     accepted = (int, float) if expected is float else expected
     if not isinstance(value, accepted) or (isinstance(value, bool) and expected is not bool):
@@ -94,9 +103,11 @@ def _check_item(where: str, meta, expected: type, value) -> None:
     if meta.get("choices") is not None and value not in meta["choices"]:
         raise SettingsError(f"The setting {where} must be one of {', '.join(map(str, meta['choices']))}, not {value!r}.")
     if meta.get("min") is not None and value < meta["min"]:
-        raise SettingsError(f"The setting {where} must be at least {meta['min']} {meta['unit']}, not {value}.")
+        raise SettingsError(f"The setting {where} must be at least {amount(meta['min'], meta['unit'])}, "
+                            f"not {amount(value, '')}.")
     if meta.get("max") is not None and value > meta["max"]:
-        raise SettingsError(f"The setting {where} must be at most {meta['max']} {meta['unit']}, not {value}.")
+        raise SettingsError(f"The setting {where} must be at most {amount(meta['max'], meta['unit'])}, "
+                            f"not {amount(value, '')}.")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,16 @@ class UnknownPerson(BadInput):
         super().__init__(f"Nobody called {name!r} is enrolled.")
 
 
+class NotThisPerson(BadInput):
+    """A new shot is farther than tau from every other shot of the person it is enrolled as: most likely a photo
+    of somebody else. The window asks whether to add it anyway; the command line takes it with --force."""
+
+    def __init__(self, name: str, where: str, distance: float, tau: float, others: int):
+        shots = f"{others} shot" if others == 1 else f"{others} shots"
+        super().__init__(f"The face in {where} does not match {name}'s {shots} (d = {distance:.2f} > τ {tau:.2f}).")
+        self.name, self.where, self.distance, self.tau = name, where, distance, tau
+
+
 class ModelUnavailable(LikenessError):
     """A model file is missing or damaged, or no runtime can run it."""
 

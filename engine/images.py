@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import BadInput, UnreadableImage
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo decodes into 150 MB; 20000x20000 ones took gigabytes
 MIN_SIDE = 2  # px
 TOO_MANY = f"more than the {MAX_PIXELS // 10**6} million pixels allowed"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import BadInput, LikenessError
+from .errors import BadInput, LikenessError, NotThisPerson, UnknownPerson
 from .events import (
     Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
 )
@@ -188,13 +188,33 @@ class Recognizer:
         return [dataclasses.replace(face, match=match) for face, match in zip(faces, matches)]
 
     # --- decisions ----------------------------------------------------------------------------------
-    def enroll(self, name: str, faces: list[FaceObservation], sources: list[str], source: str = "") -> int:
-        """Store these faces of a person (created if new); returns how many shots of them the gallery holds."""
+    def enroll(self, name: str, faces: list[FaceObservation], sources: list[str], source: str = "",
+               force: bool = False) -> int:
+        """Store these faces of a person (created if new); returns how many shots of them the gallery holds.
+        Unless `force`, raises NotThisPerson, and stores nothing, when a face is farther than tau from every
+        other shot of the person (those stored and the other new ones): two people must not share one name."""
         gallery, name = self._gallery(), person_name(name)  # the name as stored (NFC), for the event too
+        if not force:
+            self._check_same_person(name, [f.embedding for f in faces], sources)
         gallery.enroll(name, np.stack([f.embedding for f in faces]), list(sources),
                        [thumbnail_jpeg(f.chip) for f in faces])
         self.record("enrolled", name, face=faces[0], reasons=(f"{len(faces)} shot(s)",), source=source)
         return len(gallery.embeddings_of(name))
+
+    def _check_same_person(self, name: str, embeddings: list[np.ndarray], sources: list[str]) -> None:
+        """NotThisPerson for the first new shot whose closest other shot of `name` is farther than tau."""
+        try:
+            stored = self._gallery().embeddings_of(name)
+        except UnknownPerson:
+            stored = np.empty((0, len(embeddings[0])), np.float32)
+        for index, embedding in enumerate(embeddings):
+            others = np.concatenate([stored, np.delete(np.stack(embeddings), index, axis=0)])
+            if len(others) == 0:
+                continue
+            distance = float(np.linalg.norm(others - embedding, axis=1).min())
+            if distance > self.tau:
+                where = Path(sources[index]).name if sources[index] not in ("", "camera") else f"shot {index + 1}"
+                raise NotThisPerson(name, where, distance, self.tau, len(others))
 
     def delete(self, name: str, source: str = "") -> None:
         """Delete a person and every trace of their face (see Gallery.delete), with their events not yet

@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import itertools
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from PySide6.QtCore import QObject, QSettings, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QSettings, QSize, Qt, QThread, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
@@ -26,10 +28,12 @@ from engine.logs import start_logging
 from engine.recognizer import Recognizer, gallery_for
 
 from .widgets.camera_view import CameraView
+from .wording import count
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, PipelineWorker, start_in_thread
 
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
+PIN_TRIES = 3  # wrong PINs said and asked again before the dialog gives up
 
 
 class Studio(QObject):
@@ -244,6 +248,7 @@ class MainWindow(QMainWindow):
         self.camera.fps.connect(self._show_camera_fps)
         self.camera.new_frame.connect(self._paint_newest)
         self.camera_thread = start_in_thread(self.camera, "camera")
+        self.settings_tab.show_camera_in_use(source)
 
     def _settings_changed(self, settings: Settings) -> None:
         # Only a change of the camera setting itself switches: --source may differ from the saved setting.
@@ -328,7 +333,7 @@ class MainWindow(QMainWindow):
         self.gallery_state.setVisible(not status.online)
 
     def _count_people(self) -> None:
-        self.gallery_size.setText(f"{len(self.studio.gallery.names())} people enrolled")
+        self.gallery_size.setText(f"{count(len(self.studio.gallery.names()), 'person')} enrolled")
 
     def _build_menus(self) -> None:
         self.menu_actions: list[QAction] = []
@@ -396,8 +401,17 @@ class MainWindow(QMainWindow):
         self.showNormal()
 
     def ask_pin(self, why: str) -> bool:
-        pin, ok = QInputDialog.getText(self, why, "PIN:", QLineEdit.EchoMode.Password)
-        return ok and pin == self.studio.settings.kiosk.pin
+        """True once the kiosk PIN is given; a wrong one is said and asked again, PIN_TRIES times at most."""
+        label = "PIN:"
+        for tries_left in range(PIN_TRIES - 1, -1, -1):
+            pin, ok = QInputDialog.getText(self, why, label, QLineEdit.EchoMode.Password)
+            if not ok:
+                return False
+            if pin == self.studio.settings.kiosk.pin:
+                return True
+            label = f"Wrong PIN. Try again ({count(tries_left, 'try')} left):"
+        self.statusBar().showMessage("Wrong PIN: Likeness stays in kiosk mode.", 8000)
+        return False
 
     def keyPressEvent(self, event) -> None:
         if self.kiosk and event.key() == Qt.Key.Key_Escape:
@@ -464,12 +478,67 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def display_problem() -> str | None:
+    """Why Qt cannot open a window here, in one sentence; None when it can, as far as can be told beforehand
+    (Qt itself would abort the process with a message about reinstalling)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb", "wayland"):
+        return None  # macOS, Windows, or a platform chosen on purpose (offscreen, vnc …)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return ("No display was found (neither DISPLAY nor WAYLAND_DISPLAY is set): start Likeness from a desktop "
+                "session, or use the command line (python main.py --help).")
+    if platform == "wayland" or (not platform and os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = os.path.join(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath), "platforms", "libqxcb.so")
+    try:
+        ctypes.CDLL(plugin, mode=os.RTLD_LAZY)
+    except OSError as error:  # "libxcb-cursor.so.0: cannot open shared object file: ..."
+        missing = str(error).split(":")[0].strip()
+        package = re.sub(r"\.so\.(\d+).*", r"\1", os.path.basename(missing))
+        return (f"Qt cannot use the display: its X11 platform plugin needs {missing}, which is not installed "
+                f"(on Debian or Ubuntu: apt-get install {package}).")
+    return None
+
+
+class _StartupMessages:
+    """Qt's messages while the window opens: a fatal one (a display that cannot be opened, a platform plugin
+    that cannot load) ends the program with one sentence and exit code 2 instead of an abort; the others are
+    printed once the application exists."""
+
+    def __init__(self):
+        self.said: list[str] = []
+
+    def __call__(self, kind, context, message: str) -> None:
+        if kind != QtMsgType.QtFatalMsg:
+            self.said.append(message)
+            return
+        everything = "\n".join([*self.said, message])
+        if found := re.search(r"could not connect to display (\S*)", everything):
+            sentence = (f"The display {found.group(1) or os.environ.get('DISPLAY', '')} cannot be opened: is its "
+                        "X server running, and may this user use it?")
+        else:
+            sentence = f"Qt cannot open a window here: {(self.said or [message])[0].strip()}"
+        print(sentence, file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(2)
+
+
 def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.home:
         os.environ["LIKENESS_HOME"] = args.home
     start_logging()
+    if QApplication.instance() is None and (problem := display_problem()):
+        print(problem, file=sys.stderr)
+        return 2
+    startup = _StartupMessages()
+    previous = qInstallMessageHandler(startup)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    qInstallMessageHandler(previous)
+    for message in startup.said:
+        print(message, file=sys.stderr)
     app.setApplicationName("Likeness")
     try:
         settings, settings_problems = load_settings_with_warnings()

@@ -16,7 +16,7 @@ from typing import Any, cast
 from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.camera import Frame, FrameSource, describe_source
-from engine.errors import LikenessError
+from engine.errors import BadInput, LikenessError
 from engine.logs import log_unexpected
 
 RETRY_SECONDS = 2.0
@@ -103,7 +103,10 @@ class CameraWorker(QObject):
                 if not self.loop and not self._stop.is_set():
                     self.ended.emit(f"{describe_source(self.source)} ended.")
                     return
-            except Exception as error:  # a camera that vanishes may raise anything from OpenCV
+            except BadInput as error:  # a path that does not exist, a file that is not a video: said once
+                self.lost.emit(str(error))
+                return
+            except Exception as error:  # a camera that vanishes may raise anything from OpenCV: it may come back
                 log_unexpected(error, f"reading {self.source}")
                 self.lost.emit(f"{as_sentence(error)} Retrying in {RETRY_SECONDS:.0f} s.")
                 self._stop.wait(RETRY_SECONDS)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.camera import FrameSource
-from engine.errors import BadInput, CameraLost, ModelUnavailable
+from engine.errors import BadInput, ModelUnavailable
 from engine.runtime import onnx_session, model_path
 
 from conftest import FIXTURES
@@ -36,12 +36,15 @@ def test_a_folder_of_images_is_a_camera(tmp_path):
 
 
 def test_bad_sources_are_clear_errors(tmp_path):
-    with pytest.raises(BadInput, match="neither a webcam index"):
+    with pytest.raises(BadInput, match=f"The camera source {tmp_path / 'nothing.mp4'} was not found."):
         FrameSource(str(tmp_path / "nothing.mp4"))
     with pytest.raises(BadInput, match="holds no images"):
         FrameSource(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("a shopping list")
+    with pytest.raises(BadInput, match="notes.txt is not a video OpenCV can read"):
+        FrameSource(str(tmp_path / "notes.txt"))
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
-    with pytest.raises(CameraLost):
+    with pytest.raises(BadInput):  # either not a video at all, or no frame can be read: trying again cannot help
         list(FrameSource(str(tmp_path / "broken.mp4"), realtime=False).frames())
 
 

@@ -54,6 +54,25 @@ def test_bad_photos_are_refused_and_the_gallery_is_untouched(gallery, tmp_path, 
     assert len(before) > 0
 
 
+def test_a_photo_of_someone_else_is_not_added_to_a_name_without_force(gallery, tmp_path, capsys):
+    assert main(["enroll", "Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    capsys.readouterr()
+    assert main(["enroll", "Obama", str(FACES / "biden.jpg"), *gallery]) == 2
+    err = capsys.readouterr().err
+    assert "The face in biden.jpg does not match Obama's 1 shot (d = " in err and "--force" in err
+    assert main(["enroll", "Obama", str(FACES / "obama2.jpg"), str(FACES / "biden.jpg"), *gallery]) == 2
+    assert main(["enroll", "Newcomer", str(FACES / "obama.jpg"), str(FACES / "biden.jpg"), *gallery]) == 2
+    capsys.readouterr()
+    main(["people", *gallery])
+    listing = capsys.readouterr().out.splitlines()
+    assert len(listing) == 1 and listing[0].startswith("Obama\t1 shot(s)")  # nothing enrolled, nobody new
+    assert main(["enroll", "Obama", str(FACES / "biden.jpg"), "--force", *gallery]) == 0
+    assert main(["enroll", "Obama", str(FACES / "obama2.jpg"), *gallery]) == 0  # the same person is welcome
+    capsys.readouterr()
+    main(["people", *gallery])
+    assert "Obama\t3 shot(s)" in capsys.readouterr().out
+
+
 def test_a_photo_with_two_faces_enrolls_its_subject_and_says_which(gallery, capsys):
     assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), *gallery]) == 0
     assert "2 faces found; took the most central of the large ones, at (" in capsys.readouterr().err

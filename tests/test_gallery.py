@@ -112,6 +112,34 @@ def test_rename_and_unknown_names(gallery):
         gallery.rename("Ada", "Grace Hopper")
 
 
+def test_one_shot_is_removed_and_every_connection_follows(gallery, store):
+    other = store()
+    shots = gallery.shots_of("Ada")
+    assert [s.source for s in shots] == ["a1.jpg", "a2.jpg", "camera"] and shots[0].thumbnail == b"jpeg-ada"
+    gone = gallery.embeddings_of("Ada")[0]
+    gallery.delete_shot("Ada", shots[0].id)
+    assert [s.id for s in gallery.shots_of("Ada")] == [shots[1].id, shots[2].id]
+    assert len(gallery.embeddings_of("Ada")) == 2 and not (gallery.embeddings_of("Ada") == gone).all(axis=1).any()
+    assert wait_until(lambda: len(other.matrix().embeddings) == 3)
+    with pytest.raises(BadInput, match="no shot"):
+        gallery.delete_shot("Ada", shots[0].id)
+    with pytest.raises(BadInput, match="Grace's only shot: delete Grace instead"):
+        gallery.delete_shot("Grace", gallery.shots_of("Grace")[0].id)
+    with pytest.raises(BadInput, match="no shot"):
+        gallery.delete_shot("Ada", gallery.shots_of("Grace")[0].id)  # not hers
+    assert len(gallery.embeddings_of("Grace")) == 1
+
+
+def test_a_removed_shot_leaves_no_trace_in_the_file(sqlite_gallery, tmp_path):
+    photo = np.random.default_rng(9).bytes(9000)
+    sqlite_gallery.enroll("Ada", unit_vectors(1, 9), ["camera"], [photo])
+    shot = sqlite_gallery.shots_of("Ada")[-1]
+    vector = sqlite_gallery.embeddings_of("Ada")[-1].tobytes()
+    sqlite_gallery.delete_shot("Ada", shot.id)
+    raw = raw_bytes(tmp_path)
+    assert vector not in raw and photo[:64] not in raw and photo[-64:] not in raw
+
+
 def raw_bytes(folder, stem="g.sqlite"):
     """Every byte SQLite keeps for the gallery: the database, its write-ahead log and shared memory."""
     return b"".join(p.read_bytes() for p in sorted(folder.glob(stem + "*")))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_settings
-from ..errors import BadInput, LikenessError, NoFace
+from ..errors import BadInput, LikenessError, NoFace, NotThisPerson
 from ..events import add_publish_arguments
 from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, output_file
 
@@ -31,6 +31,8 @@ def register(commands) -> None:
     enroll.add_argument("images", nargs="+", type=Path)
     enroll.add_argument("--largest", action="store_true",
                         help=LARGEST_HELP)
+    enroll.add_argument("--force", action="store_true",
+                        help="add the photos even when a face does not match the person's other shots (d > tau)")
     enroll.set_defaults(run=run_enroll)
 
     verify = commands.add_parser("verify", parents=[publishing], help="1:1: is the face in IMAGE this person?")
@@ -120,7 +122,12 @@ def run_enroll(args) -> int:
             print("\n".join(f"error: {f}" for f in failures), file=sys.stderr)
             print(f"Nothing was enrolled: fix or remove the {len(failures)} photo(s) above.", file=sys.stderr)
             return EXIT_BAD_INPUT
-        count = recognizer.enroll(args.name, faces, [path_text(p.resolve()) for p in args.images], source="cli")
+        try:
+            count = recognizer.enroll(args.name, faces, [path_text(p.resolve()) for p in args.images], source="cli",
+                                      force=args.force)
+        except NotThisPerson as error:
+            print(f"error: {error} Nothing was enrolled; if it is {args.name}, add --force.", file=sys.stderr)
+            return EXIT_BAD_INPUT
     print(f"Enrolled {args.name}: {len(faces)} new photo(s), {count} in all.")
     return EXIT_OK
 

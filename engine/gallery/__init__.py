@@ -23,6 +23,7 @@ from .base import (  # noqa: F401
     ImportReport,
     Person,
     Shot,
+    StoredShot,
     now,
     person_name,
     row_problem,

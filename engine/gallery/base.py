@@ -58,6 +58,14 @@ class Shot(NamedTuple):
     thumbnail: bytes | None
 
 
+class StoredShot(NamedTuple):
+    """One shot of a person as the Gallery tab lists it: its id (for delete_shot), where it came from, when."""
+    id: int
+    source: str
+    created: str  # ISO 8601, UTC
+    thumbnail: bytes | None
+
+
 @dataclass(frozen=True)
 class ImportReport:
     people: int
@@ -65,7 +73,8 @@ class ImportReport:
     duplicates_skipped: int
 
     def __str__(self) -> str:
-        return f"{self.embeddings} shot(s) of {self.people} people, {self.duplicates_skipped} already present"
+        shots, people = ("shot" if self.embeddings == 1 else "shots"), ("person" if self.people == 1 else "people")
+        return f"{self.embeddings} {shots} of {self.people} {people}, {self.duplicates_skipped} already present"
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,14 @@ def person_name(name: str) -> str:
 
 
 
+def _check_shot(name: str, shot_id: int, shot_ids: list[int]) -> None:
+    """BadInput unless shot_id is one of a person's shots and not their only one."""
+    if shot_id not in shot_ids:
+        raise BadInput(f"{name} has no shot {shot_id}; it may have been removed already.")
+    if len(shot_ids) == 1:
+        raise BadInput(f"That is {name}'s only shot: delete {name} instead.")
+
+
 def row_problem(row: tuple, dimension: int) -> str | None:
     """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
     name, vector, source, thumbnail = row
@@ -232,8 +249,9 @@ def shots_by_person(rows) -> dict[str, list[tuple]]:
 class GalleryBase(ABC):
     """The interface of a gallery: people and their embeddings from one encoder.
 
-    Backends implement enroll, people, embeddings_of, thumbnails_of, rename, delete, delete_all, log_event,
-    events, matrix, export, close, and for import and `gallery copy`: _merge, shots, all_events, load.
+    Backends implement enroll, people, embeddings_of, thumbnails_of, shots_of, delete_shot, rename, delete,
+    delete_all, log_event, events, matrix, export, close, and for import and `gallery copy`: _merge, shots,
+    all_events, load.
     """
 
     encoder_id: str
@@ -252,6 +270,12 @@ class GalleryBase(ABC):
 
     @abstractmethod
     def thumbnails_of(self, name: str) -> list[bytes]: ...
+
+    @abstractmethod
+    def shots_of(self, name: str) -> list[StoredShot]: ...
+
+    @abstractmethod
+    def delete_shot(self, name: str, shot_id: int) -> None: ...
 
     @abstractmethod
     def rename(self, old: str, new: str) -> None: ...

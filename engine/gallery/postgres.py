@@ -44,6 +44,8 @@ from .base import (
     ImportReport,
     Person,
     Shot,
+    StoredShot,
+    _check_shot,
     _checked_embeddings,
     group_by_person,
     now,
@@ -746,6 +748,25 @@ class PostgresGallery(GalleryBase):
             rows = conn.execute("SELECT t.jpeg FROM likeness.embeddings e JOIN likeness.thumbnails t ON "
                                 "t.embedding_id = e.id WHERE e.person_id = %s ORDER BY e.id", (person,)).fetchall()
         return [bytes(r[0]) for r in rows]
+
+    def shots_of(self, name: str) -> list[StoredShot]:
+        """A person's shots, oldest first, each with its id, source, time and thumbnail."""
+        with self._server() as conn:
+            person = self._person_id(conn, name)
+            rows = conn.execute("SELECT e.id, e.source, e.created, t.jpeg FROM likeness.embeddings e LEFT JOIN "
+                                "likeness.thumbnails t ON t.embedding_id = e.id WHERE e.person_id = %s ORDER BY e.id",
+                                (person,)).fetchall()
+        return [StoredShot(i, s, _utc(c), None if j is None else bytes(j)) for i, s, c, j in rows]
+
+    def delete_shot(self, name: str, shot_id: int) -> None:
+        """Remove one shot of a person from the server (its thumbnail cascades); every machine follows."""
+        with self._change() as conn:
+            person = self._person_id(conn, name)
+            _check_shot(name, shot_id, [r[0] for r in conn.execute(
+                "SELECT id FROM likeness.embeddings WHERE person_id = %s", (person,))])
+            conn.execute("DELETE FROM likeness.embeddings WHERE id = %s", (shot_id,))
+            conn.execute(INSERT_EVENTS, self._log_row("delete", name, None, "one shot"))
+        self._after_change({person})
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""

@@ -32,6 +32,8 @@ from .base import (
     ImportReport,
     Person,
     Shot,
+    StoredShot,
+    _check_shot,
     _checked_embeddings,
     first_damaged,
     group_by_person,
@@ -297,6 +299,25 @@ class Gallery(GalleryBase):
         rows = self._query("SELECT thumbnail FROM embeddings WHERE person_id=? AND thumbnail IS NOT NULL ORDER BY id",
                            (self._person_id(name),))
         return [r[0] for r in rows]
+
+    def shots_of(self, name: str) -> list[StoredShot]:
+        """A person's shots, oldest first, each with its id, source, time and thumbnail; UnknownPerson if unknown."""
+        rows = self._query("SELECT id, source, created, thumbnail FROM embeddings WHERE person_id=? ORDER BY id",
+                           (self._person_id(name),))
+        return [StoredShot(*row) for row in rows]
+
+    def delete_shot(self, name: str, shot_id: int) -> None:
+        """Remove one shot of a person (a photo of somebody else, a poor one), overwriting the freed bytes.
+        BadInput for their only shot (delete the person instead) or a shot that is not theirs."""
+        person = self._person_id(name)
+        with self._transaction() as db:
+            _check_shot(name, shot_id, [r[0] for r in db.execute("SELECT id FROM embeddings WHERE person_id=?",
+                                                                 (person,))])
+            db.execute("DELETE FROM embeddings WHERE id=?", (shot_id,))
+            db.execute("INSERT INTO events (time, kind, person, detail) VALUES (?, 'delete', ?, 'one shot')",
+                       (now(), name))
+        self._tell("people")
+        self._empty_wal()
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (their log lines follow); GalleryError if `new` is taken."""

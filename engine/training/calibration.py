@@ -116,6 +116,12 @@ class Calibration:
         genuine_accepted = np.concatenate([[0], np.cumsum(self.genuine)]) / self.genuine.sum()
         return self.edges, impostors_accepted, 1 - genuine_accepted
 
+    def tau_range(self) -> tuple[float, float]:
+        """The taus whose rates were measured: from the first genuine pair accepted (below it everyone is
+        rejected) to the last impostor pair accepted (above it everyone is accepted)."""
+        tau, far, frr = self.curves()
+        return float(tau[np.argmax(frr < 1)]), float(tau[np.argmax(far >= 1)])
+
     def presets(self) -> dict[str, float]:
         return {name: self.tau_for_far(far) for name, far in PRESET_FARS.items()}
 

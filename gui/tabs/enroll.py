@@ -8,15 +8,18 @@ from pathlib import Path
 from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
-from engine.errors import LikenessError, UnknownPerson
+from engine.errors import LikenessError, NotThisPerson, UnknownPerson
 from engine.kiosk import liveness_of
 from engine.pipeline import FaceObservation
 from engine.images import load_image
 
+from ..dialogs import open_images
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
+from ..wording import count
 
 SHOTS_PER_CAPTURE = 5
 SECONDS_BETWEEN_SHOTS = 0.4
@@ -126,8 +129,7 @@ class EnrollTab(QWidget):
     # --- photos from disk ----------------------------------------------------------------------
     def add_photos(self, paths: list[str] | None = None) -> None:
         if paths is None:
-            paths = QFileDialog.getOpenFileNames(self, "Photos of the person", "",
-                                                 "Images (*.jpg *.jpeg *.png *.bmp *.webp *.pgm *.tif *.tiff)")[0]
+            paths = open_images(self, "Photos of the person")
         for path in paths:
             self.studio.run_job(lambda recognizer, p=path: photo_subject(recognizer, p),
                                 lambda result, p=path: self._photo_done(p, result))
@@ -140,7 +142,8 @@ class EnrollTab(QWidget):
         if encoder != self.shots_encoder:  # asked for before the encoder changed: its embedding is of the old one
             return
         self._add_shot(Shot(photo.face, str(Path(path).resolve())))
-        self._say(f"{Path(path).name} added ({len(self.shots)} shot(s)). {photo.note(Path(path).name)}".strip())
+        self._say(f"{Path(path).name} added ({count(len(self.shots), 'new shot')}). "
+                  f"{photo.note(Path(path).name)}".strip())
         several = len(photo.faces) > 1
         self.photo.setVisible(several)
         if several:
@@ -158,7 +161,9 @@ class EnrollTab(QWidget):
         self.shots.append(shot)
         self.preview.addItem(QListWidgetItem(QIcon(chip_pixmap(shot.face.chip, SHOT_PX)), ""))
 
-    def save(self) -> None:
+    def save(self, force: bool = False) -> None:
+        """Enroll the new shots under the name typed; a shot that matches none of the person's other shots is
+        only stored once the user confirms it is the same person (see Recognizer.enroll)."""
         name = self.name.text().strip()
         if not name:
             return self._say("Type the person's name first.")
@@ -167,16 +172,21 @@ class EnrollTab(QWidget):
         shots = list(self.shots)
         self.save_button.setEnabled(False)
         self.studio.run_job(lambda recognizer: recognizer.enroll(name, [s.face for s in shots], [s.source for s in shots],
-                                                                 source="window"),
+                                                                 source="window", force=force),
                             lambda result: self._enrolled(name, shots, result))
 
     def _enrolled(self, name: str, shots: list[Shot], result) -> None:
         self.save_button.setEnabled(True)
+        if isinstance(result, NotThisPerson):
+            question = f"{str(result).removesuffix('.')}: add it anyway?"
+            if self.shots == shots and confirm(self, "Not the same person?", question):
+                return self.save(force=True)
+            return self._say(f"Nothing was enrolled. {result} Discard the new shots, or check the name.")
         if isinstance(result, LikenessError):
             return self._say(str(result))
         if self.shots == shots:
             self.clear_shots()
-        self._say(f"Enrolled {name}: {result} shot(s) stored.")
+        self._say(f"Enrolled {name}: {count(result, 'shot')} stored.")
         self.studio.gallery_changed.emit()
 
     def show_stored_shots(self) -> None:
@@ -192,7 +202,7 @@ class EnrollTab(QWidget):
             return
         for data in thumbnails:
             self.stored.addItem(QListWidgetItem(QIcon(jpeg_pixmap(data, SHOT_PX)), ""))
-        self.stored_title.setText(f"Stored for {name}: {len(thumbnails)} shot(s)" if thumbnails else
+        self.stored_title.setText(f"Stored for {name}: {count(len(thumbnails), 'shot')}" if thumbnails else
                                   ("Nobody of that name is enrolled yet." if name else ""))
 
     def clear_shots(self) -> None:
@@ -203,6 +213,10 @@ class EnrollTab(QWidget):
 
     def _say(self, text: str) -> None:
         self.feedback.setText(text)
+
+
+def confirm(parent, title: str, question: str) -> bool:
+    return QMessageBox.question(parent, title, question) == QMessageBox.StandardButton.Yes
 
 
 def shot_list() -> QListWidget:

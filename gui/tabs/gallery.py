@@ -1,17 +1,24 @@
-"""Gallery: the people enrolled, with their thumbnails; rename, delete, add shots, export and import."""
+"""Gallery: the people enrolled, with their thumbnails and each one's shots; rename, delete a person or one shot,
+add shots, export and import."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QFileDialog, QGridLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+    QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
     QVBoxLayout, QWidget,
 )
 
 from engine.errors import LikenessError
 from engine.gallery import Gallery
 
+from ..dialogs import open_file, save_file
 from ..thumbnails import jpeg_pixmap
+from ..wording import count
+
+SHOT_PX = 72
 
 
 class GalleryTab(QWidget):
@@ -33,9 +40,26 @@ class GalleryTab(QWidget):
             button = QPushButton(text)
             button.clicked.connect(lambda checked=False, s=slot: s())
             buttons.addWidget(button, i // 3, i % 3)
+        self.shots = QListWidget()  # the selected person's shots (a double-click on a person opens them)
+        self.shots.setViewMode(QListWidget.ViewMode.IconMode)
+        self.shots.setMovement(QListWidget.Movement.Static)
+        self.shots.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.shots.setIconSize(QSize(SHOT_PX, SHOT_PX))
+        self.shots_title = QLabel("Select a person to see their shots.")
+        self.remove_shot_button = QPushButton("Remove this shot…")
+        self.remove_shot_button.clicked.connect(lambda: self.remove_shot())
+        self.remove_shot_button.setEnabled(False)
+        self.shots.currentItemChanged.connect(lambda item: self.remove_shot_button.setEnabled(item is not None))
+        self.people.currentItemChanged.connect(lambda item: self.show_shots())
+        self.people.itemDoubleClicked.connect(self.open_shots)
+        shots_row = QHBoxLayout()
+        shots_row.addWidget(self.shots_title, 1)
+        shots_row.addWidget(self.remove_shot_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.people)
+        layout.addWidget(self.people, 2)
         layout.addLayout(buttons)
+        layout.addLayout(shots_row)
+        layout.addWidget(self.shots, 1)
         layout.addWidget(self.info)
         layout.addWidget(self.where)
         studio.gallery_changed.connect(self.refresh)
@@ -64,16 +88,57 @@ class GalleryTab(QWidget):
         selected = self.selected()
         self.people.clear()
         for person in people:
+            since = f", since {person.created[:10]}" if person.created else ""
             item = QListWidgetItem(QIcon(jpeg_pixmap(person.thumbnail, 64)),
-                                   f"{person.name}\n{person.embedding_count} shot(s), since {person.created[:10]}")
+                                   f"{person.name}\n{count(person.embedding_count, 'shot')}{since}")
             item.setData(Qt.ItemDataRole.UserRole, person.name)
             self.people.addItem(item)
             if person.name == selected:
                 self.people.setCurrentItem(item)
+        if self.selected() is None:
+            self.show_shots()
 
     def selected(self) -> str | None:
         item = self.people.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def show_shots(self) -> None:
+        """The selected person's shots, oldest first, each with where it came from and when."""
+        self.shots.clear()
+        name = self.selected()
+        if name is None:
+            self.shots_title.setText("Select a person to see their shots.")
+            return
+        try:
+            shots = self.studio.gallery.shots_of(name)
+        except LikenessError as error:  # somebody deleted meanwhile, a shared gallery's server away
+            self.shots_title.setText(f"The shots of {name} cannot be shown: {error}")
+            return
+        self.shots_title.setText(f"Shots of {name} ({count(len(shots), 'shot')}): select one to remove it.")
+        for number, shot in enumerate(shots, 1):
+            item = QListWidgetItem(QIcon(jpeg_pixmap(shot.thumbnail, SHOT_PX)), str(number))
+            item.setData(Qt.ItemDataRole.UserRole, shot.id)
+            item.setToolTip(f"{shot_source(shot.source)}, {shot.created[:16].replace('T', ' ')} UTC")
+            self.shots.addItem(item)
+
+    def open_shots(self, person: QListWidgetItem) -> None:
+        self.people.setCurrentItem(person)  # shows their shots
+        self.shots.setFocus()
+        if self.shots.count():
+            self.shots.setCurrentRow(0)
+
+    def remove_shot(self, confirm: bool = True) -> None:
+        """Remove the selected shot (a photo of somebody else, a poor one); the person's only shot asks to
+        delete the person instead."""
+        name, item = self.selected(), self.shots.currentItem()
+        if name is None or item is None:
+            return
+        if self.shots.count() == 1:
+            return self.delete(confirm)
+        question = f"Remove shot {item.text()} of {name}? Its face is deleted from the gallery."
+        if not confirm or QMessageBox.question(self, "Remove a shot", question) == QMessageBox.StandardButton.Yes:
+            shot_id = item.data(Qt.ItemDataRole.UserRole)
+            self._change(lambda: self.studio.gallery.delete_shot(name, shot_id), f"Removed shot {item.text()} of {name}.")
 
     def _change(self, action, done: str) -> None:
         try:
@@ -112,12 +177,12 @@ class GalleryTab(QWidget):
             self.add_shots_requested.emit(name)
 
     def export_gallery(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getSaveFileName(self, "Export the gallery", "gallery.likeness")[0]
+        path = path or save_file(self, "Export the gallery", "gallery.likeness", "Likeness gallery (*.likeness)")
         if path:
             self._change(lambda: self.studio.gallery.export(path), f"Exported to {path}.")
 
     def import_gallery(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Import a gallery", "", "Likeness gallery (*.likeness *.sqlite)")[0]
+        path = path or open_file(self, "Import a gallery", "Likeness gallery (*.likeness *.sqlite);;All files (*)")
         if path:
             report = []
             self._change(lambda: report.append(self.studio.gallery.import_(path)), f"Imported {path}.")
@@ -129,6 +194,10 @@ class GalleryTab(QWidget):
         if QMessageBox.question(self, "Delete everything", question) == QMessageBox.StandardButton.Yes:
             self.studio.run_job(lambda recognizer: recognizer.delete_all(source="window"),
                                 lambda result: self._changed(result, "Deleted the whole gallery."))
+
+
+def shot_source(source: str) -> str:
+    return "from the camera" if source == "camera" else Path(source).name or source
 
 
 def people_or_error(gallery):

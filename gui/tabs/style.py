@@ -8,18 +8,19 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
 from engine.errors import LikenessError
 from engine.images import load_image
 from engine.style.transfer import StyleTransfer, estimate_memory, save_png_with_recipe
 
+from ..dialogs import open_image, save_file
 from ..thumbnails import chip_pixmap
+from ..widgets.inputs import IntBox, WheelGuard
 from ..workers import as_likeness_error
 
 PREVIEW_PX = 360
-IMAGES = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
 
 
 class StyleWorker(QObject):
@@ -109,20 +110,38 @@ class StyleTab(QWidget):
         self.cancel_button, self.save_button = QPushButton("Cancel"), QPushButton("Save PNG…")
         self.run_button.clicked.connect(self.run)
         self.pause_button.setCheckable(True)
-        self.pause_button.toggled.connect(lambda paused: self.worker and self.worker.pause(paused))
+        self.pause_button.toggled.connect(self.pause)
         self.cancel_button.clicked.connect(self.cancel)
         self.save_button.clicked.connect(lambda: self.save())
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.progress = QProgressBar()
-        self.preview = QLabel("G appears here while it is optimised.")
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not started")
+        self.cancelled = False
+        self.preview = QLabel("The styled image appears here, changing as it is optimised.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(PREVIEW_PX // 2)
         self.plot = CostPlot()
+        self.plot.hide()  # no empty axes before a run
+        self.iterations_box, self.size_box = IntBox(), IntBox()  # the two numbers changed most often, also in Settings
+        guard = WheelGuard(self)
+        for box, key, suffix in ((self.iterations_box, "iterations", " iterations"), (self.size_box, "size", " px")):
+            meta = next(f.metadata for f in dataclasses.fields(type(studio.settings.style)) if f.name == key)
+            box.setRange(meta["min"], meta["max"])
+            box.setSuffix(suffix)
+            box.setToolTip(meta["help"] or f"style transfer {key}")
+            box.editingFinished.connect(lambda k=key, b=box: self._set_style(k, b.value()))
+            guard.guard(box)
 
         inputs = QHBoxLayout()
         for button in (pick, grab, add_style, clear_styles):
             inputs.addWidget(button)
+        numbers = QHBoxLayout()
+        for label, box in (("Iterations:", self.iterations_box), ("Size:", self.size_box)):
+            numbers.addWidget(QLabel(label))
+            numbers.addWidget(box)
+        numbers.addStretch(1)
         controls = QHBoxLayout()
         for button in (self.run_button, self.pause_button, self.cancel_button, self.save_button):
             controls.addWidget(button)
@@ -130,6 +149,7 @@ class StyleTab(QWidget):
         layout.addLayout(inputs)
         layout.addWidget(self.style_list)
         layout.addWidget(self.weights)
+        layout.addLayout(numbers)
         layout.addWidget(self.summary)
         layout.addLayout(controls)
         layout.addWidget(self.progress)
@@ -141,14 +161,28 @@ class StyleTab(QWidget):
 
     def describe(self) -> None:
         s = self.studio.settings.style
+        for box, value in ((self.iterations_box, s.iterations), (self.size_box, s.size)):
+            if not box.hasFocus():  # never under the user's fingers
+                box.setValue(value)
         memory = estimate_memory(round(s.size * 0.75), s.size, s) / 2**20
         self.summary.setText(
             f"Content: {self.content_name or 'none'}; styles: {len(self.styles)}. α {s.alpha:g}, β {s.beta:g}, "
-            f"{s.iterations} {s.optimizer} iterations at {s.size} px (about {memory:.0f} MB), start from {s.init}"
-            f"{', colors of the content kept' if s.preserve_colors else ''}. Change them in Settings › Style transfer.")
+            f"{s.optimizer}, about {memory:.0f} MB, start from {s.init}"
+            f"{', colors of the content kept' if s.preserve_colors else ''}. The others are in Settings › Style "
+            "transfer.")
+
+    def _set_style(self, key: str, value: int) -> None:
+        """Iterations or size changed on the tab: applied and saved like any setting (the next run uses it)."""
+        try:
+            settings = self.studio.settings.with_value(f"style.{key}", value)
+            if settings != self.studio.settings:
+                self.studio.update_settings(settings)
+        except LikenessError as error:
+            self.studio.message.emit(str(error))
+            self.describe()
 
     def choose_content(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Content image", "", IMAGES)[0]
+        path = path or open_image(self, "Content image")
         if path:
             self._load(path, lambda image: self._set_content(image, Path(path).name))
 
@@ -165,7 +199,7 @@ class StyleTab(QWidget):
         self.describe()
 
     def add_style(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Style image", "", IMAGES)[0]
+        path = path or open_image(self, "Style image")
         if path:
             self._load(path, lambda image: self._add_style(Path(path).name, image))
 
@@ -203,8 +237,10 @@ class StyleTab(QWidget):
         except ValueError:
             self.summary.setText("Give one non-negative blend weight per style image, separated by commas.")
             return
-        self.history, self.result = [], None
+        self.history, self.result, self.cancelled = [], None, False
         self.progress.setRange(0, self.studio.settings.style.iterations)
+        self.progress.setValue(0)
+        self.progress.setFormat("Loading VGG19 and measuring the styles…")  # ~25 s on a CPU before iteration 1
         self.worker = StyleWorker(self.studio.settings.style, self.content, [s for _, s in self.styles], weights)
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
@@ -217,30 +253,47 @@ class StyleTab(QWidget):
     def on_progress(self, progress) -> None:
         self.history.append(progress)
         self.progress.setValue(progress.iteration)
-        self.progress.setFormat(f"%v / %m   J {progress.cost:.3g}   ETA {progress.eta:.0f} s")
+        if not self.pause_button.isChecked() and not self.cancelled:
+            self.progress.setFormat(f"%v / %m   J {progress.cost:.3g}   ETA {progress.eta:.0f} s")
         if progress.image is not None:
             self.preview.setPixmap(chip_pixmap(progress.image, PREVIEW_PX))
+            self.plot.show()
             self.plot.draw(self.history, self.studio.settings.style)
+
+    def pause(self, paused: bool) -> None:
+        if self.worker is None:
+            return
+        self.worker.pause(paused)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.progress.setFormat("Paused at %v / %m")
+        elif self.history:
+            self.progress.setFormat("%v / %m   J {:.3g}   ETA …".format(self.history[-1].cost))
 
     def on_finished(self, result) -> None:
         if isinstance(result, LikenessError):
             self._set_running(False)
             self.summary.setText(str(result))
+            self.progress.setFormat("Stopped by an error at %v / %m")
             return
         self.result = result
         self._set_running(False)  # after the result: Save needs one
+        self.progress.setFormat("Cancelled at %v / %m: the image as it was can be saved" if self.cancelled
+                                else "Done: %v / %m")
         self.preview.setPixmap(chip_pixmap(result, PREVIEW_PX))
         if self.history:
             self.plot.draw(self.history, self.studio.settings.style)
 
     def cancel(self) -> None:
-        if self.worker is not None:
+        if self.worker is not None and self.run_button.isEnabled() is False:
+            self.cancelled = True
+            self.progress.setFormat("Cancelling at %v / %m…")
             self.worker.cancel()
 
     def save(self, path: str | None = None) -> None:
         if self.result is None:
             return
-        path = path or QFileDialog.getSaveFileName(self, "Save the result", "styled.png", "PNG (*.png)")[0]
+        path = path or save_file(self, "Save the result", "styled.png", "PNG (*.png)")
         if path:
             recipe = {"content": self.content_name, "styles": [name for name, _ in self.styles],
                       "style_weights": self.weights.text(), "settings": dataclasses.asdict(self.studio.settings.style)}
@@ -254,3 +307,4 @@ class StyleTab(QWidget):
         self.save_button.setEnabled(not running and self.result is not None)
         if not running:
             self.pause_button.setChecked(False)
+            self.pause_button.setText("Pause")

@@ -6,12 +6,13 @@ passive+challenge mode a random challenge first. A photo from disk is verified a
 from __future__ import annotations
 
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import LikenessError
 from engine.faces.liveness import ChallengeSession, ChallengeState, random_actions
 from engine.kiosk import liveness_of
 
+from ..dialogs import open_image
 from ..thumbnails import chip_pixmap, jpeg_pixmap, photo_pixmap
 from .enroll import photo_subject
 
@@ -32,11 +33,12 @@ class VerifyTab(QWidget):
         self.verdict = QLabel("Choose who the person claims to be, then present the face.")
         self.verdict.setWordWrap(True)
         self.enrolled_shot, self.presented = QLabel(), QLabel()
+        self.headings = (QLabel("Enrolled shot"), QLabel("Presented face"))  # shown with something under them
         evidence = QGridLayout()
-        evidence.addWidget(QLabel("enrolled"), 0, 0)
-        evidence.addWidget(QLabel("presented"), 0, 1)
-        evidence.addWidget(self.enrolled_shot, 1, 0)
-        evidence.addWidget(self.presented, 1, 1)
+        for column, (heading, picture) in enumerate(zip(self.headings, (self.enrolled_shot, self.presented))):
+            heading.hide()
+            evidence.addWidget(heading, 0, column)
+            evidence.addWidget(picture, 1, column)
         layout = QVBoxLayout(self)
         for widget in (QLabel("Claimed identity:"), self.claim, live, photo, self.verdict):
             layout.addWidget(widget)
@@ -123,10 +125,12 @@ class VerifyTab(QWidget):
         self.studio.record(kind, self.claim.currentText() or None, face=face, reasons=(reason,))
         self.verdict.setText(f"<span style='font-size:20px; color:#e67e22'><b>Spoof suspected</b></span><br>{reason}")
         if face is not None:
+            self.enrolled_shot.clear()
             self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))
+        self._show_headings()
 
     def verify_photo(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getOpenFileName(self, "Photo to verify", "", "Images (*.jpg *.jpeg *.png *.bmp)")[0]
+        path = path or open_image(self, "Photo to verify")
         if path:
             self.challenge, self.awaiting_liveness = None, False  # the photo's answer replaces the camera's
             self.studio.run_job(lambda recognizer: photo_subject(recognizer, path, check_size=False),
@@ -165,3 +169,8 @@ class VerifyTab(QWidget):
             thumbnails = []
         self.enrolled_shot.setPixmap(jpeg_pixmap(thumbnails[0] if thumbnails else None, EVIDENCE_PX))
         self.presented.setPixmap(chip_pixmap(face.chip, EVIDENCE_PX))
+        self._show_headings()
+
+    def _show_headings(self) -> None:
+        for heading, picture in zip(self.headings, (self.enrolled_shot, self.presented)):
+            heading.setVisible(not picture.pixmap().isNull())
