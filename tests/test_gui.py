@@ -141,7 +141,7 @@ def test_the_wheel_scrolls_the_settings_and_changes_no_value_it_passes(qtbot, wi
 def test_tau_stays_where_the_encoder_was_measured_and_warns_when_strangers_get_in(qtbot, window):
     from PySide6.QtCore import Qt
 
-    from engine.faces.encode import ENCODER_FACTS
+    from engine.faces.encoders import ENCODER_FACTS
 
     panel, settings = window.settings_tab, window.studio.settings
     low, high = panel.calibration.tau_range()  # the calibration's, whatever the encoder
