@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,12 +29,16 @@ from .events import (
 )
 from .faces.encode import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, thumbnail_jpeg
-from .kiosk import Announcement
 from .match import Identification, Verification, identify, verify
 from .pair_classifier import PairClassifier, pair_classifier_for
 from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
 
-LIVENESS_PLACES = ("none", "window", "kiosk")  # a stream's passive liveness: off, the window's mode, the kiosk's
+if TYPE_CHECKING:
+    from .streams import FaceDecision
+
+# Whose liveness mode applies to a stream: none (off), the window's, the kiosk's, or `watch`'s (the kiosk's without
+# its challenge: a door without a screen has nobody to show a challenge to).
+LIVENESS_PLACES = ("none", "window", "kiosk", "watch")
 # The gallery logs these changes itself, in the transaction that makes them (a deletion without the name).
 LOGGED_BY_THE_GALLERY = ("enrolled", "deleted")
 
@@ -49,12 +54,24 @@ def gallery_for(settings: Settings, location: Path | str | None = None, keep_cop
     return open_gallery(url, encoder_id(settings.recognition.encoder), keep_copy=keep_copy)
 
 
-def liveness_threshold(settings: Settings, place: str) -> float | None:
-    """The spoof-score threshold of passive liveness on streams at this place, None when it is off."""
+def liveness_mode(settings: Settings, place: str) -> str:
+    """The liveness mode (engine.config.LIVENESS_MODES) of the streams at this place (LIVENESS_PLACES)."""
     if place not in LIVENESS_PLACES:
         raise ValueError(f"liveness place must be one of {LIVENESS_PLACES}, not {place!r}")
-    mode = {"none": "off", "window": settings.liveness.mode, "kiosk": settings.liveness.kiosk_mode}[place]
-    return None if mode == "off" else settings.liveness.threshold
+    kiosk = settings.liveness.kiosk_mode
+    return {"none": "off", "window": settings.liveness.mode, "kiosk": kiosk,
+            "watch": "passive" if kiosk == "passive+challenge" else kiosk}[place]
+
+
+def liveness_threshold(settings: Settings, place: str) -> float | None:
+    """The spoof-score threshold of passive liveness on streams at this place, None when it is off."""
+    return None if liveness_mode(settings, place) == "off" else settings.liveness.threshold
+
+
+def names_new_gallery(old: Settings, new: Settings) -> bool:
+    """Whether new settings name another gallery: another encoder, or another place (gallery_url(), which
+    LIKENESS_GALLERY_URL may set)."""
+    return (new.recognition.encoder != old.recognition.encoder) or gallery_url(new) != gallery_url(old)
 
 
 class Recognizer:
@@ -219,14 +236,14 @@ class Recognizer:
                         match.distance, face=face, margin=_margin(match), source=source)
         return faces
 
-    def announce(self, announcement: Announcement, face: FaceObservation | None, source: str = "kiosk") -> None:
-        """Record a decision the kiosk's vote announced (a name, a stranger, a spoof, a failed challenge)."""
-        name = announcement.claimed if announcement.kind in ("spoof", "challenge_failed") else (
-            None if announcement.kind == "unknown" else announcement.name)
-        match = face.match if face is not None else None
-        self.record(announcement.kind, name, announcement.distance, face=face,
-                    margin=_margin(match) if announcement.kind == "recognized" else None,
-                    reasons=(announcement.reason,) if announcement.reason else (), source=source)
+    def announce(self, decision: FaceDecision, source: str = "kiosk") -> Decision:
+        """Record a stream's decision (engine.streams): a person recognised, a stranger, a spoof or a failed
+        challenge, under the person's name (the one claimed, for a spoof)."""
+        kind = decision.kind.event
+        if kind is None:
+            raise ValueError(f"a {decision.kind.value} face is not a decision to record")
+        return self.record(kind, decision.name or decision.claimed, decision.distance, face=decision.face,
+                           margin=decision.margin, reasons=decision.reasons, source=source)
 
     def record(self, kind: str, name: str | None = None, distance: float | None = None, *,
                face: FaceObservation | None = None, margin: float | None = None, reasons: tuple[str, ...] = (),
@@ -255,8 +272,7 @@ class Recognizer:
         webhook settings take effect last: a URL that cannot be used leaves events unsent, and says so)."""
         liveness = self.liveness if liveness is None else liveness
         threshold = liveness_threshold(settings, liveness)
-        new_gallery = (settings.recognition.encoder != self.settings.recognition.encoder
-                       or gallery_url(settings) != gallery_url(self.settings))
+        new_gallery = names_new_gallery(self.settings, settings)
         gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence) if new_gallery and self.gallery
                    else self.gallery)
         try:
