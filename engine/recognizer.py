@@ -9,7 +9,7 @@ hold one and never assemble the parts themselves.
     for face in recognizer.identify(load_image("group.jpg")):                     # each face with its .match
         print(face.match.name if face.match.recognized else "not recognized")
 
-Every decision (verify, identify, enroll, delete, and the kiosk's announcements) is recorded: a line in the
+Every decision (verify, identify, enroll, delete, and the stream decisions of engine.streams) is recorded: a line in the
 gallery's events log and, when Settings › Integrations or the command line name an MQTT broker or a webhook,
 an event out through the disk-backed outbox (engine/events), delivered in the background.
 """

@@ -31,6 +31,7 @@ import numpy as np
 from .errors import LikenessError
 from .faces.liveness import ChallengeSession, ChallengeState, ChallengeStatus, random_actions
 from .faces.liveness.tracks import MIN_IOU, TRACK_TIMEOUT_S, box_iou
+from .pipeline import FaceObservation
 
 
 class Kind(Enum):
@@ -98,7 +99,7 @@ class FaceDecision:
     reasons: tuple[str, ...] = ()
     prompt: str = ""  # what the person is asked to do now
     visit: int | None = None  # the visit (log row) this decision belongs to
-    face: object = field(default=None, compare=False, repr=False)  # the FaceObservation it was made on
+    face: FaceObservation | None = field(default=None, compare=False, repr=False)  # what it was decided on
 
     @property
     def colour(self) -> str:
@@ -374,7 +375,7 @@ class VerifyUpdate:
     kind: Kind
     claim: str
     message: str  # in words: the request, the evidence or why it stopped
-    face: object = field(default=None, compare=False, repr=False)
+    face: FaceObservation | None = field(default=None, compare=False, repr=False)
     finished: bool = False
 
 
@@ -444,6 +445,7 @@ class Observed:
     faces: list
     identify: StreamUpdate
     verify: VerifyUpdate | None = None
+    problems: tuple[str, ...] = ()  # decisions that could not be logged, in sentences (they were still made)
 
 
 class StreamDecisions:
@@ -473,9 +475,13 @@ class StreamDecisions:
     def observe(self, image_rgb: np.ndarray, timestamp: float) -> Observed:
         faces = self.recognizer.observe(image_rgb, timestamp=timestamp)
         update = self.identify.update(faces, timestamp)
+        problems = []
         for decision in update.announced:
-            self.recognizer.announce(decision, self.place)
+            try:
+                self.recognizer.announce(decision, self.place)
+            except LikenessError as error:  # a full disk, a gallery server away: the door still decides
+                problems.append(str(error))
         verified = self.verifying.update(faces, timestamp) if self.verifying is not None else None
         if verified is not None and verified.finished:
             self.verifying = None
-        return Observed(faces, update, verified)
+        return Observed(faces, update, verified, tuple(problems))

@@ -23,7 +23,7 @@ from engine.errors import LikenessError
 from engine.faces.encode import with_encoder
 from engine.gallery import GalleryBase
 from engine.logs import start_logging
-from engine.recognizer import Recognizer, gallery_for
+from engine.recognizer import Recognizer, gallery_for, liveness_mode, names_new_gallery
 
 from .widgets.camera_view import CameraView
 from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, PipelineWorker, start_in_thread
@@ -108,16 +108,14 @@ class Studio(QObject):
 
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
-        liveness = self.settings.liveness
-        return liveness.kiosk_mode if self.kiosk else liveness.mode
+        return liveness_mode(self.settings, self.liveness_place())
 
     def update_settings(self, settings: Settings) -> None:
         """Apply and save new settings; a new encoder or gallery URL opens that gallery. LikenessError, and nothing
         changes, when they cannot run (an encoder file that cannot be loaded, a classifier decision without one, a
         gallery that cannot be opened)."""
         Recognizer.check(settings)
-        new_gallery = (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder,
-                                                                           self.settings.gallery)
+        new_gallery = names_new_gallery(self.settings, settings)
         gallery = gallery_for(settings, keep_copy=True) if new_gallery else self.gallery
         self.settings = settings
         if new_gallery:
@@ -140,19 +138,10 @@ class Studio(QObject):
     def _send_pipeline_settings(self) -> None:
         self.pipeline.pending_settings.put((self.settings, self.liveness_place()))
 
-    def record(self, kind: str, name: str | None, *, face=None, reasons: tuple[str, ...] = ()) -> None:
-        """Record a decision of the window on the pipeline thread: a disk commit must not stall the window."""
-        self.run_job(lambda recognizer: recognizer.record(kind, name, face=face, reasons=reasons, source="window"),
-                     self._logged)
-
-    def announce(self, announcement, face) -> None:
-        """Record what the kiosk announced (engine.kiosk.Announcement), on the pipeline thread."""
-        source = "kiosk" if self.kiosk else "window"
-        self.run_job(lambda recognizer: recognizer.announce(announcement, face, source), self._logged)
-
-    def _logged(self, result) -> None:
-        if isinstance(result, LikenessError):
-            self.message.emit(f"The log could not be written: {result}")
+    def verify_live(self, claim: str | None) -> None:
+        """Verify the camera's face against `claim` on the pipeline thread (answers come by
+        pipeline.verify_update); None cancels a running check."""
+        self.pipeline.verify_requests.put((claim,))
 
     def run_job(self, work, on_done) -> None:
         """work(recognizer) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
@@ -219,6 +208,9 @@ class MainWindow(QMainWindow):
         studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
         studio.pipeline.new_result.connect(self._paint_newest)
+        studio.pipeline.announced.connect(self.recognize.log_visit)
+        studio.pipeline.verify_update.connect(self.verify.show_update)
+        studio.pipeline.message.connect(studio.message)
         self.pipeline_thread = start_in_thread(studio.pipeline, "pipeline")
         self.switch_camera(source)
 
@@ -259,7 +251,6 @@ class MainWindow(QMainWindow):
         if result is not None:
             self.studio.latest = result
             self.recognize.on_result(result)
-            self.verify.on_result(result)
             self.view.banner = self._banner()
         if frame is not None:
             self.view.show_frame(frame.image, self._faces_for(frame))
@@ -272,13 +263,13 @@ class MainWindow(QMainWindow):
         if self.kiosk:
             return self.recognize.headline
         tab = self.tabs.currentWidget()
-        return self.recognize.vote.prompt if tab is self.recognize else self.verify.prompt if tab is self.verify else ""
+        return self.recognize.prompt if tab is self.recognize else self.verify.prompt if tab is self.verify else ""
 
     def _faces_for(self, frame) -> list:
         """The newest boxes, unless they were computed on a frame too old to match the one shown."""
         latest = self.studio.latest
         fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
-        return latest.faces if fresh and latest is not None else []
+        return list(latest.identify.decisions) if fresh and latest is not None else []
 
     # Slots for the workers' signals: bound methods, so that Qt runs them on this (the UI) thread.
     def _camera_status(self, text: str) -> None:
