@@ -95,7 +95,7 @@ class FaceDecision:
     distance: float | None = None
     margin: float | None = None
     probability: float | None = None  # P(same person) when a pair classifier decides
-    live_score: float | None = None  # the passive spoof score (0 live .. 1 spoof); None without liveness
+    spoof_score: float | None = None  # the passive spoof score (0 live .. 1 spoof); None without liveness
     reasons: tuple[str, ...] = ()
     prompt: str = ""  # what the person is asked to do now
     visit: int | None = None  # the visit (log row) this decision belongs to
@@ -296,7 +296,7 @@ class IdentifyStream:
             numbers = {"distance": float(match.distance), "probability": match.probability,
                        "margin": float(margin) if margin is not None and kind is Kind.RECOGNIZED else None}
         score = float(tracked.verdict.score) if tracked is not None and tracked.settled else None
-        return FaceDecision(kind, track_id, face.box, now, live_score=score, face=face, **numbers, **fields)
+        return FaceDecision(kind, track_id, face.box, now, spoof_score=score, face=face, **numbers, **fields)
 
     def _failed_decision(self, face, track_id: int, name: str, why: str, now: float) -> FaceDecision:
         return self._decision(Kind.CHALLENGE_FAILED, face, track_id, now, claimed=name,
