@@ -80,8 +80,10 @@ class Recognizer:
 
     def __init__(self, settings: Settings, gallery: GalleryBase | None, *, liveness: str = "none",
                  gallery_location: Path | str | None = None, outbox: Outbox | None = None,
-                 publish: bool = False, presence: bool = False, problems: tuple[str, ...] = ()):
+                 publish: bool = False, presence: bool = False, problems: tuple[str, ...] = (),
+                 owns_gallery: bool = True):
         self.settings, self.gallery, self.outbox = settings, gallery, outbox
+        self.owns_gallery = owns_gallery  # False: the gallery was lent (the window's), its lender closes it
         self.publish, self.presence = publish, presence  # whether new Integrations settings make a new outbox
         self.liveness, self.gallery_location = liveness, gallery_location
         self.problems = list(problems)  # what this session cannot do, in sentences (the window shows them)
@@ -92,15 +94,19 @@ class Recognizer:
         self._classifier_loaded = False  # loaded when a decision needs it: `people list` never does
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, gallery: Path | str | None = None, with_gallery: bool = True,
-                      liveness: str = "none", publish: bool = True, presence: bool = False,
+    def from_settings(cls, settings: Settings, *, gallery: GalleryBase | Path | str | None = None,
+                      with_gallery: bool = True, liveness: str = "none", publish: bool = True, presence: bool = False,
                       mqtt_url: str | None = None, webhook_url: str | None = None) -> Recognizer:
-        """A session of these settings. gallery: a gallery file or URL instead of the settings' own.
+        """A session of these settings. gallery: a gallery file or URL instead of the settings' own, or an open
+        gallery lent to this session (the window holds its gallery once; the lender closes it).
         liveness: "none", "window" or "kiosk", whose liveness mode applies to the streams given to observe().
         publish: send decisions to the MQTT broker or webhook of the settings, or of mqtt_url / webhook_url
         ("" turns one off). presence: this is a long-lived session (the window, the kiosk): it says on MQTT that
         the machine is online and keeps a shared gallery's copy to recognise from while the server is away."""
-        opened = gallery_for(settings, gallery, keep_copy=presence) if with_gallery else None
+        lent = isinstance(gallery, GalleryBase)
+        location = None if isinstance(gallery, GalleryBase) else gallery
+        opened = gallery if isinstance(gallery, GalleryBase) else (
+            gallery_for(settings, location, keep_copy=presence) if with_gallery else None)
         outbox, problems = None, []
         try:
             if publish:
@@ -111,10 +117,11 @@ class Recognizer:
                     if not presence:
                         raise
                     problems.append(f"Decisions are not sent out: {error}")  # the window still recognises
-            return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox,
-                       publish=publish, presence=presence, problems=tuple(problems))
+            return cls(settings, opened, liveness=liveness, gallery_location=location,
+                       outbox=outbox, publish=publish, presence=presence, problems=tuple(problems),
+                       owns_gallery=not lent)
         except BaseException:
-            if opened is not None:
+            if opened is not None and not lent:
                 opened.close()
             if outbox is not None:
                 outbox.close()
@@ -218,6 +225,18 @@ class Recognizer:
         for name in names:
             self.record("deleted", name, source=source)
 
+    def rename(self, old: str, new: str) -> None:
+        """Give a person another name (UnknownPerson, or BadInput when the new name is taken)."""
+        self._gallery().rename(old, new)
+
+    def export(self, path: Path | str) -> None:
+        """Write the gallery to a file another machine can import (see Gallery.export)."""
+        self._gallery().export(path)
+
+    def import_(self, path: Path | str):
+        """Add the people of an exported gallery file; returns the gallery's ImportReport."""
+        return self._gallery().import_(path)
+
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""
         result = verify(face.embedding, self._gallery().embeddings_of(name), self.tau, classifier=self.classifier)
@@ -266,26 +285,30 @@ class Recognizer:
         return decision
 
     # --- settings -----------------------------------------------------------------------------------
-    def apply_settings(self, settings: Settings, liveness: str | None = None) -> None:
+    def apply_settings(self, settings: Settings, liveness: str | None = None, gallery: GalleryBase | None = None
+                       ) -> None:
         """Take new settings (and the liveness place, when given) live. A new encoder opens its own gallery and
-        pair classifier; when any part cannot be had, LikenessError is raised and nothing changes (new MQTT or
-        webhook settings take effect last: a URL that cannot be used leaves events unsent, and says so)."""
+        pair classifier, unless the new gallery is lent (`gallery`: the window's, which its lender closes);
+        when any part cannot be had, LikenessError is raised and nothing changes (new MQTT or webhook settings
+        take effect last: a URL that cannot be used leaves events unsent, and says so)."""
         liveness = self.liveness if liveness is None else liveness
         threshold = liveness_threshold(settings, liveness)
-        new_gallery = names_new_gallery(self.settings, settings)
-        gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence) if new_gallery and self.gallery
-                   else self.gallery)
+        owned = gallery is None and self.owns_gallery
+        if gallery is None:
+            gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence)
+                       if names_new_gallery(self.settings, settings) and self.gallery else self.gallery)
         try:
             identity = encoder_id(settings.recognition.encoder)
             classifier = pair_classifier_for(settings.recognition.decision, identity)
             if self._pipeline is not None:
                 self._pipeline.apply_settings(settings.recognition, threshold)
         except BaseException:
-            if gallery is not self.gallery and gallery is not None:
+            if gallery is not self.gallery and gallery is not None and owned:
                 gallery.close()
             raise
-        if gallery is not self.gallery and self.gallery is not None:
+        if gallery is not self.gallery and self.gallery is not None and self.owns_gallery:
             self.gallery.close()
+        self.owns_gallery = owned
         old_integrations = self.settings.integrations
         self.settings, self.gallery, self.liveness, self.encoder_id = settings, gallery, liveness, identity
         self._classifier, self._classifier_loaded = classifier, True
@@ -302,8 +325,8 @@ class Recognizer:
 
     def close(self, deliver_seconds: float = 0.0) -> int:
         """Close the gallery and the outbox, first waiting up to `deliver_seconds` for pending events; returns
-        how many events stay in the outbox (the next session delivers them)."""
-        if self.gallery is not None:
+        how many events stay in the outbox (the next session delivers them). A lent gallery stays open."""
+        if self.gallery is not None and self.owns_gallery:
             self.gallery.close()
         if self.outbox is None:
             return 0

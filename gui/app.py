@@ -33,8 +33,8 @@ STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the 
 
 
 class Studio(QObject):
-    """What the tabs share: the settings, the gallery (this thread's connection for lists and edits) and the
-    pipeline worker, whose thread holds the Recognizer that sees the camera and runs the tabs' jobs."""
+    """What the tabs share: the settings, the gallery (held once: this thread lists from it, and lends it to the
+    pipeline worker's Recognizer, which sees the camera and runs the tabs' changes as jobs)."""
 
     settings_changed = Signal(object)
     gallery_changed = Signal()
@@ -100,7 +100,8 @@ class Studio(QObject):
 
     def _make_recognizer(self) -> Recognizer:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
-        return Recognizer.from_settings(self.settings, liveness=self.liveness_place(), presence=True)
+        return Recognizer.from_settings(self.settings, gallery=self.gallery, liveness=self.liveness_place(),
+                                        presence=True)
 
     def liveness_place(self) -> str:
         """Whose liveness mode applies to the camera: the kiosk's in kiosk mode, the window's otherwise."""
@@ -118,9 +119,8 @@ class Studio(QObject):
         new_gallery = names_new_gallery(self.settings, settings)
         gallery = gallery_for(settings, keep_copy=True) if new_gallery else self.gallery
         self.settings = settings
-        if new_gallery:
+        if new_gallery:  # the pipeline closes the old one once it has switched (it may be reading it now)
             self.gallery.remove_listener(self._gallery_news.emit)
-            self.gallery.close()
             self.gallery = gallery
             gallery.add_listener(self._gallery_news.emit)
             self.gallery_changed.emit()
@@ -136,7 +136,7 @@ class Studio(QObject):
         self.settings_changed.emit(self.settings)
 
     def _send_pipeline_settings(self) -> None:
-        self.pipeline.pending_settings.put((self.settings, self.liveness_place()))
+        self.pipeline.pending_settings.put((self.settings, self.liveness_place(), self.gallery))
 
     def verify_live(self, claim: str | None) -> None:
         """Verify the camera's face against `claim` on the pipeline thread (answers come by

@@ -218,16 +218,18 @@ class PipelineWorker(QObject):
             self.fps.emit(meter.tick(now))
 
     def _apply_pending_settings(self, recognizer, streams: StreamDecisions) -> None:
-        pending = self.pending_settings.take()  # (Settings, liveness place)
+        pending = self.pending_settings.take()  # (Settings, liveness place, the window's gallery)
         if pending is None:
             return
-        provider = recognizer.provider
+        provider, gallery = recognizer.provider, recognizer.gallery
         try:
             recognizer.apply_settings(*pending)
         except Exception as error:
             log_unexpected(error, "applying new settings")
             self.failed.emit(as_sentence(error))
             return
+        if recognizer.gallery is not gallery and gallery is not None:
+            gallery.close()  # the window's previous gallery, which its Studio no longer uses
         streams.configure(recognizer.liveness)  # decisions start over with the new rules
         if recognizer.provider != provider:
             self.ready.emit(recognizer.provider)
