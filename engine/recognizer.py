@@ -9,7 +9,7 @@ hold one and never assemble the parts themselves.
     for face in recognizer.identify(load_image("group.jpg")):                     # each face with its .match
         print(face.match.name if face.match.recognized else "not recognized")
 
-Every decision (verify, identify, enroll, delete, and the kiosk's announcements) is recorded: a line in the
+Every decision (verify, identify, enroll, delete, and the stream decisions of engine.streams) is recorded: a line in the
 gallery's events log and, when Settings › Integrations or the command line name an MQTT broker or a webhook,
 an event out through the disk-backed outbox (engine/events), delivered in the background.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,13 +29,17 @@ from .events import (
 )
 from .faces.encoders import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, person_name, thumbnail_jpeg
-from .kiosk import Announcement
 from .match import GalleryMatrix, Identification, Verification, identify, verify
 from .operating import IdentifyPoint, identify_point
 from .pair_classifier import PairClassifier, pair_classifier_for
 from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
 
-LIVENESS_PLACES = ("none", "window", "kiosk")  # a stream's passive liveness: off, the window's mode, the kiosk's
+if TYPE_CHECKING:
+    from .streams import FaceDecision
+
+# Whose liveness mode applies to a stream: none (off), the window's, the kiosk's, or `watch`'s (the kiosk's without
+# its challenge: a door without a screen has nobody to show a challenge to).
+LIVENESS_PLACES = ("none", "window", "kiosk", "watch")
 # The gallery logs these changes itself, in the transaction that makes them (a deletion without the name).
 LOGGED_BY_THE_GALLERY = ("enrolled", "deleted")
 
@@ -50,12 +55,24 @@ def gallery_for(settings: Settings, location: Path | str | None = None, keep_cop
     return open_gallery(url, encoder_id(settings.recognition.encoder), keep_copy=keep_copy)
 
 
-def liveness_threshold(settings: Settings, place: str) -> float | None:
-    """The spoof-score threshold of passive liveness on streams at this place, None when it is off."""
+def liveness_mode(settings: Settings, place: str) -> str:
+    """The liveness mode (engine.config.LIVENESS_MODES) of the streams at this place (LIVENESS_PLACES)."""
     if place not in LIVENESS_PLACES:
         raise ValueError(f"liveness place must be one of {LIVENESS_PLACES}, not {place!r}")
-    mode = {"none": "off", "window": settings.liveness.mode, "kiosk": settings.liveness.kiosk_mode}[place]
-    return None if mode == "off" else settings.liveness.threshold
+    kiosk = settings.liveness.kiosk_mode
+    return {"none": "off", "window": settings.liveness.mode, "kiosk": kiosk,
+            "watch": "passive" if kiosk == "passive+challenge" else kiosk}[place]
+
+
+def liveness_threshold(settings: Settings, place: str) -> float | None:
+    """The spoof-score threshold of passive liveness on streams at this place, None when it is off."""
+    return None if liveness_mode(settings, place) == "off" else settings.liveness.threshold
+
+
+def names_new_gallery(old: Settings, new: Settings) -> bool:
+    """Whether new settings name another gallery: another encoder, or another place (gallery_url(), which
+    LIKENESS_GALLERY_URL may set)."""
+    return (new.recognition.encoder != old.recognition.encoder) or gallery_url(new) != gallery_url(old)
 
 
 class Recognizer:
@@ -64,8 +81,10 @@ class Recognizer:
 
     def __init__(self, settings: Settings, gallery: GalleryBase | None, *, liveness: str = "none",
                  gallery_location: Path | str | None = None, outbox: Outbox | None = None,
-                 publish: bool = False, presence: bool = False, problems: tuple[str, ...] = ()):
+                 publish: bool = False, presence: bool = False, problems: tuple[str, ...] = (),
+                 owns_gallery: bool = True):
         self.settings, self.gallery, self.outbox = settings, gallery, outbox
+        self.owns_gallery = owns_gallery  # False: the gallery was lent (the window's), its lender closes it
         self.publish, self.presence = publish, presence  # whether new Integrations settings make a new outbox
         self.liveness, self.gallery_location = liveness, gallery_location
         self.problems = list(problems)  # what this session cannot do, in sentences (the window shows them)
@@ -77,15 +96,19 @@ class Recognizer:
         self._point: tuple[GalleryMatrix, tuple, IdentifyPoint] | None = None  # the last 1:K point, and its inputs
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, gallery: Path | str | None = None, with_gallery: bool = True,
-                      liveness: str = "none", publish: bool = True, presence: bool = False,
+    def from_settings(cls, settings: Settings, *, gallery: GalleryBase | Path | str | None = None,
+                      with_gallery: bool = True, liveness: str = "none", publish: bool = True, presence: bool = False,
                       mqtt_url: str | None = None, webhook_url: str | None = None) -> Recognizer:
-        """A session of these settings. gallery: a gallery file or URL instead of the settings' own.
+        """A session of these settings. gallery: a gallery file or URL instead of the settings' own, or an open
+        gallery lent to this session (the window holds its gallery once; the lender closes it).
         liveness: "none", "window" or "kiosk", whose liveness mode applies to the streams given to observe().
         publish: send decisions to the MQTT broker or webhook of the settings, or of mqtt_url / webhook_url
         ("" turns one off). presence: this is a long-lived session (the window, the kiosk): it says on MQTT that
         the machine is online and keeps a shared gallery's copy to recognise from while the server is away."""
-        opened = gallery_for(settings, gallery, keep_copy=presence) if with_gallery else None
+        lent = isinstance(gallery, GalleryBase)
+        location = None if isinstance(gallery, GalleryBase) else gallery
+        opened = gallery if isinstance(gallery, GalleryBase) else (
+            gallery_for(settings, location, keep_copy=presence) if with_gallery else None)
         outbox, problems = None, []
         try:
             if publish:
@@ -96,10 +119,11 @@ class Recognizer:
                     if not presence:
                         raise
                     problems.append(f"Decisions are not sent out: {error}")  # the window still recognises
-            return cls(settings, opened, liveness=liveness, gallery_location=gallery, outbox=outbox,
-                       publish=publish, presence=presence, problems=tuple(problems))
+            return cls(settings, opened, liveness=liveness, gallery_location=location,
+                       outbox=outbox, publish=publish, presence=presence, problems=tuple(problems),
+                       owns_gallery=not lent)
         except BaseException:
-            if opened is not None:
+            if opened is not None and not lent:
                 opened.close()
             if outbox is not None:
                 outbox.close()
@@ -233,6 +257,18 @@ class Recognizer:
         for name in names:
             self.record("deleted", name, source=source)
 
+    def rename(self, old: str, new: str) -> None:
+        """Give a person another name (UnknownPerson, or BadInput when the new name is taken)."""
+        self._gallery().rename(old, new)
+
+    def export(self, path: Path | str) -> None:
+        """Write the gallery to a file another machine can import (see Gallery.export)."""
+        self._gallery().export(path)
+
+    def import_(self, path: Path | str):
+        """Add the people of an exported gallery file; returns the gallery's ImportReport."""
+        return self._gallery().import_(path)
+
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""
         result = verify(face.embedding, self._gallery().embeddings_of(name), self.tau, classifier=self.classifier)
@@ -252,14 +288,14 @@ class Recognizer:
                         match.distance, face=face, margin=_margin(match), source=source)
         return faces
 
-    def announce(self, announcement: Announcement, face: FaceObservation | None, source: str = "kiosk") -> None:
-        """Record a decision the kiosk's vote announced (a name, a stranger, a spoof, a failed challenge)."""
-        name = announcement.claimed if announcement.kind in ("spoof", "challenge_failed") else (
-            None if announcement.kind == "unknown" else announcement.name)
-        match = face.match if face is not None else None
-        self.record(announcement.kind, name, announcement.distance, face=face,
-                    margin=_margin(match) if announcement.kind == "recognized" else None,
-                    reasons=(announcement.reason,) if announcement.reason else (), source=source)
+    def announce(self, decision: FaceDecision, source: str = "kiosk") -> Decision:
+        """Record a stream's decision (engine.streams): a person recognised, a stranger, a spoof or a failed
+        challenge, under the person's name (the one claimed, for a spoof)."""
+        kind = decision.kind.event
+        if kind is None:
+            raise ValueError(f"a {decision.kind.value} face is not a decision to record")
+        return self.record(kind, decision.name or decision.claimed, decision.distance, face=decision.face,
+                           margin=decision.margin, reasons=decision.reasons, source=source)
 
     def record(self, kind: str, name: str | None = None, distance: float | None = None, *,
                face: FaceObservation | None = None, margin: float | None = None, reasons: tuple[str, ...] = (),
@@ -282,27 +318,30 @@ class Recognizer:
         return decision
 
     # --- settings -----------------------------------------------------------------------------------
-    def apply_settings(self, settings: Settings, liveness: str | None = None) -> None:
+    def apply_settings(self, settings: Settings, liveness: str | None = None, gallery: GalleryBase | None = None
+                       ) -> None:
         """Take new settings (and the liveness place, when given) live. A new encoder opens its own gallery and
-        pair classifier; when any part cannot be had, LikenessError is raised and nothing changes (new MQTT or
-        webhook settings take effect last: a URL that cannot be used leaves events unsent, and says so)."""
+        pair classifier, unless the new gallery is lent (`gallery`: the window's, which its lender closes);
+        when any part cannot be had, LikenessError is raised and nothing changes (new MQTT or webhook settings
+        take effect last: a URL that cannot be used leaves events unsent, and says so)."""
         liveness = self.liveness if liveness is None else liveness
         threshold = liveness_threshold(settings, liveness)
-        new_gallery = (settings.recognition.encoder != self.settings.recognition.encoder
-                       or gallery_url(settings) != gallery_url(self.settings))
-        gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence) if new_gallery and self.gallery
-                   else self.gallery)
+        owned = gallery is None and self.owns_gallery
+        if gallery is None:
+            gallery = (gallery_for(settings, self.gallery_location, keep_copy=self.presence)
+                       if names_new_gallery(self.settings, settings) and self.gallery else self.gallery)
         try:
             identity = encoder_id(settings.recognition.encoder)
             classifier = pair_classifier_for(settings.recognition.decision, identity)
             if self._pipeline is not None:
                 self._pipeline.apply_settings(settings.recognition, threshold)
         except BaseException:
-            if gallery is not self.gallery and gallery is not None:
+            if gallery is not self.gallery and gallery is not None and owned:
                 gallery.close()
             raise
-        if gallery is not self.gallery and self.gallery is not None:
+        if gallery is not self.gallery and self.gallery is not None and self.owns_gallery:
             self.gallery.close()
+        self.owns_gallery = owned
         old_integrations = self.settings.integrations
         self.settings, self.gallery, self.liveness, self.encoder_id = settings, gallery, liveness, identity
         self._classifier, self._classifier_loaded = classifier, True
@@ -319,8 +358,8 @@ class Recognizer:
 
     def close(self, deliver_seconds: float = 0.0) -> int:
         """Close the gallery and the outbox, first waiting up to `deliver_seconds` for pending events; returns
-        how many events stay in the outbox (the next session delivers them)."""
-        if self.gallery is not None:
+        how many events stay in the outbox (the next session delivers them). A lent gallery stays open."""
+        if self.gallery is not None and self.owns_gallery:
             self.gallery.close()
         if self.outbox is None:
             return 0

@@ -25,7 +25,7 @@ from engine.errors import LikenessError
 from engine.faces.encoders import stronger_encoder, with_encoder
 from engine.gallery import GalleryBase
 from engine.logs import start_logging
-from engine.recognizer import Recognizer, gallery_for
+from engine.recognizer import Recognizer, gallery_for, liveness_mode, names_new_gallery
 
 from .widgets.camera_view import CameraView
 from .wording import count
@@ -37,8 +37,8 @@ PIN_TRIES = 3  # wrong PINs said and asked again before the dialog gives up
 
 
 class Studio(QObject):
-    """What the tabs share: the settings, the gallery (this thread's connection for lists and edits) and the
-    pipeline worker, whose thread holds the Recognizer that sees the camera and runs the tabs' jobs."""
+    """What the tabs share: the settings, the gallery (held once: this thread lists from it, and lends it to the
+    pipeline worker's Recognizer, which sees the camera and runs the tabs' changes as jobs)."""
 
     settings_changed = Signal(object)
     gallery_changed = Signal()
@@ -104,7 +104,8 @@ class Studio(QObject):
 
     def _make_recognizer(self) -> Recognizer:
         """Runs on the pipeline's thread: the models and that thread's gallery connection are made there."""
-        return Recognizer.from_settings(self.settings, liveness=self.liveness_place(), presence=True)
+        return Recognizer.from_settings(self.settings, gallery=self.gallery, liveness=self.liveness_place(),
+                                        presence=True)
 
     def liveness_place(self) -> str:
         """Whose liveness mode applies to the camera: the kiosk's in kiosk mode, the window's otherwise."""
@@ -112,21 +113,18 @@ class Studio(QObject):
 
     def liveness_mode(self) -> str:
         """off, passive or passive+challenge: the kiosk's mode in kiosk mode, the window's otherwise."""
-        liveness = self.settings.liveness
-        return liveness.kiosk_mode if self.kiosk else liveness.mode
+        return liveness_mode(self.settings, self.liveness_place())
 
     def update_settings(self, settings: Settings) -> None:
         """Apply and save new settings; a new encoder or gallery URL opens that gallery. LikenessError, and nothing
         changes, when they cannot run (an encoder file that cannot be loaded, a classifier decision without one, a
         gallery that cannot be opened)."""
         Recognizer.check(settings)
-        new_gallery = (settings.recognition.encoder, settings.gallery) != (self.settings.recognition.encoder,
-                                                                           self.settings.gallery)
+        new_gallery = names_new_gallery(self.settings, settings)
         gallery = gallery_for(settings, keep_copy=True) if new_gallery else self.gallery
         self.settings = settings
-        if new_gallery:
+        if new_gallery:  # the pipeline closes the old one once it has switched (it may be reading it now)
             self.gallery.remove_listener(self._gallery_news.emit)
-            self.gallery.close()
             self.gallery = gallery
             gallery.add_listener(self._gallery_news.emit)
             self.gallery_changed.emit()
@@ -142,21 +140,12 @@ class Studio(QObject):
         self.settings_changed.emit(self.settings)
 
     def _send_pipeline_settings(self) -> None:
-        self.pipeline.pending_settings.put((self.settings, self.liveness_place()))
+        self.pipeline.pending_settings.put((self.settings, self.liveness_place(), self.gallery))
 
-    def record(self, kind: str, name: str | None, *, face=None, reasons: tuple[str, ...] = ()) -> None:
-        """Record a decision of the window on the pipeline thread: a disk commit must not stall the window."""
-        self.run_job(lambda recognizer: recognizer.record(kind, name, face=face, reasons=reasons, source="window"),
-                     self._logged)
-
-    def announce(self, announcement, face) -> None:
-        """Record what the kiosk announced (engine.kiosk.Announcement), on the pipeline thread."""
-        source = "kiosk" if self.kiosk else "window"
-        self.run_job(lambda recognizer: recognizer.announce(announcement, face, source), self._logged)
-
-    def _logged(self, result) -> None:
-        if isinstance(result, LikenessError):
-            self.message.emit(f"The log could not be written: {result}")
+    def verify_live(self, claim: str | None) -> None:
+        """Verify the camera's face against `claim` on the pipeline thread (answers come by
+        pipeline.verify_update); None cancels a running check."""
+        self.pipeline.verify_requests.put((claim,))
 
     def run_job(self, work, on_done) -> None:
         """work(recognizer) runs on the pipeline thread; on_done(result or LikenessError) on this one."""
@@ -223,6 +212,9 @@ class MainWindow(QMainWindow):
         studio.pipeline.ready.connect(self._show_provider)
         studio.pipeline.failed.connect(self._pipeline_failed)
         studio.pipeline.new_result.connect(self._paint_newest)
+        studio.pipeline.announced.connect(self.recognize.log_visit)
+        studio.pipeline.verify_update.connect(self.verify.show_update)
+        studio.pipeline.message.connect(studio.message)
         self.pipeline_thread = start_in_thread(studio.pipeline, "pipeline")
         self.switch_camera(source)
 
@@ -264,7 +256,6 @@ class MainWindow(QMainWindow):
         if result is not None:
             self.studio.latest = result
             self.recognize.on_result(result)
-            self.verify.on_result(result)
             self.view.banner = self._banner()
         if frame is not None:
             self.view.show_frame(frame.image, self._faces_for(frame))
@@ -277,13 +268,13 @@ class MainWindow(QMainWindow):
         if self.kiosk:
             return self.recognize.headline
         tab = self.tabs.currentWidget()
-        return self.recognize.vote.prompt if tab is self.recognize else self.verify.prompt if tab is self.verify else ""
+        return self.recognize.prompt if tab is self.recognize else self.verify.prompt if tab is self.verify else ""
 
     def _faces_for(self, frame) -> list:
         """The newest boxes, unless they were computed on a frame too old to match the one shown."""
         latest = self.studio.latest
         fresh = latest is not None and frame.timestamp - latest.frame.timestamp < STALE_BOXES_SECONDS
-        return latest.faces if fresh and latest is not None else []
+        return list(latest.identify.decisions) if fresh and latest is not None else []
 
     # Slots for the workers' signals: bound methods, so that Qt runs them on this (the UI) thread.
     def _camera_status(self, text: str) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from engine.camera import Frame, FrameSource, describe_source
 from engine.errors import BadInput, LikenessError
 from engine.logs import log_unexpected
+from engine.streams import StreamDecisions, StreamUpdate
 
 RETRY_SECONDS = 2.0
 IDLE_WAIT_SECONDS = 0.005
@@ -73,6 +74,7 @@ class PipelineResult:
     done_at: float  # time.monotonic() when the faces were ready
     started_at: float = 0.0  # when the pipeline took the frame (frame.timestamp .. started_at: waiting)
     encoder_id: str = ""  # the encoder whose embeddings these faces carry
+    identify: StreamUpdate = StreamUpdate()  # what the stream decided of each face (engine.streams)
 
 
 class CameraWorker(QObject):
@@ -133,19 +135,24 @@ class CameraWorker(QObject):
 
 
 class PipelineWorker(QObject):
-    """Owns the Recognizer: observes the newest frame, and runs the tabs' jobs between frames."""
+    """Owns the Recognizer and the camera's stream decisions: observes the newest frame, decides on every face
+    (logging and publishing each new decision), and runs the tabs' jobs between frames."""
 
     job_done = Signal(object, object)  # (job id, result or LikenessError)
     fps = Signal(float)
     ready = Signal(str)  # the provider report, once the models are loaded
     failed = Signal(str)
+    message = Signal(str)  # a sentence for the status bar
     new_result = Signal()  # wake-up: the results mailbox holds newer faces
+    announced = Signal(object)  # a FaceDecision that starts a visit (every one, none dropped)
+    verify_update = Signal(object)  # a VerifyUpdate of the camera verification, when it changes
 
     def __init__(self, make_recognizer, frames: Mailbox, results: Mailbox):
         super().__init__()
         self.make_recognizer, self.frames, self.results = make_recognizer, frames, results
         self.jobs: queue.Queue = queue.Queue()
         self.pending_settings = Mailbox()
+        self.verify_requests = Mailbox()  # (claim or None to cancel,)
         self._stop = threading.Event()
 
     def run(self) -> None:
@@ -176,17 +183,20 @@ class PipelineWorker(QObject):
         self.ready.emit(provider)
         for problem in recognizer.problems:
             self.failed.emit(problem)
-        meter, last_problem = RateMeter(), None
+        meter, last_problem, last_verify = RateMeter(), None, None
+        streams = StreamDecisions(recognizer, recognizer.liveness)
         while not self._stop.is_set():
-            self._apply_pending_settings(recognizer)
-            self._run_jobs(recognizer)
+            self._apply_pending_settings(recognizer, streams)
+            self._run_jobs(recognizer, streams)
+            if (request := self.verify_requests.take()) is not None:
+                streams.verify(request[0])
             frame = self.frames.take()
             if frame is None:
                 self._stop.wait(IDLE_WAIT_SECONDS)
                 continue
             started = time.monotonic()
             try:
-                faces = recognizer.observe(frame.image, timestamp=frame.timestamp)
+                observed = streams.observe(frame.image, frame.timestamp)
             except Exception as error:  # say it once, keep going: the next frame may be fine
                 if as_sentence(error) != last_problem:
                     log_unexpected(error, "observing a frame")
@@ -198,31 +208,42 @@ class PipelineWorker(QObject):
             stages = {"detect": times.detect, "align": times.align, "encode": times.encode, "match": times.match,
                       "liveness": times.liveness}
             now = time.monotonic()
-            self.results.put(PipelineResult(frame, faces, stages, now, started, recognizer.encoder_id))
+            self.results.put(PipelineResult(frame, observed.faces, stages, now, started, recognizer.encoder_id,
+                                            observed.identify))
+            for decision in observed.identify.announced:
+                self.announced.emit(decision)
+            for problem in observed.problems:
+                self.message.emit(f"The log could not be written: {problem}")
+            if observed.verify is not None and observed.verify != last_verify:
+                self.verify_update.emit(observed.verify)
+            last_verify = observed.verify
             self.new_result.emit()
             self.fps.emit(meter.tick(now))
 
-    def _apply_pending_settings(self, recognizer) -> None:
-        pending = self.pending_settings.take()  # (Settings, liveness place)
+    def _apply_pending_settings(self, recognizer, streams: StreamDecisions) -> None:
+        pending = self.pending_settings.take()  # (Settings, liveness place, the window's gallery)
         if pending is None:
             return
-        provider = recognizer.provider
+        provider, gallery = recognizer.provider, recognizer.gallery
         try:
             recognizer.apply_settings(*pending)
         except Exception as error:
             log_unexpected(error, "applying new settings")
             self.failed.emit(as_sentence(error))
             return
+        if recognizer.gallery is not gallery and gallery is not None:
+            gallery.close()  # the window's previous gallery, which its Studio no longer uses
+        streams.configure(recognizer.liveness)  # decisions start over with the new rules
         if recognizer.provider != provider:
             self.ready.emit(recognizer.provider)
 
-    def _run_jobs(self, recognizer) -> None:
+    def _run_jobs(self, recognizer, streams: StreamDecisions) -> None:
         while not self._stop.is_set():
             try:
                 job_id, work = self.jobs.get_nowait()
             except queue.Empty:
                 return
-            self._apply_pending_settings(recognizer)  # a job asked for after a switch of encoder runs with it
+            self._apply_pending_settings(recognizer, streams)  # a job asked for after a switch of encoder runs with it
             try:
                 result = work(recognizer)
             except Exception as error:

@@ -45,13 +45,13 @@ def output_file(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import faces, liveness, report, server, style, training
+    from . import faces, liveness, report, server, style, training, watch
 
     parser = argparse.ArgumentParser(prog="python main.py",
                                      description="Likeness: face recognition and neural style transfer.",
                                      epilog=exit_codes(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (faces, liveness, report, server, style, training):
+    for module in (faces, liveness, report, server, style, training, watch):
         module.register(commands)
     return parser
 

@@ -76,9 +76,10 @@ DELIVERY_SECONDS = 5.0  # how long a command waits for its events to reach the b
 
 
 @contextlib.contextmanager
-def session(args, with_gallery: bool = True, publish: bool = True):
-    """The command's Recognizer (engine/recognizer.py), closed at the end after its events had a few seconds
-    to be delivered; what is left waits in the outbox for the next run or the window."""
+def session(args, with_gallery: bool = True, publish: bool = True, liveness: str = "none"):
+    """The command's Recognizer (engine/recognizer.py; liveness: the place whose liveness mode its streams
+    get), closed at the end after its events had a few seconds to be delivered; what is left waits in the
+    outbox for the next run or the window."""
     from ..faces.encoders import stronger_encoder
     from ..recognizer import Recognizer
 
@@ -86,7 +87,7 @@ def session(args, with_gallery: bool = True, publish: bool = True):
     if with_gallery and (notice := stronger_encoder(settings.recognition.encoder)):
         print(f"note: {notice}", file=sys.stderr)
     recognizer = Recognizer.from_settings(settings, gallery=getattr(args, "gallery", None),
-                                          with_gallery=with_gallery, publish=publish,
+                                          with_gallery=with_gallery, publish=publish, liveness=liveness,
                                           mqtt_url=getattr(args, "mqtt", None), webhook_url=getattr(args, "webhook", None))
     try:
         yield recognizer

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import LikenessError, NotThisPerson, UnknownPerson
-from engine.kiosk import liveness_of
+from engine.streams import liveness_of
 from engine.pipeline import FaceObservation
 from engine.images import load_image
 

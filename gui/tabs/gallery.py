@@ -137,19 +137,14 @@ class GalleryTab(QWidget):
             return self.delete(confirm)
         question = f"Remove shot {item.text()} of {name}? Its face is deleted from the gallery."
         if not confirm or QMessageBox.question(self, "Remove a shot", question) == QMessageBox.StandardButton.Yes:
-            shot_id = item.data(Qt.ItemDataRole.UserRole)
-            self._change(lambda: self.studio.gallery.delete_shot(name, shot_id), f"Removed shot {item.text()} of {name}.")
+            shot_id, number = item.data(Qt.ItemDataRole.UserRole), item.text()
+            self.studio.run_job(lambda recognizer: recognizer.gallery.delete_shot(name, shot_id),
+                                lambda result: self._changed(result, f"Removed shot {number} of {name}."))
 
-    def _change(self, action, done: str) -> None:
-        try:
-            action()
-        except LikenessError as error:
-            return self._changed(error, done)
-        self._changed(None, done)
-
-    def _changed(self, error: LikenessError | None, done: str) -> None:
-        if isinstance(error, LikenessError):
-            QMessageBox.warning(self, "Likeness", str(error))
+    def _changed(self, result, done: str) -> None:
+        """A change's answer from the pipeline thread: its LikenessError, or done."""
+        if isinstance(result, LikenessError):
+            QMessageBox.warning(self, "Likeness", str(result))
             return
         self.info.setText(done)
         self.studio.gallery_changed.emit()
@@ -159,8 +154,9 @@ class GalleryTab(QWidget):
         if old is None:
             return
         new = new or QInputDialog.getText(self, "Rename", f"New name for {old}:", text=old)[0]
-        if new and new != old:
-            self._change(lambda: self.studio.gallery.rename(old, new), f"Renamed {old} to {new}.")
+        if new and new != old:  # on the pipeline thread, through the window's one Recognizer
+            self.studio.run_job(lambda recognizer: recognizer.rename(old, new),
+                                lambda result: self._changed(result, f"Renamed {old} to {new}."))
 
     def delete(self, confirm: bool = True) -> None:
         name = self.selected()
@@ -179,15 +175,14 @@ class GalleryTab(QWidget):
     def export_gallery(self, path: str | None = None) -> None:
         path = path or save_file(self, "Export the gallery", "gallery.likeness", "Likeness gallery (*.likeness)")
         if path:
-            self._change(lambda: self.studio.gallery.export(path), f"Exported to {path}.")
+            self.studio.run_job(lambda recognizer: recognizer.export(path),
+                                lambda result: self._changed(result, f"Exported to {path}."))
 
     def import_gallery(self, path: str | None = None) -> None:
         path = path or open_file(self, "Import a gallery", "Likeness gallery (*.likeness *.sqlite);;All files (*)")
         if path:
-            report = []
-            self._change(lambda: report.append(self.studio.gallery.import_(path)), f"Imported {path}.")
-            if report:
-                self.info.setText(f"Imported {path}: {report[0]}")
+            self.studio.run_job(lambda recognizer: recognizer.import_(path),
+                                lambda result: self._changed(result, f"Imported {path}: {result}"))
 
     def delete_all(self) -> None:
         question = "Delete the whole gallery: everyone, every shot and the log? This cannot be undone."

@@ -1,26 +1,51 @@
-"""Recognize: hands-free 1:K recognition with a decision over consecutive frames, liveness, and a log."""
+"""Recognize: hands-free 1:K recognition. The pipeline thread decides (engine.streams); this tab shows the
+decision of the face the kiosk speaks of and keeps the log, one row per visit."""
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from engine.kiosk import SPOOF, UNKNOWN, RecognitionVote
+from engine.streams import FaceDecision, Kind
 
 from ..thumbnails import chip_pixmap
 
 
+def clock(timestamp: float) -> str:
+    """A frame's time (time.monotonic()) on the wall clock."""
+    return (datetime.now() - timedelta(seconds=time.monotonic() - timestamp)).strftime("%H:%M:%S")
+
+
+@dataclass
+class Visit:
+    """One row of the log: a person (or a stranger, or a spoof) seen from `first` to `last`."""
+
+    visit: int
+    first: str
+    last: str
+    kind: Kind
+    name: str  # the person recognised, or the one a spoof looked like ("" for none)
+    distance: float | None
+    note: str
+
+    def cells(self) -> tuple[str, ...]:
+        distance = f"{self.distance:.3f}" if self.distance is not None else ""
+        return self.first, self.last, self.kind.event or self.kind.value, self.name, distance, self.note
+
+
 class RecognizeTab(QWidget):
-    COLUMNS = ("time", "name", "distance", "note", "face")
-    COLORS = {UNKNOWN: "#e74c3c", SPOOF: "#e67e22"}
+    COLUMNS = ("first seen", "last seen", "decision", "name", "distance", "note", "face")
+    LAST = COLUMNS.index("last seen")
 
     def __init__(self, studio):
         super().__init__()
         self.studio = studio
-        self.vote = self._new_vote(studio)
+        self.shown: FaceDecision | None = None  # the decision the big line speaks of
         self.decision = QLabel("Waiting for a face…")
         self.log = QTableWidget(0, len(self.COLUMNS))
         self.log.setHorizontalHeaderLabels(self.COLUMNS)
@@ -29,61 +54,66 @@ class RecognizeTab(QWidget):
         self._settings_changed(studio.settings)
         export, clear = QPushButton("Export log as CSV…"), QPushButton("Clear log")
         export.clicked.connect(self.export_csv)
-        clear.clicked.connect(lambda: self.log.setRowCount(0))
+        clear.clicked.connect(self.clear)
         buttons = QHBoxLayout()
         buttons.addWidget(export)
         buttons.addWidget(clear)
         layout = QVBoxLayout(self)
         layout.addWidget(self.decision)
-        layout.addWidget(QLabel("Recognitions (newest first):"))
+        layout.addWidget(QLabel("Visits (newest first):"))
         layout.addWidget(self.log)
         layout.addLayout(buttons)
-        self.entries: list[tuple[str, str, float, str]] = []
+        self.entries: list[Visit] = []  # newest first, as in the table
 
     def _settings_changed(self, settings) -> None:
-        self.vote = self._new_vote(self.studio)
         self.log.setColumnHidden(self.COLUMNS.index("face"), not settings.kiosk.log_thumbnails)
 
-    @staticmethod
-    def _new_vote(studio) -> RecognitionVote:
-        kiosk, liveness = studio.settings.kiosk, studio.settings.liveness
-        return RecognitionVote(kiosk.frames_to_decide, kiosk.cooldown, studio.liveness_mode(),
-                               liveness.challenge_steps, liveness.step_time)
+    @property
+    def prompt(self) -> str:
+        """What the person being challenged is asked to do ("" when nothing is asked)."""
+        shown = self.shown
+        return shown.prompt if shown is not None and shown.kind is Kind.CHALLENGE_RUNNING else ""
 
     @property
     def headline(self) -> str:
         """The line to show big: what the person must do, or the decision."""
-        return self.vote.prompt or self.vote.current or ""
+        return self.shown.headline if self.shown is not None else ""
 
     def on_result(self, result) -> None:
-        """Called with every new pipeline result: vote on the largest face, announce and log decisions."""
-        face = result.faces[0] if result.faces else None
-        announcement = self.vote.update(face, result.frame.timestamp)
-        current = self.vote.current
-        self.decision.setText(self.headline or ("Waiting for a face…" if face is None else "Looking…"))
-        color = self.COLORS.get(current, "#27ae60") if current and not self.vote.prompt else "palette(text)"
+        """Every new pipeline result: show the decision the stream made, move the visits' last-seen times."""
+        self.shown = result.identify.headline
+        shown = self.shown
+        self.decision.setText(self.headline or ("Waiting for a face…" if shown is None else "Checking…"))
+        color = shown.colour if shown is not None and self.headline and not self.prompt else "palette(text)"
         style = f"font-size: 20px; font-weight: bold; color: {color};"
         if self.decision.styleSheet() != style:  # restyling costs a re-polish: only on a change
             self.decision.setStyleSheet(style)
-        if announcement is not None:
-            self._log(announcement, face)
+        visits = result.identify.visits
+        for row, entry in enumerate(self.entries):
+            if entry.visit in visits and (last := clock(visits[entry.visit])) != entry.last:
+                entry.last = last
+                self.log.item(row, self.LAST).setText(last)
 
-    def _log(self, announcement, face) -> None:
-        when = datetime.now().strftime("%H:%M:%S")
-        spoof = announcement.name == SPOOF
-        note = f"looked like {announcement.claimed or 'a stranger'}: {announcement.reason}" if spoof else ""
-        self.entries.insert(0, (when, announcement.name, announcement.distance, note))
+    def log_visit(self, decision: FaceDecision) -> None:
+        """A new visit, as the pipeline thread decided and logged it."""
+        when = clock(decision.time)
+        entry = Visit(decision.visit or 0, when, when, decision.kind, decision.name or decision.claimed or "",
+                      decision.distance, decision.note)
+        self.entries.insert(0, entry)
         self.log.insertRow(0)
-        for column, text in enumerate((when, announcement.name, f"{announcement.distance:.3f}", note)):
+        for column, text in enumerate(entry.cells()):
             item = QTableWidgetItem(text)
             item.setToolTip(text)
             self.log.setItem(0, column, item)
-        if self.studio.settings.kiosk.log_thumbnails:
+        if self.studio.settings.kiosk.log_thumbnails and decision.face is not None:
             cell = QLabel()
-            cell.setPixmap(chip_pixmap(face.chip, 48))
+            cell.setPixmap(chip_pixmap(decision.face.chip, 48))
             self.log.setCellWidget(0, self.COLUMNS.index("face"), cell)
             self.log.setRowHeight(0, 52)
-        self.studio.announce(announcement, face)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.log.setRowCount(0)
 
     def export_csv(self, path: str | None = None) -> None:
         path = path or QFileDialog.getSaveFileName(self, "Export recognitions", "recognitions.csv", "CSV (*.csv)")[0]
@@ -91,6 +121,6 @@ class RecognizeTab(QWidget):
             return
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(("time", "name", "distance", "note"))
-            writer.writerows(self.entries)
-        self.studio.message.emit(f"Saved {len(self.entries)} recognitions to {path}.")
+            writer.writerow(self.COLUMNS[:-1])
+            writer.writerows(entry.cells() for entry in self.entries)
+        self.studio.message.emit(f"Saved {len(self.entries)} visits to {path}.")

@@ -1,4 +1,4 @@
-"""CameraView: the newest frame, scaled to fit, with a box, a name and the distances of each face."""
+"""CameraView: the newest frame, scaled to fit, with each face's decision (engine.streams) drawn on it."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,31 +7,15 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
-RECOGNIZED, UNKNOWN, UNDECIDED = QColor(46, 204, 113), QColor(231, 76, 60), QColor(241, 196, 15)
-SPOOF = QColor(230, 126, 34)
-
-
 def to_qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
     return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
-def face_label(face) -> tuple[str, QColor]:
-    match = face.match
-    if face.liveness is not None and face.liveness.settled and not face.liveness.verdict.live:
-        who = f"  (looks like {match.name})" if match is not None and match.recognized else ""
-        return f"spoof suspected{who}", SPOOF
-    if match is None:
-        return "face (nobody enrolled yet)", UNDECIDED
-    probability = f" p={match.probability:.2f}" if match.probability is not None else ""
-    if match.recognized:
-        margin = f"  margin {match.margin:.2f}" if np.isfinite(match.margin) else ""
-        return f"{match.name}  d={match.distance:.2f}{probability}{margin}", RECOGNIZED
-    closest = f"(closest {match.best_name} d={match.distance:.2f}{probability})"
-    if not face.quality.frontal:  # a profile is not a stranger: the encoder cannot tell (nor does the kiosk)
-        return f"turned away  {closest}", UNDECIDED
-    return f"unknown  {closest}", UNKNOWN
+def face_label(decision) -> tuple[str, QColor]:
+    """What is drawn on a face: the words and the colour of its stream decision (engine.streams: the rule)."""
+    return decision.label, QColor(decision.colour)
 
 
 class CameraView(QWidget):
@@ -40,7 +24,7 @@ class CameraView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.image: QImage | None = None
-        self.faces: list = []
+        self.faces: list = []  # engine.streams.FaceDecision of each face, as the stream decided
         self.message = "Starting the camera…"
         self.banner = ""  # a large line at the bottom (the kiosk's decision)
         self.painted_frames = 0
