@@ -223,6 +223,7 @@ def test_the_readme_legend_is_the_drawing_rule():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     legend = readme[readme.index("### Colours on the camera view"):]
     legend = legend[:legend.index("\n#")]
+    bullets = legend.split("\n- ")
     for kind, colour in COLOURS.items():
-        line = next((line for line in legend.splitlines() if f"**{COLOUR_NAMES[colour]}**" in line), "")
-        assert f"`{kind.value}`" in line, f"README's legend does not say that {kind.value} is {COLOUR_NAMES[colour]}"
+        bullet = next((b for b in bullets if b.startswith(f"**{COLOUR_NAMES[colour]}**")), "")
+        assert f"`{kind.value}`" in bullet, f"README's legend does not say that {kind.value} is {COLOUR_NAMES[colour]}"
