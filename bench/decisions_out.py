@@ -1,4 +1,4 @@
-"""What publishing decisions costs the kiosk: frames/s of the kiosk's loop (observe, vote, record) on real clips
+"""What publishing decisions costs the kiosk: frames/s of the kiosk's loop (observe, decide, record) on real clips
 with no integration, with MQTT and a webhook that answer, and with MQTT and a webhook that hangs; and the delay
 from a decision to the MQTT subscriber and to the webhook receiver.
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from engine.config import IntegrationsSettings, LivenessSettings, RecognitionSettings, Settings  # noqa: E402
 from engine.images import video_frames  # noqa: E402
-from engine.kiosk import RecognitionVote  # noqa: E402
+from engine.streams import IdentifyStream  # noqa: E402
 from engine.recognizer import Recognizer  # noqa: E402
 from mqtt_broker import Broker, Listener, Receiver  # noqa: E402  (the tests' real broker and receiver)
 
@@ -45,14 +45,13 @@ def settings_for(configuration: str, broker: Broker, answering: Receiver, hangin
 
 def kiosk_loop(recognizer: Recognizer, frames: list[tuple[float, np.ndarray]]) -> tuple[float, float]:
     """(frames/s, the share of the loop's time spent recording decisions: the log line and the event out)."""
-    vote = RecognitionVote(frames_to_decide=3, cooldown=1.0, liveness="passive")
+    stream = IdentifyStream(liveness="passive", frames_to_decide=3, cooldown=1.0)
     recording, started = 0.0, time.perf_counter()
     for timestamp, image in frames:
         faces = recognizer.observe(image, timestamp=timestamp)
-        face = faces[0] if faces else None
-        if (announcement := vote.update(face, timestamp)) is not None:
+        for decision in stream.update(faces, timestamp).announced:
             before = time.perf_counter()
-            recognizer.announce(announcement, face)
+            recognizer.announce(decision, "kiosk")
             recording += time.perf_counter() - before
     whole = time.perf_counter() - started
     return len(frames) / whole, recording / whole
@@ -121,7 +120,7 @@ def main() -> None:
 def report(rates: dict[str, list[float]], shares: dict[str, list[float]], frames: int, mqtt: list[float],
            webhook: list[float]) -> None:
     base = np.mean(rates["no integration"])
-    print(f"\nkiosk loop over {frames} frames (observe with passive liveness, vote, record), this machine:")
+    print(f"\nkiosk loop over {frames} frames (observe with passive liveness, decide, record), this machine:")
     print("| configuration | frames/s (mean of rounds) | vs no integration | time recording decisions |")
     print("|---|---|---|---|")
     for name, values in rates.items():

@@ -178,7 +178,7 @@ class CameraSettings(_Section):
 @dataclass(frozen=True)
 class KioskSettings(_Section):
     frames_to_decide: int = _spec(3, "frames", 1, 30, help="consecutive frames that must agree before a name is shown")
-    cooldown: float = _spec(5.0, "s", 0.0, 3600.0, help="time before the same person is logged again")
+    cooldown: float = _spec(5.0, "s", 0.0, 3600.0, help="unseen for longer than this, a person comes back as a new visit")
     log_thumbnails: bool = _spec(False, "", help="keep a face thumbnail with each logged recognition")
     pin: str = _spec("0000", "", help="PIN that unlocks the settings and leaves kiosk mode")
 

@@ -32,7 +32,8 @@ from .gallery import GalleryBase, gallery_url, open_gallery, person_name, thumbn
 from .match import GalleryMatrix, Identification, Verification, identify, verify
 from .operating import IdentifyPoint, identify_point
 from .pair_classifier import PairClassifier, pair_classifier_for
-from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes
+from .faces.liveness import assess_frames
+from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes, liveness_monitor
 
 if TYPE_CHECKING:
     from .streams import FaceDecision
@@ -210,6 +211,15 @@ class Recognizer:
         matches = identify(np.stack([f.embedding for f in faces]), matrix, self.identify_point(matrix).threshold,
                            classifier=self.classifier)
         return [dataclasses.replace(face, match=match) for face, match in zip(faces, matches)]
+
+    def judge_liveness(self, frames, min_frames: int, threshold: float | None = None) -> tuple[list, int]:
+        """The passive liveness verdict of each face track of a clip or an image (frames: (index, timestamp s,
+        RGB)), with this session's detector and liveness models; threshold: the settings' unless given. Returns
+        the TrackReports and how many tracks were shorter than min_frames (see assess_frames)."""
+        threshold = self.settings.liveness.threshold if threshold is None else threshold
+        monitor = self.pipeline.liveness or liveness_monitor(threshold, self.settings.recognition.use_gpu)
+        return assess_frames(frames, self.pipeline.detector, monitor.mesh_model, threshold, min_frames,
+                             monitor.antispoof)
 
     # --- decisions ----------------------------------------------------------------------------------
     def enroll(self, name: str, faces: list[FaceObservation], sources: list[str], source: str = "",

@@ -14,7 +14,7 @@ from engine.config import IntegrationsSettings, LivenessSettings, RecognitionSet
 from engine.errors import LikenessError
 from engine.gallery import thumbnail_jpeg
 from engine.images import load_image, video_frames
-from engine.kiosk import RecognitionVote
+from engine.streams import IdentifyStream
 from engine.recognizer import Recognizer
 from mqtt_broker import Listener, Receiver
 
@@ -33,19 +33,18 @@ def kiosk_settings(**integrations) -> Settings:
 
 
 def kiosk_run(recognizer, clips, every=3) -> tuple[list[float], float]:
-    """The kiosk's loop on clips played one after the other: observe each frame, vote, record what is announced.
+    """The kiosk's loop on clips played one after the other: observe each frame, decide every face, record each new visit.
     Returns (seconds spent recording each announcement, seconds of the whole run)."""
-    vote = RecognitionVote(frames_to_decide=3, cooldown=1.0, liveness="passive")
+    stream = IdentifyStream(liveness="passive", frames_to_decide=3, cooldown=1.0)
     recording, started, offset = [], time.perf_counter(), 0.0
     for clip in clips:
         timestamp = offset
         for _, t, image in video_frames(clip, every):
             timestamp = offset + t
             faces = recognizer.observe(image, timestamp=timestamp)
-            face = faces[0] if faces else None
-            if (announcement := vote.update(face, timestamp)) is not None:
+            for decision in stream.update(faces, timestamp).announced:
                 before = time.perf_counter()
-                recognizer.announce(announcement, face)
+                recognizer.announce(decision, "kiosk")
                 recording.append(time.perf_counter() - before)
         offset = timestamp + 10.0  # the next clip's faces are new tracks
     return recording, time.perf_counter() - started

@@ -10,7 +10,7 @@ import pytest
 from engine.config import LivenessSettings, RecognitionSettings, Settings
 from engine.faces.liveness import Action, random_actions
 from engine.images import load_image, video_frames
-from engine.streams import COLOUR_NAMES, COLOURS, GREEN, NEUTRAL, ORANGE, IdentifyStream, Kind
+from engine.streams import COLOUR_NAMES, COLOURS, GREEN, NEUTRAL, ORANGE, IdentifyStream, Kind, VerifyStream
 from engine.recognizer import Recognizer
 
 from conftest import FIXTURES
@@ -223,6 +223,30 @@ def test_the_readme_legend_is_the_drawing_rule():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     legend = readme[readme.index("### Colours on the camera view"):]
     legend = legend[:legend.index("\n#")]
+    bullets = legend.split("\n- ")
     for kind, colour in COLOURS.items():
-        line = next((line for line in legend.splitlines() if f"**{COLOUR_NAMES[colour]}**" in line), "")
-        assert f"`{kind.value}`" in line, f"README's legend does not say that {kind.value} is {COLOUR_NAMES[colour]}"
+        bullet = next((b for b in bullets if b.startswith(f"**{COLOUR_NAMES[colour]}**")), "")
+        assert f"`{kind.value}`" in bullet, f"README's legend does not say that {kind.value} is {COLOUR_NAMES[colour]}"
+
+
+def verify_run(verify, frames):
+    """The VerifyStream's updates over the frames, up to its decision."""
+    updates = []
+    for t, faces in frames:
+        updates.append(verify.update(faces, t))
+        if updates[-1].finished:
+            break
+    return updates
+
+
+def test_verify_from_the_camera_decides_only_once_the_face_is_known_live(recognizer, selfie_and_replay):
+    live, replay = selfie_and_replay
+    updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), live)
+    assert updates[0].kind is Kind.CHECKING and updates[0].message == "Checking that the face is live…"
+    assert updates[-1].kind is Kind.VERIFIED and "τ" in updates[-1].message
+    assert all(u.kind is Kind.CHECKING for u in updates[:-1])
+    updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), replay)
+    assert updates[-1].kind is Kind.SPOOF and updates[-1].finished and "straight border" in updates[-1].message
+    event = recognizer.gallery.events()[0]
+    assert (event.kind, event.person) == ("spoof", "Luyt")
+    assert verify_run(VerifyStream(recognizer, "Luyt", "passive"), [(0.0, [])])[-1].message == "No face in the camera."

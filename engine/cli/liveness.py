@@ -26,9 +26,6 @@ def register(commands) -> None:
 
 def run_liveness(args) -> int:
     from ..config import load_settings
-    from ..faces.antispoof import AntiSpoofModel
-    from ..faces.detect import FaceDetector
-    from ..faces.landmarks import FaceMeshModel
 
     threshold = args.threshold if args.threshold is not None else load_settings().liveness.threshold
     if not 0.0 < threshold <= 1.0:
@@ -39,12 +36,11 @@ def run_liveness(args) -> int:
         print(f"error: Cannot read {path}: {why}.", file=sys.stderr)
     if unreadable:
         return EXIT_BAD_INPUT
-    models = FaceDetector(use_gpu=False), FaceMeshModel(use_gpu=False), AntiSpoofModel(use_gpu=False)
     spoof_found, bad_input = False, False
     with session(args, with_gallery=False) as recognizer:  # publishes each spoof found (--mqtt, --webhook)
         for path in args.files:
             try:
-                spoofs = judge_file(path, models, threshold, max(1, args.every))
+                spoofs = judge_file(path, recognizer, threshold, max(1, args.every))
             except BadInput as error:
                 print(f"{path}: error: {error}", file=sys.stderr)
                 bad_input = True
@@ -57,16 +53,11 @@ def run_liveness(args) -> int:
     return EXIT_NEGATIVE if spoof_found else EXIT_OK
 
 
-def judge_file(path: Path, models, threshold: float, every: int) -> list:
-    """Print one line per face; returns the TrackReports of the faces judged spoofs. models: detector,
-    FaceMesh, anti-spoofing model."""
-    from ..faces.liveness import assess_frames
-
-    detector, mesh_model, antispoof = models
+def judge_file(path: Path, recognizer, threshold: float, every: int) -> list:
+    """Print one line per face; returns the TrackReports of the faces judged spoofs."""
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
     frames = image_frames(path) if is_image else video_frames(path, every)
-    reports, too_short = assess_frames(frames, detector, mesh_model, threshold, min_frames=1 if is_image else 5,
-                                       antispoof=antispoof)
+    reports, too_short = recognizer.judge_liveness(frames, 1 if is_image else 5, threshold)
     if not reports:
         print(f"{path}: no face to judge")
     for report in reports:

@@ -9,7 +9,7 @@ Event document (UTF-8 JSON, one object; `Decision.to_json`):
       "kind": "recognized",            # recognized | unknown | spoof | challenge_failed | verified | rejected
                                        # | enrolled | deleted | test
       "machine": "front-door",         # Settings > Integrations > machine name, else the host name
-      "source": "kiosk",               # kiosk | cli | window | settings
+      "source": "kiosk",               # kiosk | cli | window | watch | settings
       "name": "Ada Lovelace",          # the person decided on (claimed or closest for spoof/rejected), or null
       "distance": 0.412,               # embedding distance to that person, or null
       "margin": 0.187,                 # distance to the runner-up minus distance to the best, or null
