@@ -114,7 +114,7 @@ def _check_item(where: str, meta, expected: type, value) -> None:
 class RecognitionSettings(_Section):
     # best accuracy of the default encoder on LFW View-1 DevTrain (bench/lfw.py); each shipped encoder has its own
     # (engine.faces.encoders.ENCODER_FACTS), and the Settings panel sets it when the encoder changes
-    tau: float = _spec(0.6465, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
+    tau: float = _spec(0.9306, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
     # identify (1:K) holds this at the gallery's size (engine/operating.py); 100 is the door's target of 1 % strangers
     # named, and on a one-camera gallery of 15-40 people it keeps >= 95 % of enrolled people recognised (README)
     stranger_rate: int = _spec(100, "strangers", 10, 1_000_000,
@@ -126,8 +126,9 @@ class RecognitionSettings(_Section):
     min_face_px: int = _spec(40, "px", 16, 512, help="smaller faces are not enrolled")
     detection_score: float = _spec(0.8, "probability", 0.1, 0.99, help="detector confidence needed")
     use_gpu: bool = _spec(True, "", help="run the encoder with CUDA when a GPU is present")
-    encoder: str = _spec("dlib+facenet", "", help="dlib+facenet (the two fused), dlib, facenet, or an encoder .onnx "
-                                                  "made by `python main.py train` (empty: dlib); each has its own gallery")
+    encoder: str = _spec("dlib+sface", "", help="dlib+sface (the two fused), sface, dlib+facenet, dlib, facenet, or an "
+                                                "encoder .onnx made by `python main.py train` (empty: dlib); each has its "
+                                                "own gallery")
 
 
 @dataclass(frozen=True)

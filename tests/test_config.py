@@ -55,9 +55,9 @@ def test_one_lambda_per_style_layer_and_at_least_one_layer():
 DAMAGED = [
     ("recognition = 3", "The settings section [recognition] must be a table, not 3; its defaults are used."),
     ("[recognition]\ntau = 'close'",
-     "The setting recognition.tau must be a number, not 'close'; the default 0.6465 is used."),
+     "The setting recognition.tau must be a number, not 'close'; the default 0.9306 is used."),
     ("[recognition]\ntau = nan",
-     "The setting recognition.tau must be a finite number, not nan; the default 0.6465 is used."),
+     "The setting recognition.tau must be a finite number, not nan; the default 0.9306 is used."),
     ("[recognition]\ntau = inf", "must be a finite number, not inf"),
     ("[recognition]\ntau = -0.3", "The setting recognition.tau must be at least 0.05 distance, not -0.3"),
     ("[recognition]\ndetection_size = true", "recognition.detection_size must be a whole number, not True; the default 640"),

@@ -129,7 +129,7 @@ def test_the_wheel_scrolls_the_settings_and_changes_no_value_it_passes(qtbot, wi
         scrolled = panel.verticalScrollBar().value()
         wheel_over(editor)
         assert panel.verticalScrollBar().value() != scrolled, "the panel scrolls"
-    assert (size.value(), optimizer.currentText(), tau.value()) == (384, "lbfgs", 0.6465)
+    assert (size.value(), optimizer.currentText(), tau.value()) == (384, "lbfgs", 0.9306)
     assert window.studio.settings == load_settings() == type(window.studio.settings)()
     window.activateWindow()
     size.setFocus()
@@ -796,7 +796,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     (tmp_path / "damaged.onnx").write_bytes(b"not a model")
     window.settings_tab.set_value("recognition.encoder", str(tmp_path / "damaged.onnx"))
     assert "cannot load damaged.onnx" in window.settings_tab.said
-    assert window.studio.settings.recognition.encoder == "dlib+facenet" and window.studio.gallery.path == shipped_gallery
+    assert window.studio.settings.recognition.encoder == "dlib+sface" and window.studio.gallery.path == shipped_gallery
 
     window.settings_tab.set_value("recognition.encoder", str(trained))
     assert window.studio.gallery.encoder_id == encoder_id
@@ -811,7 +811,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert "train-pairs" in window.settings_tab.said
     assert window.studio.settings.recognition.decision == "distance"
 
-    window.settings_tab.set_value("recognition.encoder", "dlib+facenet")
+    window.settings_tab.set_value("recognition.encoder", "dlib+sface")
     assert window.studio.gallery.path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
     assert window.settings_tab.calibration.encoder_id == window.studio.gallery.encoder_id
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
@@ -934,7 +934,7 @@ def test_a_damaged_settings_file_is_said_in_the_status_bar_and_kept_when_saved_o
 
     QTimer.singleShot(0, change_a_setting_and_close)
     assert run_app(["--source", str(VIDEO), "--once"]) == 0
-    assert "The setting recognition.tau must be a finite number, not nan; the default 0.6465 is used." in said[0]
+    assert "The setting recognition.tau must be a finite number, not nan; the default 0.9306 is used." in said[0]
     assert "The settings file had problems; a copy of it was kept as" in said[1]
     assert [p.read_text() for p in settings_file().parent.glob("*.bad")] == ["[recognition]\ntau = nan\n"]
     assert load_settings().recognition.tau == 0.4

@@ -26,11 +26,11 @@ def test_reencode_moves_everyone_to_the_new_encoder_and_keeps_the_old_gallery(tm
     before = old.read_bytes()
     capsys.readouterr()
 
-    assert main(["gallery", "reencode", "--to", "sface"]) == 0
+    assert main(["gallery", "reencode"]) == 0  # to the default encoder
     out = capsys.readouterr().out
-    assert "Re-embedded 2 people with sface" in out and "1 shot(s) from their photos, 1 from the stored faces" in out
-    assert load_settings().recognition.encoder == "sface"
-    with Gallery(default_path("sface"), encoder_id("sface")) as moved:
+    assert "Re-embedded 2 people with dlib+sface" in out and "1 shot(s) from their photos, 1 from the stored faces" in out
+    assert load_settings().recognition.encoder == "dlib+sface"
+    with Gallery(default_path("dlib+sface"), encoder_id("dlib+sface")) as moved:
         assert sorted(moved.names()) == ["Biden", "Obama"]
         assert all(abs(np.linalg.norm(e) - 1) < 1e-4 for e in moved.matrix().embeddings)
     assert main(["identify", str(FACES / "obama2.jpg")]) == 0  # recognised with the new encoder and its tau
@@ -38,5 +38,5 @@ def test_reencode_moves_everyone_to_the_new_encoder_and_keeps_the_old_gallery(tm
     assert main(["identify", str(FIXTURES / "faces" / "lfw" / "Kate_Capshaw_0001.jpg")]) == 1
     assert old.read_bytes() == before  # never in place
 
-    assert main(["gallery", "reencode", "--to", "sface"]) == 2  # nothing to move: already that encoder
-    assert "already uses sface" in capsys.readouterr().err
+    assert main(["gallery", "reencode"]) == 2  # nothing to move: already that encoder
+    assert "already uses dlib+sface" in capsys.readouterr().err
