@@ -147,7 +147,7 @@ def identify_point(matrix: GalleryMatrix, tau: float, one_in: int, encoder_id: s
     if curve is None:
         return IdentifyPoint(tau, tau, people, one_in, None, None, "nothing", "nothing")
     far = per_comparison_far(1 / one_in, people)
-    threshold = min(tau, curve.distance_at(far))
+    threshold = float(min(tau, curve.distance_at(far)))
     stranger_rate = 1 - (1 - curve.far_at(threshold)) ** max(people, 1)
     misses, genuine = miss_rate(matrix, threshold, shape)
     return IdentifyPoint(threshold, tau, people, one_in, stranger_rate, misses, curve.source, genuine)

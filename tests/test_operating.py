@@ -113,3 +113,21 @@ def test_the_recognizer_identifies_at_the_identify_point_and_verifies_at_tau(orl
         assert recognizer.verify(stranger.match.best_name, stranger).same
     finally:
         recognizer.close()
+
+
+def test_the_command_line_says_which_threshold_identify_used(orl, tmp_path, capsys):
+    from engine.cli import main
+    from engine.gallery import Gallery
+
+    gallery_file = tmp_path / "gallery.sqlite"
+    with Gallery(gallery_file, encoder_id(SETTINGS.recognition.encoder)) as gallery:
+        for person in ENROLLED:
+            gallery.enroll(person, orl[(person, 1)][None], [f"orl/{person}/1.pgm"], [b""])
+        point = identify_point(gallery.matrix(), TAU, ONE_IN, gallery.encoder_id)
+    enrolled_photo, stranger_photo = ORL / "s1" / "1.pgm", ORL / "s21" / "1.pgm"
+    assert main(["identify", str(enrolled_photo), str(stranger_photo), "--gallery", str(gallery_file)]) == 1
+    out, err = capsys.readouterr()
+    known, stranger = out.splitlines()
+    assert "s1 (distance" in known and f"≤ threshold {point.threshold:.3f}" in known
+    assert "not recognized" in stranger and f"threshold {point.threshold:.3f}" in stranger
+    assert point.summary() in err
