@@ -117,7 +117,7 @@ class RecognitionSettings(_Section):
     tau: float = _spec(0.9306, "distance", 0.05, 1.5, help="same person when the embedding distance is at most tau")
     # identify (1:K) holds this at the gallery's size (engine/operating.py); 100 is the door's target of 1 % strangers
     # named, and on a one-camera gallery of 15-40 people it keeps >= 95 % of enrolled people recognised (README)
-    stranger_rate: int = _spec(100, "strangers", 10, 1_000_000,
+    stranger_rate: int = _spec(100, "strangers per name", 10, 1_000_000,
                                help="identify names a stranger at most 1 time in this many; its threshold tightens "
                                     "as the gallery grows (verify keeps tau)")
     decision: str = _spec("distance", "", choices=["distance", "classifier"],

@@ -14,9 +14,11 @@ standard deviations closer than LFW's web photos, so a threshold from LFW names 
 MIN_PEOPLE people enrolled, the impostor distances are the gallery's own (each enrolled shot against every other
 person's reference, as `match.identify` compares a probe). A few hundred distances cannot show a tail at 1e-5, so
 they give the location and scale, and the encoder's LFW impostor histogram (millions of pairs) gives the shape of
-the tail. LFW's lower tail is heavier than a normal one (look-alikes), which makes the estimate conservative in a
-room (bench/open_set.py). A smaller gallery falls back to the LFW curve moved FALLBACK_SHIFT LFW standard deviations
-closer, as rooms are.
+the tail. A mean of a few people's distances is uncertain, so it is taken one standard error lower (CAUTION): a
+gallery of 15 moves 0.015, one of 1,000 0.002. LFW's lower tail is heavier than a normal one (look-alikes), which
+makes the estimate conservative in ORL's room for the fused encoder; for dlib's alone ORL's tail is heavier still,
+and without CAUTION 1.6-2.5 % of strangers were named at K = 10-20 for a target of 1 % (bench/open_set.py). A
+smaller gallery falls back to the LFW curve moved FALLBACK_SHIFT LFW standard deviations closer, as rooms are.
 
 Misses (an enrolled person not recognised) come from the gallery's own repeat shots when at least MIN_PEOPLE people
 have two or more, else from LFW's genuine pairs (web photos vary more than a door's camera: an upper bound).
@@ -34,7 +36,8 @@ from .training.calibration import Calibration
 
 MIN_PEOPLE = 10  # fewer: the gallery's location and scale vary by +-0.03 or more (ORL, bench/open_set.py)
 FALLBACK_SHIFT = 1.0  # LFW standard deviations: ORL's impostors are 0.85 closer than LFW's
-SAMPLE = 2000  # at most this many people and shots enter the gallery's impostor estimate
+CAUTION = 1.0  # the gallery's mean impostor distance is taken this many standard errors (std / sqrt(people)) lower
+SAMPLE = 1000  # at most this many people and shots enter the gallery's estimates (1e6 distances: a few 100 ms)
 TAIL_PAIRS = 10  # below the FAR of this many LFW pairs the tail is extrapolated as a normal one
 
 
@@ -144,7 +147,7 @@ def identify_point(matrix: GalleryMatrix, tau: float, one_in: int, encoder_id: s
     if curve is None:
         return IdentifyPoint(tau, tau, people, one_in, None, None, "nothing", "nothing")
     far = per_comparison_far(1 / one_in, people)
-    threshold = min(tau, curve.distance_at(far))
+    threshold = float(min(tau, curve.distance_at(far)))
     stranger_rate = 1 - (1 - curve.far_at(threshold)) ** max(people, 1)
     misses, genuine = miss_rate(matrix, threshold, shape)
     return IdentifyPoint(threshold, tau, people, one_in, stranger_rate, misses, curve.source, genuine)
@@ -160,7 +163,8 @@ def gallery_curve(matrix: GalleryMatrix, shape: TailShape | None) -> ImpostorCur
     people = len(np.unique(matrix.owners))
     shaped = "shaped like LFW's impostors" if shape is not None else "with a normal tail"
     source = f"the {_round_count(len(impostors))} distances between your {people} enrolled people, {shaped}"
-    return ImpostorCurve(float(impostors.mean()), float(impostors.std()), shape, source)
+    mean, std = float(impostors.mean()), max(float(impostors.std()), 1e-6)  # identical distances: no spread
+    return ImpostorCurve(mean - CAUTION * std / np.sqrt(people), std, shape, source)
 
 
 def fallback_curve(shape: TailShape | None) -> ImpostorCurve | None:
@@ -186,18 +190,21 @@ def miss_rate(matrix: GalleryMatrix, threshold: float, shape: TailShape | None) 
 
 
 def repeat_shot_distances(matrix: GalleryMatrix) -> np.ndarray | None:
-    """Each shot of a person with two or more shots against the re-normalised mean of their other shots; None
-    when fewer than MIN_PEOPLE people have two or more shots."""
-    owners, embeddings = matrix.owners, matrix.embeddings.astype(np.float64)
-    counts = np.bincount(owners, minlength=len(matrix.names)) if len(owners) else np.zeros(0, int)
-    if np.sum(counts >= 2) < MIN_PEOPLE:
+    """Each shot of a person with two or more shots (at most SAMPLE such people) against the re-normalised mean of
+    their other shots; None when fewer than MIN_PEOPLE people have two or more shots."""
+    counts = np.bincount(matrix.owners, minlength=len(matrix.names)) if len(matrix.owners) else np.zeros(0, int)
+    repeated = np.flatnonzero(counts >= 2)
+    if len(repeated) < MIN_PEOPLE:
         return None
-    keep = counts[owners] >= 2
+    if len(repeated) > SAMPLE:
+        repeated = np.sort(np.random.default_rng(0).choice(repeated, SAMPLE, replace=False))
+    keep = np.isin(matrix.owners, repeated)
+    owners, embeddings = matrix.owners[keep], matrix.embeddings[keep].astype(np.float64)
     sums = np.zeros((len(counts), embeddings.shape[1]))
     np.add.at(sums, owners, embeddings)
-    others = sums[owners[keep]] - embeddings[keep]
+    others = sums[owners] - embeddings
     others /= np.linalg.norm(others, axis=1, keepdims=True)
-    return np.linalg.norm(embeddings[keep] - others, axis=1)
+    return np.linalg.norm(embeddings - others, axis=1)
 
 
 @functools.lru_cache(maxsize=8)
