@@ -10,6 +10,11 @@ webcam video, without and with passive liveness, and with liveness and the strea
 the window's path: the person enrolled from frame 20, every face decided and each new decision logged), with
 the frames from each face's first appearance to its verdict; encoder throughput at batch 1, 8 and 32. One
 process, the machine's default thread count. --video-only skips the LFW images and dlib.
+
+--whole-process N: `python main.py embed` on N LFW images as a user runs it (a new process: imports, model
+loading, reading, embedding, writing the rows; after one warm-up run, as a second start would be), against a
+new process doing what face_recognition does on the same images with dlib-bin (HOG, 5 points, ResNet), in
+the same run: images/s of each, best of 3.
 """
 from __future__ import annotations
 
@@ -151,7 +156,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--dlib-models", type=Path)
     parser.add_argument("--gpu", action="store_true", help="allow the CUDA provider")
+    parser.add_argument("--whole-process", type=int, metavar="N", help="only time main.py embed on N images vs dlib")
     args = parser.parse_args()
+    if args.whole_process:
+        return whole_process(lfw_sample(args.lfw, args.whole_process), find_dlib_models(args.dlib_models))
 
     pipeline = FacePipeline(RecognitionSettings(use_gpu=args.gpu))
     print(f"provider: {pipeline.encoder.provider}; detector {pipeline.detector.provider}")
@@ -180,6 +188,46 @@ def main() -> None:
     print("\n| batch | faces/s through the encoder |\n|---|---|")
     for batch, rate in rates.items():
         print(f"| {batch} | {rate:.1f} |")
+
+
+DLIB_PROCESS = """
+import sys, dlib, cv2
+models, paths = sys.argv[1], sys.argv[2:]
+hog = dlib.get_frontal_face_detector()
+predictor = dlib.shape_predictor(models + "/shape_predictor_5_face_landmarks.dat")
+resnet = dlib.face_recognition_model_v1(models + "/dlib_face_recognition_resnet_model_v1.dat")
+for path in paths:
+    image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    for box in hog(image, 1):
+        resnet.compute_face_descriptor(image, predictor(image, box))
+"""
+
+
+def whole_process(paths: list[Path], models: Path | None) -> None:
+    """Images/s of `main.py embed` and of a dlib process on the same images, each a whole process, best of 3."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "LIKENESS_HOME": folder}
+        ours = [sys.executable, str(root / "main.py"), "embed", *map(str, paths), "--out", f"{folder}/rows.npy"]
+        runs = {"ours (main.py embed)": ours}
+        if models is not None:
+            runs["dlib (face_recognition's pipeline)"] = [sys.executable, "-c", DLIB_PROCESS, str(models), *map(str, paths)]
+        subprocess.run(ours, env=env, check=True, capture_output=True)  # warm-up: the model sums are remembered
+        rates = {}
+        for name, command in runs.items():
+            seconds = []
+            for _ in range(3):
+                start = time.perf_counter()
+                subprocess.run(command, env=env, check=True, capture_output=True)
+                seconds.append(time.perf_counter() - start)
+            rates[name] = len(paths) / min(seconds)
+            print(f"{name}: {rates[name]:.1f} images/s ({min(seconds):.2f} s for {len(paths)} images, whole process)")
+    if len(rates) == 2:
+        ours_rate, dlib_rate = rates.values()
+        print(f"speed-up: {ours_rate / dlib_rate:.1f}x")
 
 
 def video_rates(pipeline: FacePipeline, args) -> None:

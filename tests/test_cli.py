@@ -76,7 +76,7 @@ def test_a_photo_of_someone_else_is_not_added_to_a_name_without_force(gallery, t
 def test_a_photo_with_two_faces_enrolls_its_subject_and_says_which(gallery, capsys):
     assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), *gallery]) == 0
     assert "2 faces found; took the most central of the large ones, at (" in capsys.readouterr().err
-    assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), "--largest", *gallery]) == 0
+    assert main(["enroll", "Someone else", str(FACES / "two_people.jpg"), "--largest", *gallery]) == 0
     assert "2 faces found; took the largest, at (" in capsys.readouterr().err
 
 
@@ -105,7 +105,7 @@ def test_embed_keeps_rows_aligned_with_nan_for_no_face(tmp_path, capsys):
     images = [FACES / "obama.jpg", FACES / "no_face_golden_gate.jpg", FACES / "biden.jpg"]
     assert main(["embed", *map(str, images), "--out", str(out)]) == 0
     rows = np.load(out)
-    assert rows.shape == (3, 640)  # the default encoder: dlib and FaceNet fused
+    assert rows.shape == (3, 256)  # the default encoder: dlib and SFace fused
     assert np.isnan(rows[1]).all() and not np.isnan(rows[[0, 2]]).any()
     assert np.allclose(np.linalg.norm(rows[[0, 2]], axis=1), 1, atol=1e-4)
     assert "no_face_golden_gate.jpg: no face found" in capsys.readouterr().err

@@ -437,7 +437,11 @@ class SettingsTab(QScrollArea):
     def show_identify_meaning(self) -> None:
         """What identification's threshold means for the gallery as it is now."""
         recognition, gallery = self.studio.settings.recognition, self.studio.gallery
-        point = identify_point(gallery.matrix(), recognition.tau, recognition.stranger_rate, gallery.encoder_id)
+        try:
+            point = identify_point(gallery.matrix(), recognition.tau, recognition.stranger_rate, gallery.encoder_id)
+        except LikenessError as error:  # a shared gallery's server away, a gallery closed as the window closes
+            self.identify_meaning.setText(f"Verify (1:1) uses τ. What identification means cannot be read now: {error}")
+            return
         self.identify_meaning.setText("Verify (1:1) uses τ. Identify (1:K): " + point.summary())
 
     def reset(self) -> None:
