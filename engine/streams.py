@@ -379,18 +379,25 @@ class VerifyUpdate:
     finished: bool = False
 
 
+VERIFY_TIMEOUT_S = 10.0  # a camera check with no steady answer after this long stops and says so
+
+
 class VerifyStream:
     """Is the face in front of the camera the person it claims to be? Follows the face of the first frame
-    (the largest) on its track; with a challenge, the challenge first; then decides on the first frontal frame
-    whose liveness has settled, recording the decision through the recognizer."""
+    (the largest) on its track; with a challenge, the challenge first; then, once its liveness has settled,
+    decides when `frames_to_decide` consecutive frontal frames give the same answer, recording the decision
+    through the recognizer."""
 
     def __init__(self, recognizer, claim: str, liveness: str, challenge_steps: int = 2, step_time: float = 5.0,
-                 source: str = "window", rng: random.Random | None = None):
+                 source: str = "window", rng: random.Random | None = None, frames_to_decide: int = 3):
         self.recognizer, self.claim, self.liveness, self.source = recognizer, claim, liveness, source
         self.challenge = (ChallengeSession(random_actions(challenge_steps, rng), step_time)
                           if liveness == "passive+challenge" else None)
+        self.frames_to_decide = frames_to_decide
         self.track: int | None = None
         self.started = False
+        self._answers: list[bool] = []  # the consecutive frames' answers (same person?) so far
+        self._comparing_since: float | None = None
 
     def update(self, faces, now: float) -> VerifyUpdate:
         if not self.started:
@@ -418,9 +425,17 @@ class VerifyStream:
         if not live:
             return self._spoof(Kind.SPOOF, face, why)
         try:
-            result = self.recognizer.verify(self.claim, face, self.source)
+            result = self.recognizer.compare(self.claim, face)
         except LikenessError as error:  # the claimed person was deleted meanwhile
             return self._said(Kind.CHECKING, str(error), face, finished=True)
+        self._comparing_since = now if self._comparing_since is None else self._comparing_since
+        self._answers = [answer for answer in self._answers if answer == result.same] + [result.same]
+        if len(self._answers) < self.frames_to_decide:
+            if now - self._comparing_since > VERIFY_TIMEOUT_S:
+                return self._said(Kind.CHECKING, "No steady answer: the face changed from frame to frame. Try again, "
+                                                 "facing the camera.", face, finished=True)
+            return self._said(Kind.CHECKING, "Comparing…", face)
+        self.recognizer.record_verification(self.claim, face, result, self.source)
         return self._said(Kind.VERIFIED if result.same else Kind.REJECTED, result.evidence(), face, finished=True)
 
     def _face_being_checked(self, faces):
@@ -468,9 +483,10 @@ class StreamDecisions:
 
     def verify(self, claim: str | None) -> None:
         """Verify the camera's face against `claim` from the next frame on; None cancels a running check."""
-        liveness = self.recognizer.settings.liveness
+        settings = self.recognizer.settings
         self.verifying = None if claim is None else VerifyStream(
-            self.recognizer, claim, self.mode, liveness.challenge_steps, liveness.step_time, self.place)
+            self.recognizer, claim, self.mode, settings.liveness.challenge_steps, settings.liveness.step_time,
+            self.place, frames_to_decide=settings.kiosk.frames_to_decide)
 
     def observe(self, image_rgb: np.ndarray, timestamp: float) -> Observed:
         faces = self.recognizer.observe(image_rgb, timestamp=timestamp)

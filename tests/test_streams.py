@@ -244,7 +244,8 @@ def test_verify_from_the_camera_decides_only_once_the_face_is_known_live(recogni
     updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), live)
     assert updates[0].kind is Kind.CHECKING and updates[0].message == "Checking that the face is live…"
     assert updates[-1].kind is Kind.VERIFIED and "τ" in updates[-1].message
-    assert all(u.kind is Kind.CHECKING for u in updates[:-1])
+    assert all(u.kind is Kind.CHECKING for u in updates[:-1]) and updates[-2].message == "Comparing…"
+    assert [e.kind for e in recognizer.gallery.events()].count("verified") == 1  # once, not once per frame
     updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), replay)
     assert updates[-1].kind is Kind.SPOOF and updates[-1].finished and "straight border" in updates[-1].message
     event = recognizer.gallery.events()[0]
