@@ -223,14 +223,22 @@ class IdentifyStream:
         track_ids = self._tracker.ids(faces, now)
         for track_id in track_ids:
             self._tracks.setdefault(track_id, _Track(now)).last_seen = now
-        self._tracks = {t: track for t, track in self._tracks.items() if now - track.last_seen <= TRACK_TIMEOUT_S}
+        self._forget(now)
         labels = [self._label(face) for face in faces]
         self._feed_challenge(dict(zip(track_ids, zip(faces, labels))), now)
         decisions = [self._decide(face, t, label, now) for face, t, label in zip(faces, track_ids, labels)]
         decisions, announced = self._visited(decisions, now)
-        open_visits = {v.number: v.last_seen for v in self._visits.values() if now - v.last_seen <= self.cooldown}
+        open_visits = {v.number: v.last_seen for v in self._visits.values()}
         headline = next((d for d in decisions if d.track == self._challenge_track), decisions[0] if decisions else None)
         return StreamUpdate(tuple(decisions), tuple(announced), open_visits, headline)
+
+    def _forget(self, now: float) -> None:
+        """Drop what can no longer matter (a door runs for months): gone tracks, their passes, expired failures,
+        visits over."""
+        self._tracks = {t: track for t, track in self._tracks.items() if now - track.last_seen <= TRACK_TIMEOUT_S}
+        self._passed = {(t, name) for t, name in self._passed if t in self._tracks}
+        self._failed = {name: failed for name, failed in self._failed.items() if now < failed[0]}
+        self._visits = {key: visit for key, visit in self._visits.items() if now - visit.last_seen <= self.cooldown}
 
     # --- one frame of one face ---------------------------------------------------------------------
     def _label(self, face) -> tuple[Kind, str | None, tuple[str, ...]]:
