@@ -203,12 +203,23 @@ class IdentifyStream:
         self._intruder_frames = 0  # consecutive frontal frames of someone else on the track being challenged
         self._passed: set[tuple[int, str]] = set()  # (track, name) that answered its challenge
         self._failed: dict[str, tuple[float, ChallengeStatus]] = {}  # claimed name -> (until, why)
+        self._holding = False  # see hold_challenges
 
     @classmethod
     def from_settings(cls, settings, liveness: str) -> IdentifyStream:
         kiosk = settings.kiosk
         return cls(liveness, kiosk.frames_to_decide, kiosk.cooldown, settings.liveness.challenge_steps,
                    settings.liveness.step_time)
+
+    def hold_challenges(self, hold: bool) -> None:
+        """While another check asks the person to act (a camera verification), start no challenge here and drop
+        the one running, without failing it: two random orders at once would fail each other."""
+        self._holding = hold
+        if hold and self._challenge is not None:
+            track = self._tracks.get(self._challenge_track) if self._challenge_track is not None else None
+            if track is not None:
+                track.candidate, track.streak, track.decided = None, 0, None
+            self._challenge, self._challenge_track, self._challenge_name = None, None, None
 
     @property
     def prompt(self) -> str:
@@ -289,11 +300,11 @@ class IdentifyStream:
             return self._failed_decision(face, track_id, name, failed[1].reason, now)
         if (track_id, name) in self._passed:
             return self._decision(kind, face, track_id, now, name=name)
-        if self._challenge is None:
+        if self._challenge is None and not self._holding:
             self._challenge = ChallengeSession(random_actions(self.challenge_steps, self.rng), self.step_time)
             self._challenge_track, self._challenge_name, self._intruder_frames = track_id, name, 0
             return self._decision(Kind.CHALLENGE_RUNNING, face, track_id, now, prompt=self.prompt)
-        return self._decision(Kind.CHECKING, face, track_id, now, reasons=("another face is being checked",))
+        return self._decision(Kind.CHECKING, face, track_id, now, reasons=("another check is running",))
 
     def _decision(self, kind: Kind, face, track_id: int, now: float, **fields) -> FaceDecision:
         match, tracked = face.match, face.liveness
@@ -495,6 +506,7 @@ class StreamDecisions:
         self.verifying = None if claim is None else VerifyStream(
             self.recognizer, claim, self.mode, settings.liveness.challenge_steps, settings.liveness.step_time,
             self.place, frames_to_decide=settings.kiosk.frames_to_decide)
+        self.identify.hold_challenges(self.verifying is not None)
 
     def observe(self, image_rgb: np.ndarray, timestamp: float) -> Observed:
         faces = self.recognizer.observe(image_rgb, timestamp=timestamp)
@@ -508,4 +520,5 @@ class StreamDecisions:
         verified = self.verifying.update(faces, timestamp) if self.verifying is not None else None
         if verified is not None and verified.finished:
             self.verifying = None
+            self.identify.hold_challenges(False)
         return Observed(faces, update, verified, tuple(problems))

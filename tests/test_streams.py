@@ -251,3 +251,23 @@ def test_verify_from_the_camera_decides_only_once_the_face_is_known_live(recogni
     event = recognizer.gallery.events()[0]
     assert (event.kind, event.person) == ("spoof", "Luyt")
     assert verify_run(VerifyStream(recognizer, "Luyt", "passive"), [(0.0, [])])[-1].message == "No face in the camera."
+
+
+def test_a_camera_verification_holds_the_identify_challenge(webcam):
+    """Two random orders at once would fail each other: while a verification asks for its own, the identify
+    stream drops its challenge without failing it, starts none, and starts again afterwards."""
+    identify = IdentifyStream(liveness="passive+challenge", step_time=10, cooldown=60)
+    start = [(t, faces) for t, faces in webcam if t < 2.0]
+    announcements(identify, start)
+    assert identify.prompt
+    identify.hold_challenges(True)
+    held = [(2.0 + t, faces) for t, faces in webcam if t < 2.0]
+    held_kinds = []
+    for t, faces in held:
+        update = identify.update(faces, t)
+        assert not update.announced and identify.prompt == ""
+        held_kinds += [d.kind for d in update.decisions]
+    assert Kind.CHALLENGE_RUNNING not in held_kinds and Kind.RECOGNIZED not in held_kinds
+    identify.hold_challenges(False)
+    later = [(4.1 + t, faces) for t, faces in webcam if t < 1.0]
+    assert not announcements(identify, later) and identify.prompt  # a new challenge, nothing failed
