@@ -281,9 +281,16 @@ class Recognizer:
 
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""
-        result = verify(face.embedding, self._gallery().embeddings_of(name), self.tau, classifier=self.classifier)
-        self.record("verified" if result.same else "rejected", name, result.distance, face=face, source=source)
+        result = self.compare(name, face)
+        self.record_verification(name, face, result, source)
         return result
+
+    def compare(self, name: str, face: FaceObservation) -> Verification:
+        """verify() without recording it: one frame's answer, for a stream that decides over several."""
+        return verify(face.embedding, self._gallery().embeddings_of(name), self.tau, classifier=self.classifier)
+
+    def record_verification(self, name: str, face: FaceObservation, result: Verification, source: str = "") -> None:
+        self.record("verified" if result.same else "rejected", name, result.distance, face=face, source=source)
 
     def identify(self, image_rgb: np.ndarray, source: str = "") -> list[FaceObservation]:
         """1:K: every face of a still image with its match, decided at the identify point (not verify's tau);

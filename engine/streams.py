@@ -203,12 +203,23 @@ class IdentifyStream:
         self._intruder_frames = 0  # consecutive frontal frames of someone else on the track being challenged
         self._passed: set[tuple[int, str]] = set()  # (track, name) that answered its challenge
         self._failed: dict[str, tuple[float, ChallengeStatus]] = {}  # claimed name -> (until, why)
+        self._holding = False  # see hold_challenges
 
     @classmethod
     def from_settings(cls, settings, liveness: str) -> IdentifyStream:
         kiosk = settings.kiosk
         return cls(liveness, kiosk.frames_to_decide, kiosk.cooldown, settings.liveness.challenge_steps,
                    settings.liveness.step_time)
+
+    def hold_challenges(self, hold: bool) -> None:
+        """While another check asks the person to act (a camera verification), start no challenge here and drop
+        the one running, without failing it: two random orders at once would fail each other."""
+        self._holding = hold
+        if hold and self._challenge is not None:
+            track = self._tracks.get(self._challenge_track) if self._challenge_track is not None else None
+            if track is not None:
+                track.candidate, track.streak, track.decided = None, 0, None
+            self._challenge, self._challenge_track, self._challenge_name = None, None, None
 
     @property
     def prompt(self) -> str:
@@ -223,14 +234,22 @@ class IdentifyStream:
         track_ids = self._tracker.ids(faces, now)
         for track_id in track_ids:
             self._tracks.setdefault(track_id, _Track(now)).last_seen = now
-        self._tracks = {t: track for t, track in self._tracks.items() if now - track.last_seen <= TRACK_TIMEOUT_S}
+        self._forget(now)
         labels = [self._label(face) for face in faces]
         self._feed_challenge(dict(zip(track_ids, zip(faces, labels))), now)
         decisions = [self._decide(face, t, label, now) for face, t, label in zip(faces, track_ids, labels)]
         decisions, announced = self._visited(decisions, now)
-        open_visits = {v.number: v.last_seen for v in self._visits.values() if now - v.last_seen <= self.cooldown}
+        open_visits = {v.number: v.last_seen for v in self._visits.values()}
         headline = next((d for d in decisions if d.track == self._challenge_track), decisions[0] if decisions else None)
         return StreamUpdate(tuple(decisions), tuple(announced), open_visits, headline)
+
+    def _forget(self, now: float) -> None:
+        """Drop what can no longer matter (a door runs for months): gone tracks, their passes, expired failures,
+        visits over."""
+        self._tracks = {t: track for t, track in self._tracks.items() if now - track.last_seen <= TRACK_TIMEOUT_S}
+        self._passed = {(t, name) for t, name in self._passed if t in self._tracks}
+        self._failed = {name: failed for name, failed in self._failed.items() if now < failed[0]}
+        self._visits = {key: visit for key, visit in self._visits.items() if now - visit.last_seen <= self.cooldown}
 
     # --- one frame of one face ---------------------------------------------------------------------
     def _label(self, face) -> tuple[Kind, str | None, tuple[str, ...]]:
@@ -281,11 +300,11 @@ class IdentifyStream:
             return self._failed_decision(face, track_id, name, failed[1].reason, now)
         if (track_id, name) in self._passed:
             return self._decision(kind, face, track_id, now, name=name)
-        if self._challenge is None:
+        if self._challenge is None and not self._holding:
             self._challenge = ChallengeSession(random_actions(self.challenge_steps, self.rng), self.step_time)
             self._challenge_track, self._challenge_name, self._intruder_frames = track_id, name, 0
             return self._decision(Kind.CHALLENGE_RUNNING, face, track_id, now, prompt=self.prompt)
-        return self._decision(Kind.CHECKING, face, track_id, now, reasons=("another face is being checked",))
+        return self._decision(Kind.CHECKING, face, track_id, now, reasons=("another check is running",))
 
     def _decision(self, kind: Kind, face, track_id: int, now: float, **fields) -> FaceDecision:
         match, tracked = face.match, face.liveness
@@ -379,18 +398,25 @@ class VerifyUpdate:
     finished: bool = False
 
 
+VERIFY_TIMEOUT_S = 10.0  # a camera check with no steady answer after this long stops and says so
+
+
 class VerifyStream:
     """Is the face in front of the camera the person it claims to be? Follows the face of the first frame
-    (the largest) on its track; with a challenge, the challenge first; then decides on the first frontal frame
-    whose liveness has settled, recording the decision through the recognizer."""
+    (the largest) on its track; with a challenge, the challenge first; then, once its liveness has settled,
+    decides when `frames_to_decide` consecutive frontal frames give the same answer, recording the decision
+    through the recognizer."""
 
     def __init__(self, recognizer, claim: str, liveness: str, challenge_steps: int = 2, step_time: float = 5.0,
-                 source: str = "window", rng: random.Random | None = None):
+                 source: str = "window", rng: random.Random | None = None, frames_to_decide: int = 3):
         self.recognizer, self.claim, self.liveness, self.source = recognizer, claim, liveness, source
         self.challenge = (ChallengeSession(random_actions(challenge_steps, rng), step_time)
                           if liveness == "passive+challenge" else None)
+        self.frames_to_decide = frames_to_decide
         self.track: int | None = None
         self.started = False
+        self._answers: list[bool] = []  # the consecutive frames' answers (same person?) so far
+        self._comparing_since: float | None = None
 
     def update(self, faces, now: float) -> VerifyUpdate:
         if not self.started:
@@ -418,9 +444,17 @@ class VerifyStream:
         if not live:
             return self._spoof(Kind.SPOOF, face, why)
         try:
-            result = self.recognizer.verify(self.claim, face, self.source)
+            result = self.recognizer.compare(self.claim, face)
         except LikenessError as error:  # the claimed person was deleted meanwhile
             return self._said(Kind.CHECKING, str(error), face, finished=True)
+        self._comparing_since = now if self._comparing_since is None else self._comparing_since
+        self._answers = [answer for answer in self._answers if answer == result.same] + [result.same]
+        if len(self._answers) < self.frames_to_decide:
+            if now - self._comparing_since > VERIFY_TIMEOUT_S:
+                return self._said(Kind.CHECKING, "No steady answer: the face changed from frame to frame. Try again, "
+                                                 "facing the camera.", face, finished=True)
+            return self._said(Kind.CHECKING, "Comparing…", face)
+        self.recognizer.record_verification(self.claim, face, result, self.source)
         return self._said(Kind.VERIFIED if result.same else Kind.REJECTED, result.evidence(), face, finished=True)
 
     def _face_being_checked(self, faces):
@@ -468,9 +502,11 @@ class StreamDecisions:
 
     def verify(self, claim: str | None) -> None:
         """Verify the camera's face against `claim` from the next frame on; None cancels a running check."""
-        liveness = self.recognizer.settings.liveness
+        settings = self.recognizer.settings
         self.verifying = None if claim is None else VerifyStream(
-            self.recognizer, claim, self.mode, liveness.challenge_steps, liveness.step_time, self.place)
+            self.recognizer, claim, self.mode, settings.liveness.challenge_steps, settings.liveness.step_time,
+            self.place, frames_to_decide=settings.kiosk.frames_to_decide)
+        self.identify.hold_challenges(self.verifying is not None)
 
     def observe(self, image_rgb: np.ndarray, timestamp: float) -> Observed:
         faces = self.recognizer.observe(image_rgb, timestamp=timestamp)
@@ -484,4 +520,5 @@ class StreamDecisions:
         verified = self.verifying.update(faces, timestamp) if self.verifying is not None else None
         if verified is not None and verified.finished:
             self.verifying = None
+            self.identify.hold_challenges(False)
         return Observed(faces, update, verified, tuple(problems))

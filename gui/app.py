@@ -462,7 +462,8 @@ class MainWindow(QMainWindow):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python main.py", description="Open the Likeness window.")
-    parser.add_argument("--source", help="webcam index, video file or image folder (default: the settings' camera)")
+    parser.add_argument("--source", help="webcam index, video file, image folder, or rtsp:// or http(s):// stream "
+                                         "(default: the settings' camera)")
     parser.add_argument("--once", action="store_true", help="play a video file once instead of looping")
     parser.add_argument("--kiosk", action="store_true", help="full screen recognition; Esc and the PIN leave it")
     parser.add_argument("--home", help="keep settings and gallery under this folder (sets LIKENESS_HOME)")

@@ -739,8 +739,9 @@ def test_kiosk_shows_the_name_only_after_the_challenge(qtbot, window, zubair_pho
 
 def test_verify_in_challenge_mode_prompts_first(qtbot, window, zubair_photo):
     enroll_photo(qtbot, window, "Zubair", zubair_photo)
-    window.settings_tab.set_value("liveness.mode", "passive+challenge")
-    qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
+    window.settings_tab.set_value("liveness.mode", "passive+challenge")  # no name on screen before a challenge
+    qtbot.waitUntil(lambda: window.studio.fresh_result() is not None and bool(window.studio.latest.faces),
+                    timeout=10000)
     window.verify.claim.setCurrentText("Zubair")
     window.verify.verify_live()
     qtbot.waitUntil(lambda: "Please " in window.verify.verdict.text(), timeout=5000)

@@ -244,9 +244,30 @@ def test_verify_from_the_camera_decides_only_once_the_face_is_known_live(recogni
     updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), live)
     assert updates[0].kind is Kind.CHECKING and updates[0].message == "Checking that the face is live…"
     assert updates[-1].kind is Kind.VERIFIED and "τ" in updates[-1].message
-    assert all(u.kind is Kind.CHECKING for u in updates[:-1])
+    assert all(u.kind is Kind.CHECKING for u in updates[:-1]) and updates[-2].message == "Comparing…"
+    assert [e.kind for e in recognizer.gallery.events()].count("verified") == 1  # once, not once per frame
     updates = verify_run(VerifyStream(recognizer, "Luyt", "passive"), replay)
     assert updates[-1].kind is Kind.SPOOF and updates[-1].finished and "straight border" in updates[-1].message
     event = recognizer.gallery.events()[0]
     assert (event.kind, event.person) == ("spoof", "Luyt")
     assert verify_run(VerifyStream(recognizer, "Luyt", "passive"), [(0.0, [])])[-1].message == "No face in the camera."
+
+
+def test_a_camera_verification_holds_the_identify_challenge(webcam):
+    """Two random orders at once would fail each other: while a verification asks for its own, the identify
+    stream drops its challenge without failing it, starts none, and starts again afterwards."""
+    identify = IdentifyStream(liveness="passive+challenge", step_time=10, cooldown=60)
+    start = [(t, faces) for t, faces in webcam if t < 2.0]
+    announcements(identify, start)
+    assert identify.prompt
+    identify.hold_challenges(True)
+    held = [(2.0 + t, faces) for t, faces in webcam if t < 2.0]
+    held_kinds = []
+    for t, faces in held:
+        update = identify.update(faces, t)
+        assert not update.announced and identify.prompt == ""
+        held_kinds += [d.kind for d in update.decisions]
+    assert Kind.CHALLENGE_RUNNING not in held_kinds and Kind.RECOGNIZED not in held_kinds
+    identify.hold_challenges(False)
+    later = [(4.1 + t, faces) for t, faces in webcam if t < 1.0]
+    assert not announcements(identify, later) and identify.prompt  # a new challenge, nothing failed
