@@ -46,10 +46,10 @@ def run_watch(args) -> int:
             raise BadInput(f"Nobody is enrolled in {recognizer.gallery.status().where}: enroll someone first "
                            "(python main.py enroll NAME PHOTO).")
         decisions = StreamDecisions(recognizer, "watch")
-        print(f"watching {describe_source(args.source)} (liveness: {liveness_mode(recognizer.settings, 'watch')}; "
-              "Ctrl+C stops)", file=sys.stderr, flush=True)
         start = None
-        try:
+        try:  # from the line that says Ctrl+C stops it on
+            print(f"watching {describe_source(args.source)} (liveness: {liveness_mode(recognizer.settings, 'watch')}; "
+                  "Ctrl+C stops)", file=sys.stderr, flush=True)
             while True:
                 try:
                     for frame in source.frames():
