@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import BadInput, LikenessError
+from .errors import BadInput, DeletedButReadElsewhere, LikenessError
 from .events import (
     Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
 )
@@ -187,9 +187,16 @@ class Recognizer:
     def delete(self, name: str, source: str = "") -> None:
         """Delete a person and every trace of their face (see Gallery.delete), with their events not yet
         delivered; the one event out that remains says who was deleted, so that receivers forget them too."""
-        self._gallery().delete(name)
-        forget_in(outbox_path(), name)  # also when no broker or webhook is set now: an earlier one may have been
+        held_up = None
+        try:
+            names = self._gallery().delete(name)
+        except DeletedButReadElsewhere as error:  # deleted all the same: withdraw and announce, then say so
+            names, held_up = error.names or (name,), error
+        for each in names:  # the names before renames too
+            forget_in(outbox_path(), each)  # also when no broker or webhook is set now: an earlier one may have been
         self.record("deleted", name, source=source)
+        if held_up is not None:
+            raise held_up
 
     def delete_all(self, source: str = "") -> None:
         """Delete everyone and the whole log (see Gallery.delete_all) and every undelivered event; a "deleted"

@@ -82,12 +82,16 @@ def session(args, with_gallery: bool = True, publish: bool = True):
     recognizer = Recognizer.from_settings(load_settings(), gallery=getattr(args, "gallery", None),
                                           with_gallery=with_gallery, publish=publish,
                                           mqtt_url=getattr(args, "mqtt", None), webhook_url=getattr(args, "webhook", None))
+    others = recognizer.outbox.others if recognizer.outbox is not None else 0
     try:
         yield recognizer
     finally:
         if pending := recognizer.close(DELIVERY_SECONDS):
             print(f"warning: {pending} event(s) not delivered yet; they wait in the outbox and go out with the "
                   "next command or the window", file=sys.stderr)
+        if others:
+            print(f"warning: {others} earlier event(s) for another broker or webhook still wait in the outbox; "
+                  "they go out when that destination is given again", file=sys.stderr)
 
 
 def face_rule(args) -> str:

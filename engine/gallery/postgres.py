@@ -38,6 +38,7 @@ from ..logs import LOGGER
 from ..match import GalleryMatrix
 from ..private_sqlite import empty_wal, open_private
 from .base import (
+    FORMER_NAMES,
     Event,
     GalleryBase,
     GalleryStatus,
@@ -45,6 +46,7 @@ from .base import (
     Person,
     Shot,
     _checked_embeddings,
+    former_names,
     group_by_person,
     now,
     person_name,
@@ -758,18 +760,23 @@ class PostgresGallery(GalleryBase):
                 raise GalleryError(f"Somebody called {new!r} is already enrolled.")
             conn.execute("UPDATE likeness.people SET name = %s WHERE id = %s", (new, person))
             conn.execute("UPDATE likeness.events SET person = %s WHERE person = %s", (new, old))
+            conn.execute(INSERT_EVENTS, self._log_row("rename", new, None, old))
         self._after_change({person})
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> tuple[str, ...]:
         """Remove a person from the server: embeddings, thumbnails and every log line naming them; every
-        machine's matrix and copy drop them at the next sync. A 'delete' event without a name records it."""
+        machine's matrix and copy drop them at the next sync. A 'delete' event without a name records it.
+        Returns every name the person had (as Gallery.delete)."""
         with self._change() as conn:
             person = self._person_id(conn, name)
+            names = (name, *former_names(conn.execute(FORMER_NAMES.replace("events", "likeness.events")
+                                                      .replace("?", "%s"), (name,)).fetchall()))
             shots = conn.execute("SELECT COUNT(*) FROM likeness.embeddings WHERE person_id = %s", (person,)).fetchone()[0]
             conn.execute("DELETE FROM likeness.people WHERE id = %s", (person,))  # embeddings, thumbnails cascade
             conn.execute("DELETE FROM likeness.events WHERE person = %s", (name,))
             conn.execute(INSERT_EVENTS, self._log_row("delete", None, None, f"one person, {shots} shot(s)"))
         self._after_change({person})
+        return names
 
     def delete_all(self) -> None:
         """Delete everyone, every embedding and the whole log, on the server and (at their next sync) every copy."""
