@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInput, CameraLost, UnreadableImage
-from .images import IMAGE_SUFFIXES, load_image
+from .images import IMAGE_SUFFIXES, load_image, refuse_huge_frames, video_capture
 
 MAX_FAILED_READS = 10  # a webcam may drop a frame or two; ten in a row means it is gone
 
@@ -55,11 +55,13 @@ class FrameSource:
                 raise BadInput(f"The folder {path} holds no images.")
             return
         elif path.is_file():
-            self.capture = cv2.VideoCapture(str(path))
+            self.capture = video_capture(path)
         else:
             raise BadInput(f"The camera source {self.source} is neither a webcam index, a video file nor a folder.")
         if not self.capture.isOpened():
             raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?")
+        if not self.is_camera:
+            refuse_huge_frames(self.capture, path)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
 
