@@ -33,6 +33,12 @@ def exit_codes() -> str:
 A wrong key in settings.toml is named on stderr and keeps its default; the command goes on."""
 
 
+def one_line(text: object) -> str:
+    """Text as part of one output line: tabs, newlines and other unprintable characters written as escapes
+    (\\t, \\n, \\x1b, \\u200b), so that a file name can neither split a result line nor forge another."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def output_file(text: str) -> Path:
     """An argparse type for a file a command will write: its folder must exist, checked before any work starts
     (a style transfer must not run for minutes and then find nowhere to save)."""
@@ -59,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command (argv: its words, default sys.argv[1:]); returns the exit code."""
     log = start_logging()
+    warnings_to_log()
     quiet_decoders()
     print_any_file_name()
     try:
@@ -67,13 +74,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {problem}", file=sys.stderr)
         return args.run(args)
     except LikenessError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: it must never read as a decision
         return report_bug(error, log)
+
+
+def warnings_to_log() -> None:
+    """Python warnings of the libraries (numpy's RuntimeWarning, ...) go to the log file, not to stderr, where a
+    command says what matters in one sentence."""
+    logging.captureWarnings(True)
+    python_warnings = logging.getLogger("py.warnings")
+    python_warnings.propagate = False
+    python_warnings.handlers = logging.getLogger(LOGGER).handlers[:] or [logging.NullHandler()]
 
 
 def quiet_decoders() -> None:
