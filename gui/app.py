@@ -397,7 +397,7 @@ class MainWindow(QMainWindow):
 
     def ask_pin(self, why: str) -> bool:
         pin, ok = QInputDialog.getText(self, why, "PIN:", QLineEdit.EchoMode.Password)
-        return ok and pin == self.studio.settings.kiosk.pin
+        return ok and self.studio.settings.kiosk.unlocks(pin)
 
     def keyPressEvent(self, event) -> None:
         if self.kiosk and event.key() == Qt.Key.Key_Escape:
