@@ -209,6 +209,8 @@ class IntegrationsSettings(_Section):
     webhook_url: str = _spec("", "", help="POST each event to this http(s) URL (empty: no webhook)")
     webhook_timeout: float = _spec(5.0, "s", 0.5, 60.0, help="time a webhook receiver has to answer")
     send_thumbnails: bool = _spec(False, "", help="send a face thumbnail with each event (personal data)")
+    webhook_link_local: bool = _spec(False, "", help="allow a webhook on a link-local address (169.254.x.x, fe80::), "
+                                                     "where clouds serve their metadata and credentials")
 
     def __post_init__(self):
         super().__post_init__()

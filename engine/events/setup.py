@@ -41,7 +41,8 @@ def sinks_from_settings(settings, *, mqtt_url: str | None = None, webhook_url: s
                               status=status))
     if webhook_url:
         sinks.append(WebhookSink(webhook_url, secret=secret_from_env("LIKENESS_WEBHOOK_SECRET"),
-                                 timeout=chosen.webhook_timeout, thumbnails=chosen.send_thumbnails))
+                                 timeout=chosen.webhook_timeout, thumbnails=chosen.send_thumbnails,
+                                 link_local=chosen.webhook_link_local))
     return sinks
 
 
