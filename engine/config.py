@@ -6,6 +6,7 @@ One frozen dataclass per section; `Settings` holds the sections. Change a value 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -55,6 +56,16 @@ def make_data_dir() -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)  # one made by an older version is 755
     return path
+
+
+def keep_library_caches_private() -> None:
+    """matplotlib's font cache and configuration go under the data folder (LIKENESS_HOME too), not ~/.cache and
+    ~/.config: call before matplotlib is first imported. An MPLCONFIGDIR set by the user is kept."""
+    if "MPLCONFIGDIR" not in os.environ:
+        with contextlib.suppress(OSError):
+            folder = make_data_dir() / "matplotlib"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.environ["MPLCONFIGDIR"] = str(folder)
 
 
 def _spec(default, unit: str, lo=None, hi=None, choices=None, help: str = ""):

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
 )
 
-from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
+from engine.config import Settings, config_dir, keep_library_caches_private, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
 from engine.faces.encode import with_encoder
 from engine.gallery import GalleryBase
@@ -468,6 +468,7 @@ def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.home:
         os.environ["LIKENESS_HOME"] = args.home
+    keep_library_caches_private()  # before the first tab imports matplotlib
     start_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Likeness")

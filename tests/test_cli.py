@@ -227,3 +227,15 @@ def test_a_file_name_with_a_newline_or_tab_cannot_forge_a_result_line(gallery, t
     assert embedded.startswith(f"{tmp_path}/x.jpg\\tBarack") and embedded.count("\t") == 1
     assert len(err.splitlines()) == 1 and "missing\\nerror" in err
 
+
+
+def test_matplotlib_keeps_its_font_cache_in_the_data_folder(tmp_path):
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL"))}
+    env.update(HOME=str(user), LIKENESS_HOME=str(tmp_path / "likeness"))
+    script = "from engine.cli import main; main(['people']); import matplotlib.font_manager"
+    subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, env=env, check=True,
+                   capture_output=True)
+    assert not (user / ".cache").exists() and not (user / ".config").exists()
+    assert list((tmp_path / "likeness" / "data" / "matplotlib").glob("fontlist-*.json"))

@@ -15,7 +15,7 @@ from typing import cast
 
 import cv2
 
-from ..config import load_settings_with_warnings
+from ..config import keep_library_caches_private, load_settings_with_warnings
 from ..errors import LikenessError
 from ..logs import LOGGER, log_file, start_logging
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command (argv: its words, default sys.argv[1:]); returns the exit code."""
+    keep_library_caches_private()  # `calibrate` draws with matplotlib
     log = start_logging()
     warnings_to_log()
     quiet_decoders()
