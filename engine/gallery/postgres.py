@@ -197,11 +197,25 @@ def init_server(url: str, encoder_id: str, enroll_role: str = "likeness_enroll",
     where = where_of(url)
     try:
         with connect(url) as conn:
+            _refuse_without_roles(conn, (enroll_role, kiosk_role), where)  # before anything is created
             ensure_schema(conn, encoder_id, where)
             with conn.transaction():
                 _grant(conn, enroll_role, kiosk_role)
     except psycopg.Error as error:
         raise _translate(error, where) from error
+
+
+def _refuse_without_roles(conn: psycopg.Connection, roles: tuple[str, ...], where: str) -> None:
+    """GalleryError, saying what a superuser must run, when a role is missing and this login cannot create
+    roles (a database owner without CREATEROLE): the schema must not be left without its roles."""
+    missing = [role for role in roles if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+               is None]
+    can = conn.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
+    if missing and not (can and can[0]):
+        run = " ".join(sql.SQL("CREATE ROLE {} NOLOGIN;").format(sql.Identifier(role)).as_string(conn)
+                       for role in missing)
+        raise GalleryError(f"The login {conn.info.user} may not create roles at {where}, so nothing was created; "
+                           f"ask a superuser to run {run} then run server init again.")
 
 
 def _grant(conn: psycopg.Connection, enroll_role: str, kiosk_role: str) -> None:
