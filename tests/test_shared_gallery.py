@@ -405,3 +405,13 @@ def test_server_init_by_an_owner_without_createrole_creates_nothing_and_says_wha
         admin.execute(f"CREATE ROLE {kiosk} NOLOGIN")
     init_server(url, ENCODER, enroll, kiosk)  # what the sentence said to do works
     assert postgres.stored_encoder(url) == ENCODER
+
+
+def test_a_one_off_command_says_how_many_log_lines_the_server_did_not_get(postgres_url, server, tmp_path):
+    one_off = PostgresGallery(postgres_url, ENCODER, keep_copy=False, retry_seconds=FAST_RETRY)
+    one_off.enroll("Ada", unit_vectors(1, 1), ["camera"])
+    server.stop("immediate")  # the server dies mid-command
+    one_off.log_event("identify", "Ada", 0.2, "cli")
+    one_off.close()
+    assert one_off.undelivered == 1  # said, where it was lost without a word
+    assert not list(tmp_path.rglob("*.sqlite"))  # and still no copy of anyone on this machine

@@ -89,6 +89,9 @@ def session(args, with_gallery: bool = True, publish: bool = True):
         if pending := recognizer.close(DELIVERY_SECONDS):
             print(f"warning: {pending} event(s) not delivered yet; they wait in the outbox and go out with the "
                   "next command or the window", file=sys.stderr)
+        if lost := getattr(recognizer.gallery, "undelivered", 0):
+            print(f"warning: the gallery server went away: {lost} log line(s) of this command were not written "
+                  "(its decisions stand)", file=sys.stderr)
         if others:
             print(f"warning: {others} earlier event(s) for another broker or webhook still wait in the outbox; "
                   "they go out when that destination is given again", file=sys.stderr)

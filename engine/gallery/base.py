@@ -247,6 +247,7 @@ class GalleryBase(ABC):
 
     encoder_id: str
     dimension: int
+    undelivered = 0  # after close(): log lines a one-off session could neither write nor keep (server gone)
 
     # What each backend implements (sqlite.Gallery, postgres.PostgresGallery):
     @abstractmethod

@@ -894,6 +894,10 @@ class PostgresGallery(GalleryBase):
             self._thread.join(timeout=5)
         with contextlib.suppress(psycopg.Error):  # a last try (without a copy on disk they would be lost)
             self._flush(self._db if self._since is None else None)
+        if self._copy.path is None and (left := self._copy.pending_count()):
+            self.undelivered = left
+            _log().warning("gallery server %s unreachable at the end of a one-off command: %d log line(s) of it "
+                           "were not written", self.where, left)
         with self._lock:
             self._close_connections()
         if self._since is None and self._synced_at is not None:
