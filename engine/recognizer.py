@@ -202,11 +202,16 @@ class Recognizer:
         """Delete everyone and the whole log (see Gallery.delete_all) and every undelivered event; a "deleted"
         event for each person tells the receivers."""
         gallery = self._gallery()
-        names = gallery.names()
-        gallery.delete_all()
+        names, held_up = gallery.names(), None
+        try:
+            gallery.delete_all()
+        except DeletedButReadElsewhere as error:  # deleted all the same: withdraw and announce, then say so
+            held_up = error
         forget_all_in(outbox_path())
         for name in names:
             self.record("deleted", name, source=source)
+        if held_up is not None:
+            raise held_up
 
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""

@@ -222,6 +222,26 @@ def test_a_deletion_behind_another_programs_reader_still_withdraws_and_announces
     assert face.embedding.astype("float32").tobytes()[:64] not in stored
 
 
+def test_deleting_everyone_behind_another_programs_reader_still_withdraws_and_announces(tmp_path, monkeypatch):
+    import sqlite3
+
+    from engine.errors import GalleryError
+
+    monkeypatch.setattr("engine.private_sqlite.CHECKPOINT_TRIES", 2)
+    recognizer = never_delivering(tmp_path)
+    recognizer.enroll("Obama", [recognizer.find_face(load_image(FACES / "obama.jpg")).face], ["obama.jpg"])
+    recognizer.identify(load_image(FACES / "obama2.jpg"))
+    reader = sqlite3.connect(tmp_path / "g.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM embeddings").fetchall()
+    with pytest.raises(GalleryError, match="The deletion is done, but another program is reading"):
+        recognizer.delete_all()
+    outbox = outbox_bytes(recognizer)
+    assert outbox.count(b'"name":"Obama"') == 1 and b'"kind":"deleted"' in outbox
+    reader.close()
+    recognizer.close()
+
+
 def test_deleting_everyone_withdraws_all_undelivered_events_even_with_integrations_off_now(tmp_path):
     settings = Settings(recognition=RecognitionSettings(use_gpu=False),
                         integrations=IntegrationsSettings(mqtt_url="mqtt://127.0.0.1:9"))  # never there

@@ -170,8 +170,13 @@ class Gallery(GalleryBase):
                 self._setup()
             finally:
                 self._db.close()  # the last connection: SQLite empties and removes the draft's -wal
-            with contextlib.suppress(FileExistsError):  # another start made it meanwhile: that one is used
-                os.link(draft, self.path)
+            try:
+                os.link(draft, self.path)  # never over a gallery another start made meanwhile: that one is used
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links (FAT, some network shares)
+                if not self.path.exists():
+                    os.replace(draft, self.path)
         except sqlite3.Error as error:
             raise _translate(error, self.path) from error
         finally:
