@@ -159,7 +159,6 @@ def person_name(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-
 def row_problem(row: tuple, dimension: int) -> str | None:
     """What is wrong with one (name, vector, source, thumbnail) row of an export; None when nothing is."""
     name, vector, source, thumbnail = row
