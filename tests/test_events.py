@@ -534,3 +534,20 @@ def test_a_webhook_on_a_link_local_or_metadata_address_is_refused_unless_allowed
     with pytest.raises(BadInput, match="link-local"):
         sinks_from_settings(settings)
 
+
+
+def test_a_withdrawal_behind_a_reader_is_finished_when_the_outbox_closes(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr("engine.private_sqlite.CHECKPOINT_TRIES", 2)
+    path, url = tmp_path / "outbox.sqlite", f"http://127.0.0.1:{free_port()}/likeness"
+    outbox = Outbox(path, [WebhookSink(url, secret=SECRET)], retry=(5, 5))
+    outbox.publish(Decision("recognized", name="Zelda"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM events").fetchall()  # another program reads the old version meanwhile
+    assert forget_in(path, "Zelda") == 1
+    assert b'"name":"Zelda"' in file_bytes(path)  # the old page waits in the write-ahead log for the reader
+    reader.close()
+    outbox.close()  # the reader went: closing overwrites it
+    assert b'"name":"Zelda"' not in file_bytes(path)
