@@ -6,8 +6,10 @@
 Part 1 generates a corpus of malformed files (empty, random bytes, truncated JPEG and PNG, a header declaring
 100000x100000 pixels, one pixel wide or high, a folder, a pipe, /dev/null, a missing file) and of valid but
 unusual ones (16-bit, CMYK, an animated GIF, bytes after a JPEG's end, a non-UTF-8 and a 250-character file
-name, the test photos), and runs each through embed, enroll, verify, identify, liveness and style (as the
-content and as the style image), each a subprocess of the real CLI with a private LIKENESS_HOME and a 60 s limit.
+name, a name with a tab and a newline, the test photos; since issue 20 also a GIF declaring 16000x16000
+and a JPEG cut short with an end marker appended), and runs each through embed, enroll, verify, identify,
+liveness and style (as the content and as the style image), each a subprocess of the real CLI with a private
+LIKENESS_HOME and a 60 s limit.
 A bad input must be refused cleanly: exit 2, a sentence on stderr, no traceback, the gallery's people and
 embeddings unchanged. A valid input must end in a
 decision (exit 0 or 1); a photo without a face may be either. Anything else (a traceback, exit 3 or another
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import random
 import shutil
@@ -49,7 +52,8 @@ TIMEOUT_S = 60
 KILL_FROM, KILL_TO = 0.5, 1.05  # the kill delay, in typical durations of the command
 VALID_PHOTOS = ("obama.jpg", "obama2.jpg", "biden.jpg", "two_people.jpg")
 QUICK_INPUTS = {"empty.jpg", "random.jpg", "truncated-60pct.jpg", "declares-100000x100000.png", "1px-wide.png",
-                "folder.jpg", "pipe.jpg", "trailing-garbage.jpg", "cmyk.jpg", "obama.jpg"}
+                "folder.jpg", "pipe.jpg", "trailing-garbage.jpg", "cmyk.jpg", "obama.jpg", "declares-16000x16000.gif",
+                "cut-then-end-marker.jpg", "name with a tab and a newline"}
 
 
 @dataclass
@@ -93,12 +97,25 @@ def bad_files(folder: Path, jpeg: bytes, rgb: np.ndarray, rng: random.Random) ->
         write(folder, "png-signature-then-random.png", png[:8] + rng.randbytes(5000)),
         write(folder, "text.png", b"this is not an image\n"),
         write(folder, "declares-100000x100000.png", png_declaring(100_000, 100_000)),
+        write(folder, "declares-16000x16000.gif", gif_declaring(16_000, 16_000)),  # a video to `liveness`
+        write(folder, "cut-then-end-marker.jpg", jpeg[: len(jpeg) * 6 // 10] + b"\xff\xd9"),
     ]
     items += truncations(folder, "jpg", jpeg, (2, 200, 0.3, 0.6, 0.95, len(jpeg) - 2))
     items += truncations(folder, "png", png, (8, 50, 0.3, 0.6, 0.95, len(png) - 12))
     items += one_pixel_images(folder, rgb)
     items += not_regular_files(folder)
     return items
+
+
+def gif_declaring(width: int, height: int) -> bytes:
+    """A GIF of 45 bytes whose screen and image claim width x height pixels."""
+    buffer = io.BytesIO()
+    Image.new("L", (2, 2)).save(buffer, "GIF")
+    data = bytearray(buffer.getvalue())
+    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    image = data.index(b"\x2c")  # the image descriptor
+    data[image + 5:image + 9] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    return bytes(data)
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -148,6 +165,8 @@ def good_files(folder: Path, jpeg: bytes, rgb: np.ndarray) -> list[Item]:
     items[-1].label = "non-UTF-8 name (caf\\xe9-obama.jpg)"
     items.append(write(folder, "o" * 246 + ".jpg", jpeg, "good"))
     items[-1].label = "250-character name"
+    items.append(write(folder, "tab\tand\nnewline.jpg", jpeg, "good"))
+    items[-1].label = "name with a tab and a newline"
     items += [Item(name, FACES / name, "good") for name in VALID_PHOTOS]
     return items
 

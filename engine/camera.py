@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import BadInput, CameraLost, UnreadableImage
-from .images import IMAGE_SUFFIXES, load_image
+from .images import IMAGE_SUFFIXES, load_image, refuse_huge_frames, video_capture
 
 MAX_FAILED_READS = 10  # a webcam may drop a frame or two; ten in a row means it is gone
 RECONNECTS = 3  # a network stream that stops is opened again this many times before it counts as lost
@@ -84,7 +84,7 @@ class FrameSource:
                 raise BadInput(f"The folder {path} holds no images.")
             return
         elif path.is_file():
-            self.capture = cv2.VideoCapture(str(path))
+            self.capture = video_capture(path)
             if not self.capture.isOpened():
                 raise BadInput(f"The camera source {path} is not a video OpenCV can read.")
         elif path.exists():
@@ -93,6 +93,8 @@ class FrameSource:
             raise BadInput(f"The camera source {path} was not found.")
         if not self.capture.isOpened():
             raise CameraLost(f"Cannot open {describe_source(self.source)}; is it connected and free?")
+        if not self.is_camera:
+            refuse_huge_frames(self.capture, path)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
 

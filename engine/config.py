@@ -5,9 +5,15 @@ One frozen dataclass per section; `Settings` holds the sections. Change a value 
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
 import dataclasses
+import functools
+import hashlib
+import hmac
 import math
 import os
+import secrets
 import shutil
 import stat
 import time
@@ -50,6 +56,16 @@ def make_data_dir() -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.chmod(0o700)  # one made by an older version is 755
     return path
+
+
+def keep_library_caches_private() -> None:
+    """matplotlib's font cache and configuration go under the data folder (LIKENESS_HOME too), not ~/.cache and
+    ~/.config: call before matplotlib is first imported. An MPLCONFIGDIR set by the user is kept."""
+    if "MPLCONFIGDIR" not in os.environ:
+        with contextlib.suppress(OSError):
+            folder = make_data_dir() / "matplotlib"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.environ["MPLCONFIGDIR"] = str(folder)
 
 
 def _spec(default, unit: str, lo=None, hi=None, choices=None, help: str = ""):
@@ -181,7 +197,18 @@ class KioskSettings(_Section):
     frames_to_decide: int = _spec(3, "frames", 1, 30, help="consecutive frames that must agree before a name is shown")
     cooldown: float = _spec(5.0, "s", 0.0, 3600.0, help="unseen for longer than this, a person comes back as a new visit")
     log_thumbnails: bool = _spec(False, "", help="keep a face thumbnail with each logged recognition")
-    pin: str = _spec("0000", "", help="PIN that unlocks the settings and leaves kiosk mode")
+    pin: str = _spec("0000", "", help="PIN that unlocks the settings and leaves kiosk mode (saved as a salted hash)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.pin.startswith(PIN_HASH + "$"):
+            object.__setattr__(self, "pin", hashed_pin(self.pin))  # a PIN as typed is kept only as its hash
+        elif not _is_pin_hash(self.pin):
+            raise SettingsError("The setting kiosk.pin must be a PIN or the hash Likeness saved, not a damaged hash.")
+
+    def unlocks(self, entered: str) -> bool:
+        """Whether `entered` is the kiosk's PIN."""
+        return pin_matches(entered, self.pin)
 
 
 LIVENESS_MODES = ("off", "passive", "passive+challenge")
@@ -210,6 +237,8 @@ class IntegrationsSettings(_Section):
     webhook_url: str = _spec("", "", help="POST each event to this http(s) URL (empty: no webhook)")
     webhook_timeout: float = _spec(5.0, "s", 0.5, 60.0, help="time a webhook receiver has to answer")
     send_thumbnails: bool = _spec(False, "", help="send a face thumbnail with each event (personal data)")
+    webhook_link_local: bool = _spec(False, "", help="allow a webhook on a link-local address (169.254.x.x, fe80::), "
+                                                     "where clouds serve their metadata and credentials")
 
     def __post_init__(self):
         super().__post_init__()
@@ -337,17 +366,48 @@ def load_settings_with_warnings(path: Path | None = None) -> tuple[Settings, lis
     gives the defaults. No file: the defaults and no problem. A pipe or a device is never opened."""
     path = path or settings_file()
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
             return Settings(), [f"The settings file {path} is not a regular file; the defaults are used."]
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if info.st_mode & 0o077 and info.st_uid == getattr(os, "getuid", lambda: -1)():  # an older version wrote it
+            os.chmod(path, 0o600)
+        raw = path.read_bytes()
     except FileNotFoundError:
         return _first_run_settings(), []
     except OSError as error:
         why = error.strerror or error
         return Settings(), [f"The settings file {path} cannot be read ({why}); the defaults are used."]
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        return Settings(), [f"The settings file {path} is not valid TOML ({error}); the defaults are used."]
-    return Settings.from_dict(data)
+    data, unreadable = _read_toml(raw.removeprefix(codecs.BOM_UTF8), path)
+    settings, problems = Settings.from_dict(data)
+    return settings, unreadable + problems
+
+
+UNREADABLE = (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError)  # RecursionError: [[[[...]]]] 1000 deep
+
+
+def _read_toml(raw: bytes, path: Path) -> tuple[dict, list[str]]:
+    """The TOML document in `raw`; when it cannot be read whole (a byte that is not UTF-8, a value nested too
+    deep, a broken line), line by line, each line that cannot be read named and left out: the other keys stay."""
+    try:
+        return tomllib.loads(raw.decode("utf-8")), []
+    except UNREADABLE:
+        pass
+    data: dict = {}
+    section: dict = data
+    problems = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            text = line.decode("utf-8")
+            parsed = tomllib.loads(text)
+        except UNREADABLE as error:
+            why = "it is nested too deeply" if isinstance(error, RecursionError) else str(error).split(" (at")[0]
+            problems.append(f"Line {number} of the settings file {path} is not valid TOML ({why}); it is ignored.")
+            continue
+        if text.strip().startswith("[") and len(parsed) == 1 and isinstance(table := next(iter(parsed.values())), dict):
+            section = data.setdefault(next(iter(parsed)), table)  # a [section] header
+        else:
+            section.update(parsed)
+    return data, problems
 
 
 def _first_run_settings() -> Settings:
@@ -374,12 +434,46 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path | None:
     A file that had problems is not lost: it is first copied beside itself as settings.toml.<time>.bad.
     Returns that copy, or None when the old file was fine or absent."""
     path = path or settings_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     kept = None
     if path.is_file() and load_settings_with_warnings(path)[1]:
         kept = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
         shutil.copyfile(path, kept)
+        os.chmod(kept, 0o600)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(settings.to_dict()), encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w", encoding="utf-8") as file:
+        file.write(tomli_w.dumps(settings.to_dict()))  # owner-only from the start: the PIN's hash, server URLs
     os.replace(tmp, path)
     return kept
+
+
+PIN_HASH = "pbkdf2_sha256"
+PIN_ITERATIONS = 200_000
+
+
+@functools.lru_cache(maxsize=16)
+def hashed_pin(pin: str) -> str:
+    """The PIN as Settings hold and save it: pbkdf2_sha256$iterations$salt$hash, salted at random once per PIN
+    and process (so that equal settings stay equal)."""
+    salt = secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), PIN_ITERATIONS).hex()
+    return f"{PIN_HASH}${PIN_ITERATIONS}${salt}${digest}"
+
+
+def _is_pin_hash(stored: str) -> bool:
+    parts = stored.split("$")
+    try:
+        return len(parts) == 4 and int(parts[1]) > 0 and len(bytes.fromhex(parts[2])) >= 8 and len(parts[3]) == 64 \
+            and bool(bytes.fromhex(parts[3]))
+    except ValueError:
+        return False
+
+
+def pin_matches(entered: str, stored: str) -> bool:
+    """Whether the PIN typed is the stored one (its hash, or the PIN itself as typed into this session)."""
+    if not stored.startswith(PIN_HASH + "$"):
+        return hmac.compare_digest(entered.encode(), stored.encode())
+    _, iterations, salt, digest = stored.split("$")
+    typed = hashlib.pbkdf2_hmac("sha256", entered.encode(), bytes.fromhex(salt), int(iterations)).hex()
+    return hmac.compare_digest(typed, digest)

@@ -62,6 +62,15 @@ class GalleryError(LikenessError):
     """The gallery file cannot be read or written."""
 
 
+class DeletedButReadElsewhere(GalleryError):
+    """A deletion is done, but another program still reads the old version of the file: the freed pages are
+    overwritten once it lets go. `names`: every name the deleted person had."""
+
+    def __init__(self, message: str, names: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.names = names
+
+
 class Cancelled(LikenessError):
     """Long work stopped because the user asked."""
 

@@ -6,11 +6,16 @@ wide or high, or is truncated; 16-bit, grey, CMYK, alpha and animated images com
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 import struct
+import sys
+import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,6 +30,10 @@ MIN_SIDE = 2  # px
 TOO_MANY = f"more than the {MAX_PIXELS // 10**6} million pixels allowed"
 JPEG_START, JPEG_END, JPEG_SCAN = b"\xff\xd8", b"\xff\xd9", 0xDA
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# libjpeg's words when the compressed data stops before the image is whole (bytes after it, such as an end
+# marker appended to a cut file, do not make it whole); "extraneous bytes" and the like decode fine
+CUT_SHORT = ("corrupt jpeg data: premature end of data segment", "premature end of jpeg file")
+_STDERR = threading.Lock()  # one redirection of file descriptor 2 at a time
 
 
 def why_unreadable(path: Path) -> str | None:
@@ -56,10 +65,31 @@ def load_image(path: str | Path) -> np.ndarray:
     kind = _checked_header(path, data)
     if is_truncated(data):
         raise UnreadableImage(path, f"the {kind} file is truncated or corrupt")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    with library_messages() as complaints:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise UnreadableImage(path, f"its {kind} data is truncated, corrupt or of a kind OpenCV cannot decode")
+    if any(line.lower().startswith(CUT_SHORT) for line in complaints):  # an end marker after a cut, say
+        raise UnreadableImage(path, f"the {kind} file is truncated or corrupt")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@contextlib.contextmanager
+def library_messages() -> Iterator[list[str]]:
+    """The lines C libraries (libjpeg, libpng) print on stderr meanwhile, kept off the terminal (a command says
+    what went wrong in one sentence) and handed to the caller when the block ends."""
+    lines: list[str] = []
+    with _STDERR, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
 
 
 def _checked_header(path: Path, data: bytes) -> str | None:
@@ -125,9 +155,10 @@ def video_frames(path: str | Path, every: int = 1):
     path = Path(path)
     if why := why_unreadable(path):
         raise BadInput(f"Cannot read the video {path}: {why}.")
-    capture = cv2.VideoCapture(str(path))
+    capture = video_capture(path)
     if not capture.isOpened():
         raise BadInput(f"Cannot open the video {path}.")
+    refuse_huge_frames(capture, path)
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = fps if 1 <= fps <= 240 else 30.0
     index, delivered = 0, 0
@@ -144,6 +175,21 @@ def video_frames(path: str | Path, every: int = 1):
         capture.release()
     if delivered == 0:
         raise BadInput(f"The video {path} has no readable frames.")
+
+
+def video_capture(path: Path) -> cv2.VideoCapture:
+    """The video file at `path` opened by FFmpeg through its file: protocol, so that a name is only ever a name:
+    a file called 'concat:a.avi|b.avi' or 'subfile,,start,...' is that file, not other files FFmpeg would join."""
+    return cv2.VideoCapture("file:" + os.path.abspath(path), cv2.CAP_FFMPEG)
+
+
+def refuse_huge_frames(capture: cv2.VideoCapture, path: Path) -> None:
+    """BadInput, before any frame is decoded, when the video's frames declare more than MAX_PIXELS (the rule
+    of still images: a 35-byte GIF declaring 16000x16000 would take 2.5 GB at its first frame)."""
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > MAX_PIXELS:
+        capture.release()
+        raise BadInput(f"Cannot read the video {path}: its frames are {width}x{height} pixels, {TOO_MANY}.")
 
 
 def resize_longest(image: np.ndarray, size: int) -> np.ndarray:

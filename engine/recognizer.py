@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Settings
-from .errors import BadInput, LikenessError, NotThisPerson, UnknownPerson
+from .errors import BadInput, DeletedButReadElsewhere, LikenessError, NotThisPerson, UnknownPerson
 from .events import (
     Decision, Outbox, forget_all_in, forget_in, machine_name, outbox_from_settings, outbox_path, sinks_from_settings,
 )
@@ -253,19 +253,31 @@ class Recognizer:
     def delete(self, name: str, source: str = "") -> None:
         """Delete a person and every trace of their face (see Gallery.delete), with their events not yet
         delivered; the one event out that remains says who was deleted, so that receivers forget them too."""
-        self._gallery().delete(name)
-        forget_in(outbox_path(), name)  # also when no broker or webhook is set now: an earlier one may have been
+        held_up = None
+        try:
+            names = self._gallery().delete(name)
+        except DeletedButReadElsewhere as error:  # deleted all the same: withdraw and announce, then say so
+            names, held_up = error.names or (name,), error
+        for each in names:  # the names before renames too
+            forget_in(outbox_path(), each)  # also when no broker or webhook is set now: an earlier one may have been
         self.record("deleted", name, source=source)
+        if held_up is not None:
+            raise held_up
 
     def delete_all(self, source: str = "") -> None:
         """Delete everyone and the whole log (see Gallery.delete_all) and every undelivered event; a "deleted"
         event for each person tells the receivers."""
         gallery = self._gallery()
-        names = gallery.names()
-        gallery.delete_all()
+        names, held_up = gallery.names(), None
+        try:
+            gallery.delete_all()
+        except DeletedButReadElsewhere as error:  # deleted all the same: withdraw and announce, then say so
+            held_up = error
         forget_all_in(outbox_path())
         for name in names:
             self.record("deleted", name, source=source)
+        if held_up is not None:
+            raise held_up
 
     def rename(self, old: str, new: str) -> None:
         """Give a person another name (UnknownPerson, or BadInput when the new name is taken)."""

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QApplication, QInputDialog, QLabel, QLineEdit, QMainWindow, QMessageBox, QSplitter, QTabWidget,
 )
 
-from engine.config import Settings, config_dir, load_settings_with_warnings, save_settings
+from engine.config import Settings, config_dir, keep_library_caches_private, load_settings_with_warnings, save_settings
 from engine.errors import LikenessError
 from engine.faces.encoders import stronger_encoder, with_encoder
 from engine.gallery import GalleryBase
@@ -398,7 +398,7 @@ class MainWindow(QMainWindow):
             pin, ok = QInputDialog.getText(self, why, label, QLineEdit.EchoMode.Password)
             if not ok:
                 return False
-            if pin == self.studio.settings.kiosk.pin:
+            if self.studio.settings.kiosk.unlocks(pin):
                 return True
             label = f"Wrong PIN. Try again ({count(tries_left, 'try')} left):"
         self.statusBar().showMessage("Wrong PIN: Likeness stays in kiosk mode.", 8000)
@@ -521,6 +521,7 @@ def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.home:
         os.environ["LIKENESS_HOME"] = args.home
+    keep_library_caches_private()  # before the first tab imports matplotlib
     start_logging()
     if QApplication.instance() is None and (problem := display_problem()):
         print(problem, file=sys.stderr)

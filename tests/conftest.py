@@ -1,5 +1,6 @@
 """Shared test set-up: Qt without a display, a private home so no test touches the user's data, and
 generated image files."""
+import io
 import os
 import struct
 import time
@@ -47,6 +48,17 @@ def png_declaring(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 4)) + chunk(b"IEND", b"")
+
+
+def gif_declaring(width: int, height: int) -> bytes:
+    """A GIF of a few dozen bytes whose screen and image declare width x height pixels (2x2 of data)."""
+    buffer = io.BytesIO()
+    Image.new("L", (2, 2)).save(buffer, "GIF")
+    data = bytearray(buffer.getvalue())
+    data[6:10] = struct.pack("<HH", width, height)
+    image = data.index(b"\x2c")  # the image descriptor
+    data[image + 5:image + 9] = struct.pack("<HH", width, height)
+    return bytes(data)
 
 
 def write_odd_formats(rgb, folder: Path) -> dict[str, Path]:

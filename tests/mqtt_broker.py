@@ -146,7 +146,7 @@ class Listener:
 
 class Receiver(ThreadingHTTPServer):
     """A webhook receiver on loopback: records each POST; `answers` are statuses, "hang" (sleep 2 s) or "hold"
-    (wait until `release` is set, at most 10 s), used one per request, then 204; `held` counts the requests
+    (wait until `release` is set, at most 60 s), used one per request, then 204; `held` counts the requests
     being held. With `tls` certificates it serves HTTPS; a failed handshake (a client that does
     not trust the certificate) is kept in `failures`."""
     daemon_threads, block_on_close = True, False
@@ -192,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
             answer = 204
         elif answer == "hold":
             self.server.held += 1
-            self.server.release.wait(10)
+            self.server.release.wait(60)
             self.server.held -= 1
             answer = 204
         else:

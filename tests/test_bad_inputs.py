@@ -14,7 +14,7 @@ from engine.config import RecognitionSettings
 
 from main import main
 
-from conftest import FIXTURES, png_declaring, write_odd_formats
+from conftest import FIXTURES, gif_declaring, png_declaring, write_odd_formats
 
 FACES = FIXTURES / "faces"
 
@@ -31,6 +31,8 @@ def corpus(tmp_path_factory) -> dict[str, str]:
     files = {
         "truncated.jpg": (photo[: len(photo) // 2], "truncated"),
         "truncated.png": (photo_png.tobytes()[:20_000], "truncated"),
+        "cut-then-end-marker.jpg": (photo[: len(photo) // 2] + b"\xff\xd9", "truncated"),
+        "huge.gif": (gif_declaring(16000, 16000), "million pixels"),  # a video to `liveness`: its frame rule too
         "random.jpg": (np.random.default_rng(12).bytes(4096), "not an image file"),
         "zero.png": (b"", "the file is empty"),
         "huge.png": (png_declaring(100_000, 100_000), "million pixels"),

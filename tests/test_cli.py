@@ -230,3 +230,31 @@ def test_a_damaged_shot_exits_2_with_a_sentence(gallery, tmp_path, capsys, vecto
     assert main(["verify", "Obama", str(FACES / "obama2.jpg"), *gallery]) == 2
     out, err = capsys.readouterr()
     assert "nan" not in out and err.count("holds a damaged shot of 'Obama'") == 2 and "Traceback" not in err
+
+
+def test_a_file_name_with_a_newline_or_tab_cannot_forge_a_result_line(gallery, tmp_path, capsys):
+    forged = tmp_path / "x.jpg\tBarack Obama (distance 0.100)\tbox=[0]\nintruder.jpg"
+    forged.write_bytes((FACES / "biden.jpg").read_bytes())
+    assert main(["enroll", "Barack Obama", str(FACES / "obama.jpg"), *gallery]) == 0
+    capsys.readouterr()
+    assert main(["identify", str(forged), *gallery]) == 1
+    assert main(["embed", str(forged)]) == 0
+    assert main(["identify", str(tmp_path / "missing\nerror: forged.jpg"), *gallery]) == 2
+    out, err = capsys.readouterr()
+    identified, embedded = out.splitlines()  # one line per face, one per image
+    assert identified.count("\t") == 2 and "\tnot recognized" in identified and "\\t" in identified
+    assert embedded.startswith(f"{tmp_path}/x.jpg\\tBarack") and embedded.count("\t") == 1
+    assert len(err.splitlines()) == 1 and "missing\\nerror" in err
+
+
+
+def test_matplotlib_keeps_its_font_cache_in_the_data_folder(tmp_path):
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL"))}
+    env.update(HOME=str(user), LIKENESS_HOME=str(tmp_path / "likeness"))
+    script = "from engine.cli import main; main(['people']); import matplotlib.font_manager"
+    subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, env=env, check=True,
+                   capture_output=True)
+    assert not (user / ".cache").exists() and not (user / ".config").exists()
+    assert list((tmp_path / "likeness" / "data" / "matplotlib").glob("fontlist-*.json"))

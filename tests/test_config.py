@@ -86,7 +86,7 @@ def test_the_good_keys_of_a_damaged_file_are_kept():
     write_settings("[recognition]\ntau = 0.5\nmin_face_px = 1e9\n[kiosk]\npin = 1234\n[style]\nsize = 512\n")
     settings, problems = load_settings_with_warnings()
     assert settings.recognition.tau == 0.5 and settings.style.size == 512
-    assert settings.recognition.min_face_px == 40 and settings.kiosk.pin == "0000"
+    assert settings.recognition.min_face_px == 40 and settings.kiosk.unlocks("0000")
     assert [p.split(" must")[0] for p in problems] == ["The setting recognition.min_face_px", "The setting kiosk.pin"]
 
 
@@ -125,3 +125,45 @@ def test_no_command_crashes_on_a_damaged_settings_file(capsys):
     for key in ("[recognition]", "style.style_layers", "style.beta", "liveness.threshold"):
         assert err.count(f"warning: The setting{'s section' if key[0] == '[' else ''} {key} must be") == 3, key
     assert "Traceback" not in err
+
+
+def write_raw(data: bytes) -> None:
+    settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings_file().write_bytes(data)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (b"", None),  # nothing wrong: a UTF-8 byte order mark (Notepad) is not a problem
+    (b"[integrations]\nmachine_name = 'caf\xe9'\n", "Line 6 of the settings file"),  # one Latin-1 byte
+    (b"[integrations]\nmachine_name = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    (b"[integrations]\nmachine_name = " + b"[" * 50 + b"]" * 50 + b"\n", "machine_name must be text"),
+])
+def test_a_damaged_line_costs_its_key_only(damage, problem):
+    """A byte order mark, a byte that is not UTF-8 or a value nested thousands deep (a RecursionError that
+    made every command exit 3) leave the other keys of the file in use."""
+    write_raw(b"\xef\xbb\xbf[recognition]\ntau = 0.5\n[style]\nsize = 512\n" + damage + b"[kiosk]\ncooldown = 7.0\n")
+    settings, problems = load_settings_with_warnings()
+    assert (settings.recognition.tau, settings.style.size, settings.kiosk.cooldown) == (0.5, 512, 7.0)
+    assert len(problems) == (problem is not None) and all(problem in p for p in problems), problems
+    assert main(["people"]) == 0
+
+
+def test_the_settings_file_is_owner_only_and_holds_no_pin_in_clear():
+    import stat
+
+    from engine.config import KioskSettings
+
+    write_raw(b"[kiosk]\npin = '1234'\n")  # as an older version left it: mode 644 (umask), the PIN in clear
+    os.chmod(settings_file(), 0o644)
+    settings = load_settings()
+    assert stat.S_IMODE(settings_file().stat().st_mode) == 0o600
+    assert settings.kiosk.unlocks("1234") and not settings.kiosk.unlocks("0000")
+    save_settings(settings.with_value("kiosk.pin", "864209"))
+    assert stat.S_IMODE(settings_file().stat().st_mode) == 0o600 and b"864209" not in settings_file().read_bytes()
+    again = load_settings()
+    assert again.kiosk.unlocks("864209") and not again.kiosk.unlocks("1234") and not again.kiosk.unlocks("")
+    save_settings(again)  # a hash saved again stays the same hash
+    assert load_settings().kiosk.pin == again.kiosk.pin and "864209" not in repr(again)
+    damaged = again.kiosk.pin[:-3]
+    with pytest.raises(SettingsError, match="damaged hash"):
+        KioskSettings(pin=damaged)

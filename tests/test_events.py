@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import IntegrationsSettings, Settings
-from engine.errors import SettingsError
+from engine.errors import BadInput, SettingsError
 from engine.events import (
     Decision,
     DeliveryError,
@@ -26,6 +26,7 @@ from engine.events import (
     forget_in,
     outbox_from_settings,
     send_test_event,
+    sinks_from_settings,
 )
 from mqtt_broker import Broker, Listener, Receiver, free_port, make_certificates
 from conftest import wait_until
@@ -521,3 +522,32 @@ def test_a_certificate_authority_file_that_cannot_be_used_is_named(tls_broker, c
         assert answer.startswith(f"{variable} {not_pem} holds no PEM certificate") and is_one_sentence(answer)
     assert receiver.requests == []
     receiver.close()
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/hook",
+                                 "https://[::ffff:169.254.169.254]/x", "http://[fd00:ec2::254]/latest"])
+def test_a_webhook_on_a_link_local_or_metadata_address_is_refused_unless_allowed(url):
+    with pytest.raises(BadInput, match="link-local address.*integrations.webhook_link_local"):
+        WebhookSink(url, secret=SECRET)
+    WebhookSink(url, secret=SECRET, link_local=True).close()
+    settings = Settings(integrations=IntegrationsSettings(webhook_url=url))
+    with pytest.raises(BadInput, match="link-local"):
+        sinks_from_settings(settings)
+
+
+
+def test_a_withdrawal_behind_a_reader_is_finished_when_the_outbox_closes(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr("engine.private_sqlite.CHECKPOINT_TRIES", 2)
+    path, url = tmp_path / "outbox.sqlite", f"http://127.0.0.1:{free_port()}/likeness"
+    outbox = Outbox(path, [WebhookSink(url, secret=SECRET)], retry=(5, 5))
+    outbox.publish(Decision("recognized", name="Zelda"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM events").fetchall()  # another program reads the old version meanwhile
+    assert forget_in(path, "Zelda") == 1
+    assert b'"name":"Zelda"' in file_bytes(path)  # the old page waits in the write-ahead log for the reader
+    reader.close()
+    outbox.close()  # the reader went: closing overwrites it
+    assert b'"name":"Zelda"' not in file_bytes(path)

@@ -639,3 +639,15 @@ def test_a_typed_name_follows_the_rule_of_imported_names(store, name):
         with pytest.raises(BadInput, match="A person cannot have"):
             gallery.enroll(name, unit_vectors(1, 0), ["a"])
         assert gallery.people() == []
+
+
+def test_a_deletion_returns_every_name_the_person_had(store):
+    with store() as gallery:
+        gallery.enroll("Zelda", unit_vectors(1, 1), ["a"])
+        gallery.log_event("identify", "Zelda", 0.3)
+        gallery.rename("Zelda", "Zora")
+        gallery.rename("Zora", "Zuri")
+        names = gallery.delete("Zuri")
+        assert names[0] == "Zuri" and sorted(names) == ["Zelda", "Zora", "Zuri"]
+        log = " ".join(f"{e.person} {e.detail}" for e in gallery.events())
+        assert not any(name in log for name in ("Zelda", "Zora", "Zuri"))

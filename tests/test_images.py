@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.errors import BadInput, UnreadableImage
+from engine.errors import BadInput, CameraLost, UnreadableImage
 from engine.images import MAX_PIXELS, jpeg_is_complete, load_image, resize_longest, video_frames
 
 from conftest import FIXTURES, png_declaring, write_odd_formats
@@ -134,3 +134,37 @@ def test_video_frames_gives_index_time_and_rgb_of_every_nth_frame(tmp_path):
 def test_resize_longest_keeps_the_aspect_ratio(shape, size, expected):
     assert resize_longest(np.zeros(shape, np.uint8), size).shape == expected
 
+
+
+def test_a_jpeg_cut_short_then_given_an_end_marker_is_refused_without_a_word_from_libjpeg(tmp_path, capfd):
+    data = (FACES / "obama.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    with pytest.raises(UnreadableImage, match="truncated or corrupt"):
+        load_image(tmp_path / "cut.jpg")
+    assert capfd.readouterr().err == ""  # libjpeg's "Corrupt JPEG data: premature end of data segment" kept off
+
+
+def test_a_video_whose_frames_declare_too_many_pixels_is_refused_before_decoding(tmp_path):
+    from engine.camera import FrameSource
+    from conftest import gif_declaring
+
+    (tmp_path / "huge.gif").write_bytes(gif_declaring(16000, 16000))  # 2.5 GB at its first frame
+    with pytest.raises(BadInput, match="16000x16000 pixels, more than the 50 million"):
+        list(video_frames(tmp_path / "huge.gif"))
+    with pytest.raises(BadInput, match="16000x16000 pixels"):
+        FrameSource(str(tmp_path / "huge.gif"))
+
+
+@pytest.mark.parametrize("name", ["concat:a.mp4|b.mp4", "subfile,,start,0,end,0,,:a.mp4"])
+def test_a_file_name_is_never_read_as_an_ffmpeg_protocol(tmp_path, monkeypatch, name):
+    from engine.camera import FrameSource
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.mp4").write_bytes(VIDEO.read_bytes())
+    (tmp_path / "b.mp4").write_bytes(VIDEO.read_bytes())
+    (tmp_path / name).write_text("x" * 260)  # a text file of that name: nothing to judge
+    with pytest.raises(BadInput, match="Cannot open the video"):
+        list(video_frames(name))
+    with pytest.raises(CameraLost):
+        FrameSource(name, realtime=False)
+    assert len(list(video_frames("a.mp4", every=10))) > 0  # a plain relative name still plays

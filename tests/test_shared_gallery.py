@@ -384,3 +384,34 @@ def test_names_lists_everyone_without_thumbnails_on_both_backends(machines, tmp_
             for i, name in enumerate(["bob", "Ada", "Carol"]):
                 gallery.enroll(name, unit_vectors(2, i), ["camera"] * 2, [b"jpeg", None])
             assert gallery.names() == ["Ada", "bob", "Carol"] == [p.name for p in gallery.people()]
+
+
+def test_server_init_by_an_owner_without_createrole_creates_nothing_and_says_what_to_run(postgres_url,
+                                                                                        postgres_server):
+    suffix = uuid.uuid4().hex[:8]
+    owner, enroll, kiosk = f"owner_{suffix}", f"enroll_{suffix}", f"kiosk_{suffix}"
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE")
+        admin.execute(f"ALTER DATABASE {database} OWNER TO {owner}")
+        admin.execute(f"ALTER SCHEMA public OWNER TO {owner}")
+    url = postgres_server.url(database, owner)
+    with pytest.raises(GalleryError, match=f'may not create roles.*CREATE ROLE "{enroll}" NOLOGIN; '
+                                           f'CREATE ROLE "{kiosk}" NOLOGIN;.*run server init again'):
+        init_server(url, ENCODER, enroll, kiosk)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        assert admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'likeness'").fetchone() is None
+        admin.execute(f"CREATE ROLE {enroll} NOLOGIN")
+        admin.execute(f"CREATE ROLE {kiosk} NOLOGIN")
+    init_server(url, ENCODER, enroll, kiosk)  # what the sentence said to do works
+    assert postgres.stored_encoder(url) == ENCODER
+
+
+def test_a_one_off_command_says_how_many_log_lines_the_server_did_not_get(postgres_url, server, tmp_path):
+    one_off = PostgresGallery(postgres_url, ENCODER, keep_copy=False, retry_seconds=FAST_RETRY)
+    one_off.enroll("Ada", unit_vectors(1, 1), ["camera"])
+    server.stop("immediate")  # the server dies mid-command
+    one_off.log_event("identify", "Ada", 0.2, "cli")
+    one_off.close()
+    assert one_off.undelivered == 1  # said, where it was lost without a word
+    assert not list(tmp_path.rglob("*.sqlite"))  # and still no copy of anyone on this machine

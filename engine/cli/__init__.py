@@ -15,7 +15,7 @@ from typing import cast
 
 import cv2
 
-from ..config import load_settings_with_warnings
+from ..config import keep_library_caches_private, load_settings_with_warnings
 from ..errors import LikenessError
 from ..logs import LOGGER, log_file, start_logging
 
@@ -31,6 +31,12 @@ def exit_codes() -> str:
   3    internal error (a bug): one sentence on stderr, the traceback in {log_file()}
   130  interrupted (Ctrl+C)
 A wrong key in settings.toml is named on stderr and keeps its default; the command goes on."""
+
+
+def one_line(text: object) -> str:
+    """Text as part of one output line: tabs, newlines and other unprintable characters written as escapes
+    (\\t, \\n, \\x1b, \\u200b), so that a file name can neither split a result line nor forge another."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def output_file(text: str) -> Path:
@@ -58,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command (argv: its words, default sys.argv[1:]); returns the exit code."""
+    keep_library_caches_private()  # `calibrate` draws with matplotlib
     log = start_logging()
+    warnings_to_log()
     quiet_decoders()
     print_any_file_name()
     try:
@@ -67,13 +75,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {problem}", file=sys.stderr)
         return args.run(args)
     except LikenessError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: it must never read as a decision
         return report_bug(error, log)
+
+
+def warnings_to_log() -> None:
+    """Python warnings of the libraries (numpy's RuntimeWarning, ...) go to the log file, not to stderr, where a
+    command says what matters in one sentence."""
+    logging.captureWarnings(True)
+    python_warnings = logging.getLogger("py.warnings")
+    python_warnings.propagate = False
+    python_warnings.handlers = logging.getLogger(LOGGER).handlers[:] or [logging.NullHandler()]
 
 
 def quiet_decoders() -> None:

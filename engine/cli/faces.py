@@ -12,7 +12,7 @@ import numpy as np
 from ..config import load_settings
 from ..errors import BadInput, LikenessError, NoFace, NotThisPerson
 from ..events import add_publish_arguments
-from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, output_file
+from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, one_line, output_file
 
 
 LARGEST_HELP = "of a photo with several faces, take the largest (default: its subject, large and central)"
@@ -89,12 +89,19 @@ def session(args, with_gallery: bool = True, publish: bool = True, liveness: str
     recognizer = Recognizer.from_settings(settings, gallery=getattr(args, "gallery", None),
                                           with_gallery=with_gallery, publish=publish, liveness=liveness,
                                           mqtt_url=getattr(args, "mqtt", None), webhook_url=getattr(args, "webhook", None))
+    others = recognizer.outbox.others if recognizer.outbox is not None else 0
     try:
         yield recognizer
     finally:
         if pending := recognizer.close(DELIVERY_SECONDS):
             print(f"warning: {pending} event(s) not delivered yet; they wait in the outbox and go out with the "
                   "next command or the window", file=sys.stderr)
+        if lost := getattr(recognizer.gallery, "undelivered", 0):
+            print(f"warning: the gallery server went away: {lost} log line(s) of this command were not written "
+                  "(its decisions stand)", file=sys.stderr)
+        if others:
+            print(f"warning: {others} earlier event(s) for another broker or webhook still wait in the outbox; "
+                  "they go out when that destination is given again", file=sys.stderr)
 
 
 def face_rule(args) -> str:
@@ -116,9 +123,9 @@ def run_enroll(args) -> int:
                 photo = recognizer.find_face(load_image(path), where=str(path), rule=face_rule(args))
                 faces.append(photo.face)
                 if note := photo.note(str(path)):
-                    print(note, file=sys.stderr)
+                    print(one_line(note), file=sys.stderr)
             except BadInput as error:
-                failures.append(str(error))
+                failures.append(one_line(error))
         if failures:
             print("\n".join(f"error: {f}" for f in failures), file=sys.stderr)
             print(f"Nothing was enrolled: fix or remove the {len(failures)} photo(s) above.", file=sys.stderr)
@@ -141,7 +148,7 @@ def run_verify(args) -> int:
         recognizer.gallery.embeddings_of(args.name)  # an unknown name is refused before the face is looked for
         photo = recognizer.find_face(image, where=str(args.image), rule=face_rule(args), check_size=False)
         if note := photo.note(str(args.image)):
-            print(note, file=sys.stderr)
+            print(one_line(note), file=sys.stderr)
         result = recognizer.verify(args.name, photo.face, source="cli")
     print(f"{'same person' if result.same else 'different person'}: {result.evidence()}")
     return EXIT_OK if result.same else EXIT_NEGATIVE
@@ -158,16 +165,16 @@ def run_identify(args) -> int:
             try:
                 image = load_image(path)
             except BadInput as error:
-                print(f"error: {error}", file=sys.stderr)
+                print(f"error: {one_line(error)}", file=sys.stderr)
                 bad = True
                 continue
             faces = recognizer.identify(image, source="cli")  # an empty gallery is refused at the first image
             if not faces:
-                print(f"error: {path}: no face found", file=sys.stderr)
+                print(f"error: {one_line(path)}: no face found", file=sys.stderr)
                 bad = True
             for face in faces:
                 everyone_known &= face.match.recognized
-                print(f"{path}\t{describe_match(face.match)}\tbox={np.round(face.box).astype(int).tolist()}")
+                print(f"{one_line(path)}\t{describe_match(face.match)}\tbox={np.round(face.box).astype(int).tolist()}")
     if bad:
         return EXIT_BAD_INPUT
     return EXIT_OK if everyone_known else EXIT_NEGATIVE
@@ -249,19 +256,19 @@ def embed_images(args, recognizer) -> int:
     for row, (path, photo) in enumerate(zip(args.images, subject_faces(args.images, recognizer, face_rule(args)))):
         if isinstance(photo, NoFace):
             missing += 1
-            print(f"{path}: no face found; its row is NaN", file=sys.stderr)
+            print(f"{one_line(path)}: no face found; its row is NaN", file=sys.stderr)
         elif isinstance(photo, LikenessError):
             missing += 1
             refused = True
-            print(f"error: {photo} Its row is NaN.", file=sys.stderr)
+            print(f"error: {one_line(photo)} Its row is NaN.", file=sys.stderr)
         else:
             rows[row] = photo.face.embedding
             if note := photo.note(str(path)):
-                print(note, file=sys.stderr)
+                print(one_line(note), file=sys.stderr)
     if args.out:
         np.save(args.out, rows)
         print(f"wrote {len(rows)} rows to {args.out} ({missing} without a face)", file=sys.stderr)
     else:
         for path, row in zip(args.images, rows):
-            print(str(path) + "\t" + " ".join(f"{v:.6f}" for v in row))
+            print(one_line(path) + "\t" + " ".join(f"{v:.6f}" for v in row))
     return EXIT_BAD_INPUT if refused else EXIT_OK

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import BadInput
 from ..events import add_publish_arguments
 from ..images import IMAGE_SUFFIXES, load_image, video_frames, why_unreadable
-from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK
+from . import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_OK, one_line
 from .faces import session
 
 
@@ -33,7 +33,7 @@ def run_liveness(args) -> int:
         return EXIT_BAD_INPUT
     unreadable = [(path, why) for path in args.files if (why := why_unreadable(path))]
     for path, why in unreadable:
-        print(f"error: Cannot read {path}: {why}.", file=sys.stderr)
+        print(f"error: Cannot read {one_line(path)}: {why}.", file=sys.stderr)
     if unreadable:
         return EXIT_BAD_INPUT
     spoof_found, bad_input = False, False
@@ -42,7 +42,7 @@ def run_liveness(args) -> int:
             try:
                 spoofs = judge_file(path, recognizer, threshold, max(1, args.every))
             except BadInput as error:
-                print(f"{path}: error: {error}", file=sys.stderr)
+                print(f"{one_line(path)}: error: {one_line(error)}", file=sys.stderr)
                 bad_input = True
                 continue
             for report in spoofs:
@@ -59,16 +59,16 @@ def judge_file(path: Path, recognizer, threshold: float, every: int) -> list:
     frames = image_frames(path) if is_image else video_frames(path, every)
     reports, too_short = recognizer.judge_liveness(frames, 1 if is_image else 5, threshold)
     if not reports:
-        print(f"{path}: no face to judge")
+        print(f"{one_line(path)}: no face to judge")
     for report in reports:
         x1, y1, x2, y2 = report.mean_box
         where = f"face {report.track_id} at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f})"
         span = "" if is_image else f", {report.frames} frames from frame {report.first_frame}"
         verdict = "live" if report.live else "SPOOF suspected"
         reasons = "; ".join(report.reasons) or "no sign of a screen or a print"
-        print(f"{path}: {where}{span}: {verdict} (score {report.score:.2f}, threshold {threshold:.2f}): {reasons}")
+        print(f"{one_line(path)}: {where}{span}: {verdict} (score {report.score:.2f}, threshold {threshold:.2f}): {reasons}")
     if too_short:
-        print(f"{path}: {too_short} face track(s) shorter than 5 frames not judged", file=sys.stderr)
+        print(f"{one_line(path)}: {too_short} face track(s) shorter than 5 frames not judged", file=sys.stderr)
     return [report for report in reports if not report.live]
 
 

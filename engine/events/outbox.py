@@ -73,17 +73,24 @@ class Outbox:
     sink waits retry[0] s, doubling up to retry[1] s. Rows left in the file by an earlier run are sent when an
     outbox with a sink of the same name opens it; those of sinks no longer configured are deleted then. An
     event a sink refuses for good (Refused) is dropped for it with a warning. At most `limit` undelivered
-    events are kept. A face thumbnail is written to the file only when a sink will send it."""
+    events are kept. A face thumbnail is written to the file only when a sink will send it.
+    keep_others: leave the rows of other sinks in the file (a one-off command given another destination on its
+    command line); `others` says how many there are."""
 
-    def __init__(self, path: Path | str, sinks: Sequence[Sink], *, retry=(0.5, 30.0), limit: int = MAX_EVENTS):
+    def __init__(self, path: Path | str, sinks: Sequence[Sink], *, retry=(0.5, 30.0), limit: int = MAX_EVENTS,
+                 keep_others: bool = False):
         self.path, self.sinks, self.retry, self.limit = Path(path), list(sinks), retry, limit
         self.dropped = 0  # events dropped by this outbox because the file was full
+        self.others = 0  # deliveries pending for sinks not of this outbox, kept in the file (keep_others)
         if len({sink.name for sink in self.sinks}) != len(self.sinks):
             raise ValueError("two sinks have the same name")
         try:
             self._db = open_private(self.path)
             self._db.executescript(SCHEMA)
-            self._drop_orphans()
+            if keep_others:
+                self.others = self._count_others()
+            else:
+                self._drop_orphans()
         except (OSError, sqlite3.Error) as error:
             raise DeliveryError(f"The outbox {self.path} cannot be used ({error}).") from error
         self._lock = threading.Lock()
@@ -138,6 +145,11 @@ class Outbox:
         self._db.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)",
                          (count - self.limit,))
         return count - self.limit
+
+    def _count_others(self) -> int:
+        names = [sink.name for sink in self.sinks]
+        marks = ",".join("?" * len(names))
+        return self._db.execute(f"SELECT COUNT(*) FROM pending WHERE sink NOT IN ({marks})", names).fetchone()[0]
 
     def _drop_orphans(self) -> None:
         """Delete the pending rows of sinks not among this outbox's (a destination taken out of the settings)

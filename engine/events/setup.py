@@ -41,7 +41,8 @@ def sinks_from_settings(settings, *, mqtt_url: str | None = None, webhook_url: s
                               status=status))
     if webhook_url:
         sinks.append(WebhookSink(webhook_url, secret=secret_from_env("LIKENESS_WEBHOOK_SECRET"),
-                                 timeout=chosen.webhook_timeout, thumbnails=chosen.send_thumbnails))
+                                 timeout=chosen.webhook_timeout, thumbnails=chosen.send_thumbnails,
+                                 link_local=chosen.webhook_link_local))
     return sinks
 
 
@@ -49,11 +50,13 @@ def outbox_from_settings(settings, *, mqtt_url: str | None = None, webhook_url: 
                          path: Path | None = None, status: bool = True) -> Outbox | None:
     """The outbox (default file: outbox.sqlite in the data folder) for the configured sinks; None when there
     is none. status: say on MQTT that this machine is online (the window and the kiosk; not a one-off command).
+    A one-off command keeps the undelivered events of other destinations in the file (its --mqtt or --webhook
+    is not a change of the settings); the window and the kiosk delete those of destinations no longer set.
     Close it when done; the command line flushes it first."""
     sinks = sinks_from_settings(settings, mqtt_url=mqtt_url, webhook_url=webhook_url, status=status)
     if not sinks:
         return None
-    return Outbox(path or make_data_dir() / OUTBOX_FILE, sinks)
+    return Outbox(path or make_data_dir() / OUTBOX_FILE, sinks, keep_others=not status)
 
 
 def add_publish_arguments(parser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import logging
 import ssl
 from urllib.parse import urlsplit
@@ -22,6 +23,20 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+METADATA_ADDRESSES = ("fd00:ec2::254",)  # a cloud's metadata service outside the link-local ranges
+
+
+def is_link_local(host: str) -> bool:
+    """Whether `host` is an address of the local link (169.254.0.0/16, fe80::/10, where clouds serve their
+    metadata and credentials) or a metadata service's; a name is not (its address is checked when connecting)."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_link_local or bool(mapped and mapped.is_link_local) or str(address) in METADATA_ADDRESSES
+
+
 def _valid_port(parts) -> bool:
     try:
         return parts.port is None or parts.port > 0
@@ -37,12 +52,19 @@ class WebhookSink:
     certificate must be valid for its host and signed by a certificate authority of the PEM file that
     LIKENESS_WEBHOOK_CA names (a private one, e.g. a door controller's own), else of the system's trust store;
     an untrusted certificate or an unreadable file is a DeliveryError (the outbox keeps the event). The file is
-    read at the first https delivery, and again at the next one while it could not be."""
+    read at the first https delivery, and again at the next one while it could not be. A receiver on a
+    link-local address (169.254.169.254 is a cloud's metadata service) is refused, as a URL or where a name
+    leads when connecting, unless `link_local` allows it."""
 
-    def __init__(self, url: str, *, secret: str | None = None, timeout: float = 5.0, thumbnails: bool = False):
+    def __init__(self, url: str, *, secret: str | None = None, timeout: float = 5.0, thumbnails: bool = False,
+                 link_local: bool = False):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or not _valid_port(parts):
             raise BadInput(f"The webhook {url!r} is not a URL like https://door.local/likeness.")
+        if not link_local and is_link_local(parts.hostname):
+            raise BadInput(f"The webhook {url!r} is on a link-local address, where clouds serve their metadata and "
+                           "credentials; set integrations.webhook_link_local to send events there.")
+        self.link_local = link_local
         self.url, self.parts = url, parts
         self.name = f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}" \
                     f"{parts.path or '/'}"
@@ -68,6 +90,11 @@ class WebhookSink:
             connection = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=self.timeout)
         target = self.parts.path or "/"
         try:
+            connection.connect()
+            peer = connection.sock.getpeername()[0]
+            if not self.link_local and is_link_local(peer):
+                raise DeliveryError(f"the webhook {self.name} leads to the link-local address {peer}; nothing is sent "
+                                    "there unless integrations.webhook_link_local is on")
             connection.request("POST", f"{target}?{self.parts.query}" if self.parts.query else target, body, headers)
             answer = connection.getresponse()
             answer.read(65536)

@@ -229,6 +229,15 @@ def first_damaged(vectors: list, dimension: int) -> tuple[int, str] | None:
     return (int(bad[0]), str(norm_problem(matrix[bad[:1]]))) if len(bad) else None
 
 
+# The names a person had before renames: each rename leaves a line (kind 'rename', the new name, the old one as
+# detail) that follows later renames like every line of theirs, and goes when they are deleted.
+FORMER_NAMES = "SELECT detail FROM events WHERE kind = 'rename' AND person = ?"
+
+
+def former_names(rows: list[tuple]) -> list[str]:
+    return [row[0] for row in rows if isinstance(row[0], str)]
+
+
 def group_by_person(rows: list[tuple], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """(vectors, owners, person ids, names) of (person id, name, vector bytes) rows ordered by person: the
     matrix a gallery matches against, whichever store the rows came from."""
@@ -256,6 +265,7 @@ class GalleryBase(ABC):
 
     encoder_id: str
     dimension: int
+    undelivered = 0  # after close(): log lines a one-off session could neither write nor keep (server gone)
 
     # What each backend implements (sqlite.Gallery, postgres.PostgresGallery):
     @abstractmethod
@@ -281,7 +291,8 @@ class GalleryBase(ABC):
     def rename(self, old: str, new: str) -> None: ...
 
     @abstractmethod
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str) -> tuple[str, ...]:
+        """Delete a person; returns every name they had (this one first, then those before renames)."""
 
     @abstractmethod
     def delete_all(self) -> None: ...

@@ -38,6 +38,7 @@ from ..logs import LOGGER
 from ..match import GalleryMatrix
 from ..private_sqlite import empty_wal, open_private
 from .base import (
+    FORMER_NAMES,
     Event,
     GalleryBase,
     GalleryStatus,
@@ -47,6 +48,7 @@ from .base import (
     StoredShot,
     _check_shot,
     _checked_embeddings,
+    former_names,
     group_by_person,
     now,
     person_name,
@@ -197,11 +199,25 @@ def init_server(url: str, encoder_id: str, enroll_role: str = "likeness_enroll",
     where = where_of(url)
     try:
         with connect(url) as conn:
+            _refuse_without_roles(conn, (enroll_role, kiosk_role), where)  # before anything is created
             ensure_schema(conn, encoder_id, where)
             with conn.transaction():
                 _grant(conn, enroll_role, kiosk_role)
     except psycopg.Error as error:
         raise _translate(error, where) from error
+
+
+def _refuse_without_roles(conn: psycopg.Connection, roles: tuple[str, ...], where: str) -> None:
+    """GalleryError, saying what a superuser must run, when a role is missing and this login cannot create
+    roles (a database owner without CREATEROLE): the schema must not be left without its roles."""
+    missing = [role for role in roles if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+               is None]
+    can = conn.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
+    if missing and not (can and can[0]):
+        run = " ".join(sql.SQL("CREATE ROLE {} NOLOGIN;").format(sql.Identifier(role)).as_string(conn)
+                       for role in missing)
+        raise GalleryError(f"The login {conn.info.user} may not create roles at {where}, so nothing was created; "
+                           f"ask a superuser to run {run} then run server init again.")
 
 
 def _grant(conn: psycopg.Connection, enroll_role: str, kiosk_role: str) -> None:
@@ -779,18 +795,23 @@ class PostgresGallery(GalleryBase):
                 raise GalleryError(f"Somebody called {new!r} is already enrolled.")
             conn.execute("UPDATE likeness.people SET name = %s WHERE id = %s", (new, person))
             conn.execute("UPDATE likeness.events SET person = %s WHERE person = %s", (new, old))
+            conn.execute(INSERT_EVENTS, self._log_row("rename", new, None, old))
         self._after_change({person})
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> tuple[str, ...]:
         """Remove a person from the server: embeddings, thumbnails and every log line naming them; every
-        machine's matrix and copy drop them at the next sync. A 'delete' event without a name records it."""
+        machine's matrix and copy drop them at the next sync. A 'delete' event without a name records it.
+        Returns every name the person had (as Gallery.delete)."""
         with self._change() as conn:
             person = self._person_id(conn, name)
+            names = (name, *former_names(conn.execute(FORMER_NAMES.replace("events", "likeness.events")
+                                                      .replace("?", "%s"), (name,)).fetchall()))
             shots = conn.execute("SELECT COUNT(*) FROM likeness.embeddings WHERE person_id = %s", (person,)).fetchone()[0]
             conn.execute("DELETE FROM likeness.people WHERE id = %s", (person,))  # embeddings, thumbnails cascade
             conn.execute("DELETE FROM likeness.events WHERE person = %s", (name,))
             conn.execute(INSERT_EVENTS, self._log_row("delete", None, None, f"one person, {shots} shot(s)"))
         self._after_change({person})
+        return names
 
     def delete_all(self) -> None:
         """Delete everyone, every embedding and the whole log, on the server and (at their next sync) every copy."""
@@ -894,6 +915,10 @@ class PostgresGallery(GalleryBase):
             self._thread.join(timeout=5)
         with contextlib.suppress(psycopg.Error):  # a last try (without a copy on disk they would be lost)
             self._flush(self._db if self._since is None else None)
+        if self._copy.path is None and (left := self._copy.pending_count()):
+            self.undelivered = left
+            _log().warning("gallery server %s unreachable at the end of a one-off command: %d log line(s) of it "
+                           "were not written", self.where, left)
         with self._lock:
             self._close_connections()
         if self._since is None and self._synced_at is not None:

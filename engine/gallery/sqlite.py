@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import data_dir
-from ..errors import BadInput, EncoderMismatch, GalleryError, UnknownPerson
+from ..errors import BadInput, DeletedButReadElsewhere, EncoderMismatch, GalleryError, UnknownPerson
 from ..faces.encoders import encoder_id
 from ..match import GalleryMatrix
 from ..private_sqlite import BUSY_SECONDS, empty_wal, owner_only
@@ -35,7 +35,9 @@ from .base import (
     StoredShot,
     _check_shot,
     _checked_embeddings,
+    FORMER_NAMES,
     first_damaged,
+    former_names,
     group_by_person,
     now,
     person_name,
@@ -138,6 +140,7 @@ class Gallery(GalleryBase):
         self._lock = threading.RLock()
         self._matrix_cache: tuple | None = None
         self._changes = 0
+        self._wal_dirty = False  # a deletion's old pages wait in the write-ahead log for another reader
         self._refuse_empty_file()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder made for faces: owner only
@@ -169,8 +172,13 @@ class Gallery(GalleryBase):
                 self._setup()
             finally:
                 self._db.close()  # the last connection: SQLite empties and removes the draft's -wal
-            with contextlib.suppress(FileExistsError):  # another start made it meanwhile: that one is used
-                os.link(draft, self.path)
+            try:
+                os.link(draft, self.path)  # never over a gallery another start made meanwhile: that one is used
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links (FAT, some network shares)
+                if not self.path.exists():
+                    os.replace(draft, self.path)
         except sqlite3.Error as error:
             raise _translate(error, self.path) from error
         finally:
@@ -329,23 +337,28 @@ class Gallery(GalleryBase):
         with self._transaction() as db:
             db.execute("UPDATE people SET name=? WHERE id=?", (new, person))
             db.execute("UPDATE events SET person=? WHERE person=?", (new, old))
+            db.execute("INSERT INTO events (time, kind, person, detail) VALUES (?, 'rename', ?, ?)", (now(), new, old))
         self._tell("people")
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> tuple[str, ...]:
         """Remove a person: their embeddings, thumbnails and every log line naming them, overwriting the freed bytes.
 
         The log lines go too (not just their name): times and distances of someone's visits are theirs.
-        A 'delete' event without a name records that a deletion happened.
+        A 'delete' event without a name records that a deletion happened. Returns every name the person had
+        (this one first, then those before renames), for what else holds them (the outbox of events).
+        Raises DeletedButReadElsewhere, after deleting, while another program reads the old version.
         """
         person = self._person_id(name)
         with self._transaction() as db:
+            names = (name, *former_names(db.execute(FORMER_NAMES, (name,)).fetchall()))
             shots = db.execute("SELECT COUNT(*) FROM embeddings WHERE person_id=?", (person,)).fetchone()[0]
             db.execute("DELETE FROM people WHERE id=?", (person,))  # embeddings go by ON DELETE CASCADE
             db.execute("DELETE FROM events WHERE person=?", (name,))
             db.execute("INSERT INTO events (time, kind, detail) VALUES (?, 'delete', ?)",
                        (now(), f"one person, {shots} shot(s)"))
         self._tell("people")
-        self._empty_wal()
+        self._empty_wal(names)
+        return names
 
     def delete_all(self) -> None:
         """Delete everyone, every embedding and the whole log, and rewrite the file at its smallest.
@@ -366,13 +379,15 @@ class Gallery(GalleryBase):
         self._tell("people")
         self._empty_wal()
 
-    def _empty_wal(self) -> None:
-        """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing."""
-        if empty_wal(self._query):
-            return
-        raise GalleryError(f"The deletion is done, but another program is reading {self.path}: the deleted shots "
-                           "stay on disk in that file until the program lets go of it and Likeness closes the "
-                           "gallery (SQLite overwrites them only once nobody reads the old version).")
+    def _empty_wal(self, names: tuple[str, ...] = ()) -> None:
+        """Copy the overwritten pages into the database file and truncate the write-ahead log to nothing; when
+        another program reads on, tried again at close()."""
+        self._wal_dirty = not empty_wal(self._query)
+        if self._wal_dirty:
+            raise DeletedButReadElsewhere(
+                f"The deletion is done, but another program is reading {self.path}: the deleted shots stay on disk "
+                "in that file until the program lets go of it and Likeness closes the gallery (SQLite overwrites "
+                "them only once nobody reads the old version).", names)
 
     def log_event(self, kind: str, name: str | None = None, distance: float | None = None, detail: str = "") -> None:
         """Append one line to the events log: kind ("enroll", "verify", "identify", "delete", "spoof" ...),
@@ -472,6 +487,9 @@ class Gallery(GalleryBase):
         self._tell("people")
 
     def close(self) -> None:
-        """Close the connection; the object cannot be used afterwards."""
-        with self._lock, contextlib.suppress(sqlite3.Error):
+        """Close the connection, first finishing the overwrite of a deletion that another program's reading
+        held up; the object cannot be used afterwards."""
+        with self._lock, contextlib.suppress(sqlite3.Error, GalleryError):
+            if self._wal_dirty:
+                empty_wal(self._query, 1)
             self._db.close()
