@@ -58,6 +58,7 @@ class SettingsTab(QScrollArea):
         self.setWidget(body)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap instead
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # a width that never changes
         self._bound_tau()
         self.show_tau_meaning()
 
@@ -98,6 +99,7 @@ class SettingsTab(QScrollArea):
     def _section_box(self, name: str, section) -> QGroupBox:
         box = QGroupBox(SECTION_TITLES.get(name, name))
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow panel puts the field below
         for f in fields(section):
             key = f"{name}.{f.name}"
             editor: QWidget
