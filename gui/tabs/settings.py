@@ -22,7 +22,7 @@ from engine.gallery import URL_VARIABLE
 from engine.faces.encode import ENCODER_FACTS, with_encoder
 from engine.training.calibration import PRESET_FARS, Calibration
 
-from ..dialogs import open_file
+from ..dialogs import open_file, open_folder
 from ..widgets.inputs import FloatBox, IntBox, WheelGuard
 from ..widgets.rates_plot import RatesPlot
 
@@ -222,8 +222,7 @@ class SettingsTab(QScrollArea):
         video, folder = QPushButton("Video file…"), QPushButton("Image folder…")
         video.clicked.connect(lambda: self._pick_source(open_file(
             self, "Video to use as the camera", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")))
-        folder.clicked.connect(lambda: self._pick_source(QFileDialog.getExistingDirectory(
-            self, "Folder of images to use as the camera")))
+        folder.clicked.connect(lambda: self._pick_source(open_folder(self, "Folder of images to use as the camera")))
         buttons = QHBoxLayout()
         for button in (self.find_cameras, video, folder):
             buttons.addWidget(button)
