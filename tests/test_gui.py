@@ -167,7 +167,7 @@ def test_tau_stays_where_the_encoder_was_measured_and_warns_when_strangers_get_i
         assert f"recognition.tau {typed.lstrip('+')} is outside" in panel.said and "set to" in panel.said
         assert panel.said in window.statusBar().currentMessage()
     assert panel.calibration.far(high) > 0.99  # at the top of the range nearly every stranger gets in: said
-    assert panel.tau_meaning.text().startswith(f"Warning: τ {high:.3f} lets strangers in")
+    assert panel.tau_meaning.text().startswith(f"Warning: τ {high:.4g} lets strangers in")
     assert "e67e22" in panel.tau_meaning.styleSheet()
     x_low, x_high = panel.rates_plot.axes.get_xlim()
     assert x_low < high < x_high  # the τ line stays on the chart

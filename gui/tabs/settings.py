@@ -111,8 +111,8 @@ class SettingsTab(QScrollArea):
             else:
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
-            if unit in UNITLESS or unit == f.name:
-                unit = ""  # "iterations (iterations)", "alpha (weight)" say nothing more
+            if unit in UNITLESS or f.name.split("_")[-1] == unit:
+                unit = ""  # "iterations (iterations)", "min face px (px)", "alpha (weight)" say nothing more
             editor.setToolTip(f.metadata.get("help", ""))
             if isinstance(editor, (QSpinBox, QDoubleSpinBox, QComboBox)):
                 self.wheel_guard.guard(editor)
@@ -407,8 +407,8 @@ class SettingsTab(QScrollArea):
                      f"genuine pairs rejected.")
             loose = far > WARNING_FAR
             self.tau_meaning.setText(
-                (f"Warning: τ {tau:.3f} lets strangers in: {rates} Choose a preset or a smaller τ." if loose
-                 else f"At τ {tau:.3f}: {rates}") + unused)
+                (f"Warning: τ {tau:.4g} lets strangers in: {rates} Choose a preset or a smaller τ." if loose
+                 else f"At τ {tau:.4g}: {rates}") + unused)
             self.tau_meaning.setStyleSheet(WARNING_STYLE if loose else "")
             self.rates_plot.set_tau(tau, warn=loose)
         else:
