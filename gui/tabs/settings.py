@@ -111,7 +111,7 @@ class SettingsTab(QScrollArea):
             else:
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
-            if unit in UNITLESS or f.name.split("_")[-1] == unit:
+            if unit in UNITLESS or unit in f.name.split("_"):
                 unit = ""  # "iterations (iterations)", "min face px (px)", "alpha (weight)" say nothing more
             editor.setToolTip(f.metadata.get("help", ""))
             if isinstance(editor, (QSpinBox, QDoubleSpinBox, QComboBox)):
