@@ -56,13 +56,19 @@ def main() -> None:
     photo = Path(os.environ["LIKENESS_HOME"]) / "zubair.jpg"
     cv2.imwrite(str(photo), frame)
     wait(3000)
+    def wait_for(condition) -> None:
+        while not condition():
+            wait(200)
+
+    enroll = window.enroll
     for name, path in (("Zubair", photo), ("Barack Obama", ROOT / "tests" / "fixtures" / "faces" / "obama.jpg")):
-        window.enroll.name.setText(name)
-        window.enroll.add_photos([str(path)])
-        wait(1500)
-        window.enroll.save()
-    window.enroll.name.setText("Zubair")
-    window.enroll.add_photos([str(photo)])
+        enroll.name.setText(name)
+        enroll.add_photos([str(path)])
+        wait_for(lambda: len(enroll.shots) == 1)  # the photo's face is found on the pipeline thread
+        enroll.save()
+        wait_for(lambda: f"Enrolled {name}" in enroll.feedback.text())
+    enroll.name.setText("Zubair")
+    enroll.add_photos([str(photo)])
     out.mkdir(parents=True, exist_ok=True)
     wait(4000)
     art = ROOT.parent / "shared" / "data" / "art"
