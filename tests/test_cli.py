@@ -76,7 +76,7 @@ def test_a_photo_of_someone_else_is_not_added_to_a_name_without_force(gallery, t
 def test_a_photo_with_two_faces_enrolls_its_subject_and_says_which(gallery, capsys):
     assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), *gallery]) == 0
     assert "2 faces found; took the most central of the large ones, at (" in capsys.readouterr().err
-    assert main(["enroll", "Someone", str(FACES / "two_people.jpg"), "--largest", *gallery]) == 0
+    assert main(["enroll", "Someone else", str(FACES / "two_people.jpg"), "--largest", *gallery]) == 0
     assert "2 faces found; took the largest, at (" in capsys.readouterr().err
 
 
