@@ -34,6 +34,7 @@ from .workers import BackgroundTasks, CameraWorker, Mailbox, PipelineResult, Pip
 FRESH_SECONDS = 1.0  # an older result no longer describes what the camera sees
 STALE_BOXES_SECONDS = 0.5  # boxes computed on a frame this much older than the one shown are not drawn
 PIN_TRIES = 3  # wrong PINs said and asked again before the dialog gives up
+SMALL_SCREEN_WIDTH = 1600  # px: below this the window opens maximized (80 % of 1366x768 is too cramped)
 
 
 class Studio(QObject):
@@ -413,17 +414,23 @@ class MainWindow(QMainWindow):
 
     # --- window state and shutdown ---------------------------------------------------------------
     def _restore_window(self) -> None:
-        self.resize(cast(QSize, self.window_state.value("size", None) or self._first_size()))
+        saved = self.window_state.value("size", None)
+        self.resize(cast(QSize, saved or self._first_size()))
+        screen = self.screen()
+        if not saved and screen is not None and screen.availableGeometry().width() < SMALL_SCREEN_WIDTH:
+            self.setWindowState(Qt.WindowState.WindowMaximized)  # a laptop's 1366x768 needs all of it
         self.splitter.setSizes([3 * self.width() // 5, 2 * self.width() // 5])  # the camera view dominates
         self.tabs.setCurrentIndex(int(cast(str | int, self.window_state.value("tab", 0))))  # text in the .ini file
 
     def _first_size(self):
-        """80 % of the screen the window opens on (the camera view takes 3/5 of the width), never below what the
-        widgets need."""
+        """80 % of the screen the window opens on (the camera view takes 3/5 of the width), all of a small
+        screen, never below what the widgets need."""
         screen = self.screen()
         if screen is None:
             return self.size().expandedTo(self.minimumSizeHint())
-        return (screen.availableGeometry().size() * 0.8).expandedTo(self.minimumSizeHint())
+        available = screen.availableGeometry().size()
+        share = 1.0 if available.width() < SMALL_SCREEN_WIDTH else 0.8
+        return (available * share).expandedTo(self.minimumSizeHint())
 
     def closeEvent(self, event) -> None:
         # In kiosk mode the person in front of the screen needs the PIN to close (Alt+F4, the window's X);

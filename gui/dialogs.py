@@ -26,11 +26,15 @@ def start_folder() -> str:
     return pictures if pictures and Path(pictures).is_dir() else str(Path.home())
 
 
+def _remember_folder(folder: str) -> None:
+    state = _state()
+    state.setValue("last_folder", folder)
+    state.sync()
+
+
 def _remember(path: str) -> str:
     if path:
-        state = _state()
-        state.setValue("last_folder", str(Path(path).parent))
-        state.sync()
+        _remember_folder(str(Path(path).parent))
     return path
 
 
@@ -47,6 +51,13 @@ def open_images(parent: QWidget, title: str) -> list[str]:
 
 def open_file(parent: QWidget, title: str, kinds: str) -> str:
     return _remember(QFileDialog.getOpenFileName(parent, title, start_folder(), kinds)[0])
+
+
+def open_folder(parent: QWidget, title: str) -> str:
+    folder = QFileDialog.getExistingDirectory(parent, title, start_folder())
+    if folder:
+        _remember_folder(folder)
+    return folder
 
 
 def save_file(parent: QWidget, title: str, name: str, kinds: str) -> str:

@@ -165,7 +165,7 @@ def test_tau_stays_where_the_encoder_was_measured_and_warns_when_strangers_get_i
         assert f"recognition.tau {typed.lstrip('+')} is outside" in panel.said and "set to" in panel.said
         assert panel.said in window.statusBar().currentMessage()
     assert panel.calibration.far(high) > 0.99  # at the top of the range nearly every stranger gets in: said
-    assert panel.tau_meaning.text().startswith(f"Warning: τ {high:.3f} lets strangers in")
+    assert panel.tau_meaning.text().startswith(f"Warning: τ {high:.4g} lets strangers in")
     assert "e67e22" in panel.tau_meaning.styleSheet()
     x_low, x_high = panel.rates_plot.axes.get_xlim()
     assert x_low < high < x_high  # the τ line stays on the chart
@@ -934,3 +934,27 @@ def test_a_damaged_settings_file_is_said_in_the_status_bar_and_kept_when_saved_o
     assert "The settings file had problems; a copy of it was kept as" in said[1]
     assert [p.read_text() for p in settings_file().parent.glob("*.bad")] == ["[recognition]\ntau = nan\n"]
     assert load_settings().recognition.tau == 0.4
+
+
+def test_file_dialogs_offer_every_readable_format_and_open_where_the_user_last_was(qtbot, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from PySide6.QtCore import QStandardPaths
+    from PySide6.QtWidgets import QFileDialog, QWidget
+
+    from gui.dialogs import open_images
+
+    asked = []
+    chosen = [str(tmp_path / "visitors" / "ada.gif")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(
+        lambda parent, title, folder, kinds: asked.append((folder, kinds)) or (chosen, kinds)))
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    assert open_images(parent, "Photos of the person") == chosen
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    assert asked[0][0] in (pictures, str(Path.home()))  # not the application's folder
+    for suffix in ("*.jpg", "*.png", "*.bmp", "*.gif", "*.tif", "*.tiff", "*.webp", "*.ppm", "*.pgm"):
+        assert suffix in asked[0][1]
+    (tmp_path / "visitors").mkdir()
+    open_images(parent, "Photos of the person")
+    assert asked[1][0] == str(tmp_path / "visitors")  # where the last photo came from

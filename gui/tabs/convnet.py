@@ -8,7 +8,7 @@ from typing import cast
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout,
+    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout,
     QWidget,
 )
 
@@ -16,6 +16,7 @@ from engine.config import VGG19_CONV_LAYERS
 from engine.convnet import SAMPLES, scan_folder, top_patches_grid
 from engine.errors import LikenessError
 
+from ..dialogs import open_folder
 from ..widgets.camera_view import to_qimage
 from ..workers import as_likeness_error
 
@@ -79,7 +80,7 @@ class ConvNetTab(QWidget):
         layout.addWidget(scroll, stretch=1)
 
     def choose_folder(self, folder: str | None = None) -> None:
-        folder = folder or QFileDialog.getExistingDirectory(self, "Images to scan")
+        folder = folder or open_folder(self, "Images to scan")
         if folder:
             self.folder = Path(folder)
             self.status.setText(f"Images: {self.folder}")

@@ -23,7 +23,7 @@ from engine.faces.encoders import ENCODER_FACTS, with_encoder
 from engine.operating import identify_point
 from engine.training.calibration import PRESET_FARS, Calibration
 
-from ..dialogs import open_file
+from ..dialogs import open_file, open_folder
 from ..widgets.inputs import FloatBox, IntBox, WheelGuard
 from ..widgets.rates_plot import RatesPlot
 
@@ -60,6 +60,7 @@ class SettingsTab(QScrollArea):
         self.setWidget(body)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap instead
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # a width that never changes
         self._bound_tau()
         self.show_tau_meaning()
 
@@ -103,6 +104,7 @@ class SettingsTab(QScrollArea):
     def _section_box(self, name: str, section) -> QGroupBox:
         box = QGroupBox(SECTION_TITLES.get(name, name))
         form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow panel puts the field below
         for f in fields(section):
             key = f"{name}.{f.name}"
             editor: QWidget
@@ -114,8 +116,8 @@ class SettingsTab(QScrollArea):
             else:
                 editor = row = self._editor(key, f, getattr(section, f.name))
             unit = f.metadata.get("unit", "")
-            if unit in UNITLESS or unit == f.name:
-                unit = ""  # "iterations (iterations)", "alpha (weight)" say nothing more
+            if unit in UNITLESS or unit in f.name.split("_"):
+                unit = ""  # "iterations (iterations)", "min face px (px)", "alpha (weight)" say nothing more
             editor.setToolTip(f.metadata.get("help", ""))
             if isinstance(editor, (QSpinBox, QDoubleSpinBox, QComboBox)):
                 self.wheel_guard.guard(editor)
@@ -225,8 +227,7 @@ class SettingsTab(QScrollArea):
         video, folder = QPushButton("Video file…"), QPushButton("Image folder…")
         video.clicked.connect(lambda: self._pick_source(open_file(
             self, "Video to use as the camera", "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")))
-        folder.clicked.connect(lambda: self._pick_source(QFileDialog.getExistingDirectory(
-            self, "Folder of images to use as the camera")))
+        folder.clicked.connect(lambda: self._pick_source(open_folder(self, "Folder of images to use as the camera")))
         buttons = QHBoxLayout()
         for button in (self.find_cameras, video, folder):
             buttons.addWidget(button)
@@ -411,8 +412,8 @@ class SettingsTab(QScrollArea):
                      f"genuine pairs rejected.")
             loose = far > WARNING_FAR
             self.tau_meaning.setText(
-                (f"Warning: τ {tau:.3f} lets strangers in: {rates} Choose a preset or a smaller τ." if loose
-                 else f"At τ {tau:.3f}: {rates}") + unused)
+                (f"Warning: τ {tau:.4g} lets strangers in: {rates} Choose a preset or a smaller τ." if loose
+                 else f"At τ {tau:.4g}: {rates}") + unused)
             self.tau_meaning.setStyleSheet(WARNING_STYLE if loose else "")
             self.rates_plot.set_tau(tau, warn=loose)
         else:

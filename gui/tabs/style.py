@@ -67,6 +67,7 @@ class CostPlot(QWidget):
         self.figure = Figure(figsize=(4, 2.2), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.axes = self.figure.add_subplot()
+        self.setMinimumHeight(170)  # room for the log axis' labels and the legend
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)

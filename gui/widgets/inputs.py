@@ -1,6 +1,8 @@
 """Editors that a scrolling hand cannot change by accident, and number boxes that say when they clamp."""
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QDoubleSpinBox, QSpinBox, QWidget
@@ -26,6 +28,9 @@ class WheelGuard(QObject):
         return editor
 
 
+NUMBER_CHARACTERS = set("0123456789+-.eE ")
+
+
 class _TypedNumber:
     """Lets any number be typed, so that one out of range is clamped to the range and the tab can say so
     (`clamped_from`), instead of keystrokes such as "-" being silently refused."""
@@ -37,13 +42,12 @@ class _TypedNumber:
         raise NotImplementedError
 
     def validate(self, text: str, position: int):
-        stripped = text.strip()
-        if stripped in ("", "-", "+", ".", "-.", "+."):
-            return QValidator.State.Intermediate, text, position
-        try:
-            self._parse(stripped)
-        except ValueError:
+        if set(text) - NUMBER_CHARACTERS:
             return QValidator.State.Invalid, text, position
+        try:
+            self._parse(text.strip())
+        except ValueError:  # "", "-", "1e": on the way to a number
+            return QValidator.State.Intermediate, text, position
         return QValidator.State.Acceptable, text, position
 
     def valueFromText(self, text: str):
@@ -71,4 +75,7 @@ class IntBox(_TypedNumber, QSpinBox):
 class FloatBox(_TypedNumber, QDoubleSpinBox):
     @staticmethod
     def _parse(text: str) -> float:
-        return float(text)
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return number
