@@ -18,7 +18,8 @@ def register(commands) -> None:
                     "Exit 0 when every face looks live, 1 when a spoof is found, 2 on bad input.")
     liveness.add_argument("files", nargs="+", type=Path, metavar="VIDEO_OR_IMAGE")
     liveness.add_argument("--threshold", type=float, default=None,
-                          help="spoof score at or above which a face is a spoof (default: Settings › Liveness)")
+                          help="spoof score at or above which a face is a spoof (default: Settings › Liveness, "
+                               "the camera's point for videos and the still's for images)")
     liveness.add_argument("--every", type=int, default=1, metavar="N", help="look at every N-th video frame (speed)")
     add_publish_arguments(liveness)
     liveness.set_defaults(run=run_liveness)
@@ -30,8 +31,10 @@ def run_liveness(args) -> int:
     from ..faces.detect import FaceDetector
     from ..faces.landmarks import FaceMeshModel
 
-    threshold = args.threshold if args.threshold is not None else load_settings().liveness.threshold
-    if not 0.0 < threshold <= 1.0:
+    settings = load_settings().liveness
+    given = args.threshold
+    thresholds = (settings.threshold, settings.still_threshold) if given is None else (given, given)
+    if not all(0.0 < threshold <= 1.0 for threshold in thresholds):
         print("error: --threshold must be in (0, 1].", file=sys.stderr)
         return EXIT_BAD_INPUT
     unreadable = [(path, why) for path in args.files if (why := why_unreadable(path))]
@@ -44,7 +47,7 @@ def run_liveness(args) -> int:
     with session(args, with_gallery=False) as recognizer:  # publishes each spoof found (--mqtt, --webhook)
         for path in args.files:
             try:
-                spoofs = judge_file(path, models, threshold, max(1, args.every))
+                spoofs = judge_file(path, models, thresholds, max(1, args.every))
             except BadInput as error:
                 print(f"{path}: error: {error}", file=sys.stderr)
                 bad_input = True
@@ -57,13 +60,14 @@ def run_liveness(args) -> int:
     return EXIT_NEGATIVE if spoof_found else EXIT_OK
 
 
-def judge_file(path: Path, models, threshold: float, every: int) -> list:
+def judge_file(path: Path, models, thresholds: tuple[float, float], every: int) -> list:
     """Print one line per face; returns the TrackReports of the faces judged spoofs. models: detector,
-    FaceMesh, anti-spoofing model."""
+    FaceMesh, anti-spoofing model; thresholds: (a video's, an image's)."""
     from ..faces.liveness import assess_frames
 
     detector, mesh_model, antispoof = models
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    threshold = thresholds[1] if is_image else thresholds[0]
     frames = image_frames(path) if is_image else video_frames(path, every)
     reports, too_short = assess_frames(frames, detector, mesh_model, threshold, min_frames=1 if is_image else 5,
                                        antispoof=antispoof)
