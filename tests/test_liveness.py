@@ -207,17 +207,17 @@ def test_a_face_cut_by_the_image_border_is_not_judged_live(webcam, models):
     assert any("cut by the image's border" in reason for reason in part.reasons)
 
 
-def test_a_corner_under_the_face_raises_the_models_bar_and_a_line_alone_is_no_evidence(models):
-    image = load_image(FIXTURES / "faces" / "biden.jpg")
-    (face,) = models[0].detect(image)
+def test_a_corner_under_the_face_raises_the_models_bar_and_a_line_alone_is_no_evidence(webcam):
+    frames, detections, _ = webcam
+    image, face = frames[0][2], detections[0][0]
     x1, y1, x2, y2 = face.box
     width = x2 - x1
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    below = int(y2 + 0.6 * width)
+    below, thick = int(y2 + 0.3 * width), int(width / 15)  # under the chin, 2-3 px wide in the cue's view
     line = gray.copy()
-    cv2.line(line, (int(x1 - width), below), (int(x2 + width), below), 0, 4)  # a desk's edge under the face
+    cv2.line(line, (int(x1 - width), below), (int(x2 + width), below), 255, thick)  # a desk's edge under the face
     corner = line.copy()
-    cv2.line(corner, (int(x2 + width), below), (int(x2 + width), int(y1 - 0.5 * width)), 0, 4)  # and a side
+    cv2.line(corner, (int(x2 + width), below), (int(x2 + width), int(y1 - 0.5 * width)), 255, thick)  # and a side
     assert screen_frame_cue(gray, face).evidence == 0.0
     with_line = screen_frame_cue(line, face)
     assert with_line.evidence == 0.0 and "below" in with_line.reason
