@@ -19,7 +19,7 @@ from engine.faces.liveness import (
 from engine.faces.liveness.cues import DEFAULT_THRESHOLD, combine, screen_frame_cue
 from engine.faces.liveness_points import CAMERA_POINT, POINTS_FILE, STILL_POINT, describe_points
 from engine.faces.quality import head_yaw
-from engine.images import load_image, video_frames
+from engine.images import video_frames
 
 from conftest import FIXTURES
 
@@ -295,3 +295,19 @@ def test_cli_exit_codes(tmp_path, capsys):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     assert run_cli(tmp_path / "broken.mp4") == 2
     assert run_cli(tmp_path / "missing.jpg") == 2
+
+
+def test_settings_say_where_the_liveness_points_come_from(qtbot):
+    from gui.app import Studio
+    from gui.tabs.settings import SettingsTab
+
+    studio = Studio(load_settings())
+    tab = SettingsTab(studio)
+    qtbot.addWidget(tab)
+    shown = tab.liveness_points.text()
+    assert f"Camera: spoof score ≥ {CAMERA_POINT.threshold:.2f}" in shown
+    assert "fitted on camera frames of live people" in shown
+    assert "Still photos:" in shown and "APCER" in shown and "BPCER" in shown
+    tab.set_value("liveness.threshold", 0.7)
+    assert "Yours is 0.70, which was not measured" in tab.liveness_points.text()
+    studio.close()
