@@ -311,3 +311,11 @@ def test_settings_say_where_the_liveness_points_come_from(qtbot):
     tab.set_value("liveness.threshold", 0.7)
     assert "Yours is 0.70, which was not measured" in tab.liveness_points.text()
     studio.close()
+
+
+def test_calibrate_prints_the_liveness_points(capsys):
+    from engine.cli.training import print_liveness_points
+
+    print_liveness_points()
+    out = capsys.readouterr().out
+    assert out.startswith("passive liveness: Camera: spoof score") and "Still photos:" in out and "BPCER" in out
