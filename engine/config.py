@@ -177,7 +177,8 @@ class LivenessSettings(_Section):
                       help="liveness check in the window: passive cues, or passive cues and a challenge")
     kiosk_mode: str = _spec("passive+challenge", "", choices=LIVENESS_MODES, help="liveness check in kiosk mode")
     # The defaults are the operating points of resources/calibration/liveness.json (`python bench/liveness.py
-    # --fit`): the camera's fitted on camera frames of live people, the still's on web photos of live people.
+    # --fit`), both fitted on camera frames of live people: the camera's on the live view's 15-frame windows, the
+    # still's on single frames.
     threshold: float = _spec(CAMERA_POINT.threshold, "spoof score", 0.05, 0.99,
                              help="a face followed by the camera scoring this or more is a suspected spoof")
     still_threshold: float = _spec(STILL_POINT.threshold, "spoof score", 0.05, 0.99,
