@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
 
 import cv2
 import numpy as np
 import pytest
 
+from engine.config import LivenessSettings, load_settings
 from engine.faces.antispoof import AntiSpoofModel
 from engine.faces.detect import FaceDetector
 from engine.faces.landmarks import FaceMeshModel, eye_openness
 from engine.faces.liveness import (
     Action, ChallengeSession, ChallengeState, Cue, PassiveLiveness, assess_frames, random_actions,
 )
-from engine.faces.liveness.cues import combine
+from engine.faces.liveness.cues import DEFAULT_THRESHOLD, combine, screen_frame_cue
+from engine.faces.liveness_points import CAMERA_POINT, POINTS_FILE, STILL_POINT, describe_points
 from engine.faces.quality import head_yaw
 from engine.images import video_frames
 
@@ -191,6 +194,82 @@ def test_a_frozen_face_is_noticed_but_cannot_decide_alone(webcam, models):
     assert combine([Cue("frozen", 1.0)]) < passive.threshold
 
 
+def test_a_face_cut_by_the_image_border_is_not_judged_live(webcam, models):
+    frames, detections, _ = webcam
+    image, face = frames[0][2], detections[0][0]
+    cut = np.ascontiguousarray(image[:, int(face.box[0] + 0.35 * face.width):])  # its left third out of view
+    judge = lambda rgb: assess_frames([(0, 0.0, rgb)], models[0], None, STILL_POINT.threshold, min_frames=1,  # noqa: E731
+                                      antispoof=models[2])[0]
+    (whole,) = judge(image)
+    (part,) = judge(cut)
+    assert whole.live and whole.evidence["cut"] == [0.0]
+    assert not part.live and part.evidence["cut"] == [1.0]
+    assert any("cut by the image's border" in reason for reason in part.reasons)
+
+
+def test_a_corner_under_the_face_raises_the_models_bar_and_a_line_alone_is_no_evidence(webcam):
+    frames, detections, _ = webcam
+    image, face = frames[0][2], detections[0][0]
+    x1, y1, x2, y2 = face.box
+    width = x2 - x1
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    below, thick = int(y2 + 0.3 * width), int(width / 15)  # under the chin, 2-3 px wide in the cue's view
+    line = gray.copy()
+    cv2.line(line, (int(x1 - width), below), (int(x2 + width), below), 255, thick)  # a desk's edge under the face
+    corner = line.copy()
+    cv2.line(corner, (int(x2 + width), below), (int(x2 + width), int(y1 - 0.5 * width)), 255, thick)  # and a side
+    assert screen_frame_cue(gray, face).evidence == 0.0
+    with_line = screen_frame_cue(line, face)
+    assert with_line.evidence == 0.0 and "below" in with_line.reason
+    assert screen_frame_cue(corner, face).evidence == 1.0
+    # the corner alone is no spoof; a face the model only just passes alone is a spoof beside a corner
+    assert combine([Cue("screen_frame", 1.0)]) < CAMERA_POINT.threshold
+    just_live = Cue("model", CAMERA_POINT.threshold - 0.01)
+    assert combine([just_live]) < CAMERA_POINT.threshold <= combine([just_live, Cue("screen_frame", 1.0)])
+
+
+# ---- operating points ----
+
+def test_the_camera_point_was_fitted_on_live_clips_only():
+    camera = json.loads(POINTS_FILE.read_text(encoding="utf-8"))["camera"]
+    assert camera["attack_data_used"] is False and camera["fitted_on"]
+    for source in camera["fitted_on"]:
+        clip = source.split(":")[0]
+        assert "_live_" in clip
+        if "replay" in clip:  # a live person beside a replay: his track only
+            assert "the live person's track only" in source
+    assert camera["command"].startswith("python bench/liveness.py") and "--fit" in camera["command"]
+    held_out = [fold["held_out"] for fold in camera["details"]["leave_out"]]
+    assert all(any(source.split(":")[0] in fold for fold in held_out) for source in camera["fitted_on"])
+    assert LivenessSettings().threshold == CAMERA_POINT.threshold == DEFAULT_THRESHOLD
+
+
+def test_the_still_point_was_fitted_on_single_frames_of_live_people_and_measured_on_web_photos():
+    still = json.loads(POINTS_FILE.read_text(encoding="utf-8"))["still"]
+    assert still["attack_data_used"] is False and still["fitted_on"]
+    for source in still["fitted_on"]:
+        clip = source.split(":")[0].split(",")[0]
+        assert "_live_" in clip and "judged alone" in source
+        if "replay" in clip:
+            assert "the live person's track only" in source
+    assert "LFW" in still["measured_on"] and not any("lfw" in source.lower() for source in still["fitted_on"])
+    assert LivenessSettings().still_threshold == STILL_POINT.threshold
+
+
+def test_the_points_are_told_with_their_origin_and_a_changed_threshold_is_flagged():
+    text = describe_points(CAMERA_POINT.threshold, STILL_POINT.threshold)
+    assert "APCER" in text and "BPCER" in text and "camera frames of live people" in text and "Yours" not in text
+    assert "Yours is 0.70, which was not measured" in describe_points(0.7, STILL_POINT.threshold)
+
+
+def test_a_saved_threshold_fitted_on_web_photos_gives_way_to_the_camera_point(tmp_path):
+    saved = tmp_path / "settings.toml"
+    saved.write_text("[liveness]\nthreshold = 0.96\n")
+    assert load_settings(saved).liveness.threshold == CAMERA_POINT.threshold
+    saved.write_text("[liveness]\nthreshold = 0.8\n")  # chosen by the user: kept
+    assert load_settings(saved).liveness.threshold == 0.8
+
+
 # ---- command line ----
 
 def run_cli(*argv):
@@ -208,7 +287,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     cv2.imwrite(str(spoof_image), cv2.cvtColor(phone_frame, cv2.COLOR_RGB2BGR))
     assert run_cli(spoof_image) == 1
     person, phone = capsys.readouterr().out.splitlines()
-    assert ": live (" in person
+    assert ": live (" in person and f"threshold {STILL_POINT.threshold:.2f}" in person  # a still: the still point
     assert "SPOOF suspected" in phone and "a trained anti-spoofing model sees a screen or a print" in phone
     # crossed arms under Obama's face look like a border to the edge cue alone; the model outweighs it
     assert run_cli(FIXTURES / "faces" / "obama.jpg", FIXTURES / "faces" / "biden.jpg") == 0
@@ -216,3 +295,27 @@ def test_cli_exit_codes(tmp_path, capsys):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     assert run_cli(tmp_path / "broken.mp4") == 2
     assert run_cli(tmp_path / "missing.jpg") == 2
+
+
+def test_settings_say_where_the_liveness_points_come_from(qtbot):
+    from gui.app import Studio
+    from gui.tabs.settings import SettingsTab
+
+    studio = Studio(load_settings())
+    tab = SettingsTab(studio)
+    qtbot.addWidget(tab)
+    shown = tab.liveness_points.text()
+    assert f"Camera: spoof score ≥ {CAMERA_POINT.threshold:.2f}" in shown
+    assert "fitted on camera frames of live people" in shown
+    assert "Still photos:" in shown and "APCER" in shown and "BPCER" in shown
+    tab.set_value("liveness.threshold", 0.7)
+    assert "Yours is 0.70, which was not measured" in tab.liveness_points.text()
+    studio.close()
+
+
+def test_calibrate_prints_the_liveness_points(capsys):
+    from engine.cli.training import print_liveness_points
+
+    print_liveness_points()
+    out = capsys.readouterr().out
+    assert out.startswith("passive liveness: Camera: spoof score") and "Still photos:" in out and "BPCER" in out

@@ -18,7 +18,8 @@ def register(commands) -> None:
                     "Exit 0 when every face looks live, 1 when a spoof is found, 2 on bad input.")
     liveness.add_argument("files", nargs="+", type=Path, metavar="VIDEO_OR_IMAGE")
     liveness.add_argument("--threshold", type=float, default=None,
-                          help="spoof score at or above which a face is a spoof (default: Settings › Liveness)")
+                          help="spoof score at or above which a face is a spoof (default: Settings › Liveness, "
+                               "the camera's point for videos and the still's for images)")
     liveness.add_argument("--every", type=int, default=1, metavar="N", help="look at every N-th video frame (speed)")
     add_publish_arguments(liveness)
     liveness.set_defaults(run=run_liveness)
@@ -27,8 +28,10 @@ def register(commands) -> None:
 def run_liveness(args) -> int:
     from ..config import load_settings
 
-    threshold = args.threshold if args.threshold is not None else load_settings().liveness.threshold
-    if not 0.0 < threshold <= 1.0:
+    settings = load_settings().liveness
+    given = args.threshold
+    thresholds = (settings.threshold, settings.still_threshold) if given is None else (given, given)
+    if not all(0.0 < threshold <= 1.0 for threshold in thresholds):
         print("error: --threshold must be in (0, 1].", file=sys.stderr)
         return EXIT_BAD_INPUT
     unreadable = [(path, why) for path in args.files if (why := why_unreadable(path))]
@@ -40,7 +43,7 @@ def run_liveness(args) -> int:
     with session(args, with_gallery=False) as recognizer:  # publishes each spoof found (--mqtt, --webhook)
         for path in args.files:
             try:
-                spoofs = judge_file(path, recognizer, threshold, max(1, args.every))
+                spoofs = judge_file(path, recognizer, thresholds, max(1, args.every))
             except BadInput as error:
                 print(f"{one_line(path)}: error: {one_line(error)}", file=sys.stderr)
                 bad_input = True
@@ -53,9 +56,11 @@ def run_liveness(args) -> int:
     return EXIT_NEGATIVE if spoof_found else EXIT_OK
 
 
-def judge_file(path: Path, recognizer, threshold: float, every: int) -> list:
-    """Print one line per face; returns the TrackReports of the faces judged spoofs."""
+def judge_file(path: Path, recognizer, thresholds: tuple[float, float], every: int) -> list:
+    """Print one line per face; returns the TrackReports of the faces judged spoofs. thresholds: (a video's, an
+    image's)."""
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    threshold = thresholds[1] if is_image else thresholds[0]
     frames = image_frames(path) if is_image else video_frames(path, every)
     reports, too_short = recognizer.judge_liveness(frames, 1 if is_image else 5, threshold)
     if not reports:

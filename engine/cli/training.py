@@ -235,8 +235,16 @@ def run_calibrate(args) -> int:
     plot = args.plot or data_dir() / "calibration.png"
     plot_calibration(genuine, impostor, tau, args.far, plot)
     print(f"curves written to {plot}")
+    print_liveness_points()
     print(f"tau={tau:.6f}")
     return EXIT_OK
+
+
+def print_liveness_points() -> None:
+    from ..faces.liveness_points import describe_points
+
+    liveness = load_settings().liveness
+    print("passive liveness: " + describe_points(liveness.threshold, liveness.still_threshold).replace("\n", "\n  "))
 
 
 def _gallery_distances(args):

@@ -20,6 +20,7 @@ from engine.errors import LikenessError
 from engine.events import send_test_event
 from engine.gallery import URL_VARIABLE
 from engine.faces.encoders import ENCODER_FACTS, with_encoder
+from engine.faces.liveness_points import describe_points
 from engine.operating import identify_point
 from engine.training.calibration import PRESET_FARS, Calibration
 
@@ -129,7 +130,17 @@ class SettingsTab(QScrollArea):
             form.addRow(f"{f.name.replace('_', ' ')}" + (f" ({unit})" if unit else ""), row)
         if name == "integrations":
             form.addRow(self._test_event_row())
+        if name == "liveness":
+            self.liveness_points = QLabel()
+            self.liveness_points.setWordWrap(True)
+            form.addRow(self.liveness_points)
+            self.show_liveness_points()
         return box
+
+    def show_liveness_points(self) -> None:
+        """Where the liveness thresholds come from and what they measured (resources/calibration/liveness.json)."""
+        liveness = self.studio.settings.liveness
+        self.liveness_points.setText(describe_points(liveness.threshold, liveness.still_threshold))
 
     def _test_event_row(self) -> QWidget:
         """"Send a test event" to the broker and the webhook set above, and what happened."""
@@ -328,6 +339,7 @@ class SettingsTab(QScrollArea):
         self._bound_tau()
         self._show("recognition.tau", self.studio.settings.recognition.tau)
         self.show_tau_meaning()
+        self.show_liveness_points()
 
     def _check_measured(self, tau) -> None:
         """ValueError unless tau lies where the encoder's calibration measured what it accepts and rejects."""
@@ -453,6 +465,7 @@ class SettingsTab(QScrollArea):
             self._show(key, getattr(getattr(defaults, section), name))
         self._bound_tau()
         self.show_tau_meaning()
+        self.show_liveness_points()
 
 
 def camera_title(source: str) -> str:

@@ -8,11 +8,14 @@ faces of a stream followed one by one (tracks.py).
    physical reason, combined into one spoof score in 0..1 (spoof at or above a threshold):
    - model: a trained anti-spoofing model (MiniFASNet, engine/faces/antispoof.py) sees a screen or a
      print in the face and its surroundings.
-   - screen_frame: a straight edge runs beneath the whole face, often with straight sides beside it
+   - screen_frame: a corner of a frame under the face, a straight edge beneath it met by a straight side
      (a phone's or monitor's border). Behind a live person no straight line can pass under the chin:
-     the neck and shoulders are in the way.
+     the neck and shoulders are in the way. It raises the model's bar; it cannot call a spoof alone.
    - frozen: the face has not moved at all for seconds; a live face always does a little.
+   - cut: the face is cut by the image's border, so it cannot be judged live.
    LivenessMonitor tracks the faces of a stream by box overlap and keeps one PassiveLiveness per face.
+   The thresholds are operating points per population (a camera's stream, a still image), fitted on live
+   people only, with their provenance: engine/faces/liveness_points.py.
 
 A spoof is a result (PassiveVerdict.live is False, with reasons in words), never an exception.
 """
