@@ -165,7 +165,7 @@ def main() -> None:
     orl_people = np.unique(orl_labels)
     for first_shot in (False, True):
         evaluate("ORL, first shot enrolled" if first_shot else "ORL", orl, orl_labels, orl_people, orl_people,
-                 (10, 15, 20, 30, 39), args.splits, first_shot, settings.tau, args.stranger_rate, identity, rng)
+                 (3, 5, 10, 15, 20, 30, 39), args.splits, first_shot, settings.tau, args.stranger_rate, identity, rng)
     lfw, lfw_labels, _ = cached_embeddings(args.lfw, settings)
     names, counts = np.unique(lfw_labels, return_counts=True)
     evaluate("LFW View-1", lfw, lfw_labels, names[counts >= 2], names[counts == 1], (10, 100, 1000),

@@ -9,16 +9,18 @@ identification rate FPIR ("a stranger is named at most 1 time in N"), each compa
 and the identification threshold is the distance at which the impostor distances' CDF equals that FAR. It tightens
 as the gallery grows, and it is never looser than τ.
 
-Whose impostors? A door's strangers look like its enrolled people (one camera, one light): on ORL they sit 0.85 LFW
-standard deviations closer than LFW's web photos, so a threshold from LFW names strangers in a room. With at least
+Whose impostors? A door's strangers look like its enrolled people (one camera, one light): on ORL they sit 0.63
+(dlib), 0.84 (dlib+facenet) and 1.30 (dlib+sface) LFW standard deviations closer than LFW's web photos, so a
+threshold from LFW names strangers in a room. With at least
 MIN_PEOPLE people enrolled, the impostor distances are the gallery's own (each enrolled shot against every other
 person's reference, as `match.identify` compares a probe). A few hundred distances cannot show a tail at 1e-5, so
 they give the location and scale, and the encoder's LFW impostor histogram (millions of pairs) gives the shape of
-the tail. A mean of a few people's distances is uncertain, so it is taken one standard error lower (CAUTION): a
-gallery of 15 moves 0.015, one of 1,000 0.002. LFW's lower tail is heavier than a normal one (look-alikes), which
-makes the estimate conservative in ORL's room for the fused encoder; for dlib's alone ORL's tail is heavier still,
-and without CAUTION 1.6-2.5 % of strangers were named at K = 10-20 for a target of 1 % (bench/open_set.py). A
-smaller gallery falls back to the LFW curve moved FALLBACK_SHIFT LFW standard deviations closer, as rooms are.
+the tail. A mean of a few people's distances is uncertain, so it is taken CAUTION = 2 standard errors lower (a
+one-sided 97.5 % bound on it): a gallery of 15 moves about 0.03, one of 1,000 0.004. With one standard error,
+dlib+sface named 0.9-1.3 % of ORL's strangers at K = 10-20 for a target of 1 %, and dlib alone 1.0 % at K = 10
+(bench/open_set.py). A smaller gallery falls back to the encoder's LFW curve moved closer by how much closer ORL's
+room is for that encoder (ROOM_SHIFT, fitted on ORL: so ORL cannot test it) plus ROOM_MARGIN for rooms closer
+still; an encoder never measured in a room gets UNKNOWN_SHIFT.
 
 Misses (an enrolled person not recognised) come from the gallery's own repeat shots when at least MIN_PEOPLE people
 have two or more, else from LFW's genuine pairs (web photos vary more than a door's camera: an upper bound).
@@ -35,8 +37,12 @@ from .match import GalleryMatrix, distances
 from .training.calibration import Calibration
 
 MIN_PEOPLE = 10  # fewer: the gallery's location and scale vary by +-0.03 or more (ORL, bench/open_set.py)
-FALLBACK_SHIFT = 1.0  # LFW standard deviations: ORL's impostors are 0.85 closer than LFW's
-CAUTION = 1.0  # the gallery's mean impostor distance is taken this many standard errors (std / sqrt(people)) lower
+# How much closer ORL's one-camera impostors sit than LFW's, in the encoder's LFW impostor standard deviations
+# (the encoder's id before ":"), measured on all ORL pairs; a small gallery's fallback adds ROOM_MARGIN.
+ROOM_SHIFT = {"dlib_resnet_v1": 0.63, "dlib+facenet": 0.84, "dlib+sface": 1.30}
+ROOM_MARGIN = 0.7
+UNKNOWN_SHIFT = 2.0
+CAUTION = 2.0  # the gallery's mean impostor distance is taken this many standard errors (std / sqrt(people)) lower
 SAMPLE = 1000  # at most this many people and shots enter the gallery's estimates (1e6 distances: a few 100 ms)
 TAIL_PAIRS = 10  # below the FAR of this many LFW pairs the tail is extrapolated as a normal one
 
@@ -143,7 +149,7 @@ def identify_point(matrix: GalleryMatrix, tau: float, one_in: int, encoder_id: s
     Cost: one (shots x people) distance matrix, each side at most SAMPLE rows."""
     people = len(np.unique(matrix.owners)) if len(matrix.owners) else 0
     shape = lfw_shape(encoder_id)
-    curve = gallery_curve(matrix, shape) if people >= MIN_PEOPLE else fallback_curve(shape)
+    curve = gallery_curve(matrix, shape) if people >= MIN_PEOPLE else fallback_curve(shape, encoder_id)
     if curve is None:
         return IdentifyPoint(tau, tau, people, one_in, None, None, "nothing", "nothing")
     far = per_comparison_far(1 / one_in, people)
@@ -167,13 +173,15 @@ def gallery_curve(matrix: GalleryMatrix, shape: TailShape | None) -> ImpostorCur
     return ImpostorCurve(mean - CAUTION * std / np.sqrt(people), std, shape, source)
 
 
-def fallback_curve(shape: TailShape | None) -> ImpostorCurve | None:
-    """LFW's impostor curve moved FALLBACK_SHIFT standard deviations closer: a room's strangers are closer than
-    web photos'. None when the encoder has no LFW calibration."""
+def fallback_curve(shape: TailShape | None, encoder_id: str) -> ImpostorCurve | None:
+    """The encoder's LFW impostor curve moved closer by its ROOM_SHIFT and ROOM_MARGIN (UNKNOWN_SHIFT when it was
+    never measured in a room): a room's strangers are closer than web photos'. None without an LFW calibration."""
     if shape is None:
         return None
-    return ImpostorCurve(shape.mean - FALLBACK_SHIFT * shape.std, shape.std, shape,
-                         f"LFW's impostors moved {FALLBACK_SHIFT:g} standard deviation closer, as a room's are")
+    measured = ROOM_SHIFT.get(encoder_id.partition(":")[0])
+    shift = UNKNOWN_SHIFT if measured is None else measured + ROOM_MARGIN
+    return ImpostorCurve(shape.mean - shift * shape.std, shape.std, shape,
+                         f"LFW's impostors moved {shift:.2g} standard deviations closer, as a room's are")
 
 
 def miss_rate(matrix: GalleryMatrix, threshold: float, shape: TailShape | None) -> tuple[float | None, str]:
