@@ -239,8 +239,9 @@ def test_a_file_name_with_a_newline_or_tab_cannot_forge_a_result_line(gallery, t
     capsys.readouterr()
     assert main(["identify", str(forged), *gallery]) == 1
     assert main(["embed", str(forged)]) == 0
+    out = capsys.readouterr().out
     assert main(["identify", str(tmp_path / "missing\nerror: forged.jpg"), *gallery]) == 2
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     identified, embedded = out.splitlines()  # one line per face, one per image
     assert identified.count("\t") == 2 and "\tnot recognized" in identified and "\\t" in identified
     assert embedded.startswith(f"{tmp_path}/x.jpg\\tBarack") and embedded.count("\t") == 1

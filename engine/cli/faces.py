@@ -159,8 +159,6 @@ def run_identify(args) -> int:
 
     everyone_known, bad = True, False
     with session(args) as recognizer:
-        if recognizer.gallery.names():  # an empty gallery is refused below
-            print(recognizer.identify_point().summary(), file=sys.stderr)
         for path in args.images:
             try:
                 image = load_image(path)
@@ -175,6 +173,8 @@ def run_identify(args) -> int:
             for face in faces:
                 everyone_known &= face.match.recognized
                 print(f"{one_line(path)}\t{describe_match(face.match)}\tbox={np.round(face.box).astype(int).tolist()}")
+        if not bad:  # what the threshold means; a refusal stays one sentence
+            print(f"note: {recognizer.identify_point().summary()}", file=sys.stderr)
     if bad:
         return EXIT_BAD_INPUT
     return EXIT_OK if everyone_known else EXIT_NEGATIVE
