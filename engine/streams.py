@@ -138,6 +138,18 @@ class FaceDecision:
         return "; ".join(self.reasons)
 
 
+# The kiosk's big line speaks of one face: the one asked to act, else a recognised one (the door's answer), else
+# a spoof, else a stranger, else the largest face.
+HEADLINE_ORDER = (Kind.CHALLENGE_RUNNING, Kind.RECOGNIZED, Kind.CHALLENGE_FAILED, Kind.SPOOF, Kind.UNKNOWN)
+
+
+def headline_of(decisions: list[FaceDecision]) -> FaceDecision | None:
+    """The decision the kiosk's big line shows, among one frame's (largest face first); a spoof banner never
+    stands over a green name."""
+    ranked = [d for kind in HEADLINE_ORDER for d in decisions if d.kind is kind]
+    return ranked[0] if ranked else (decisions[0] if decisions else None)
+
+
 @dataclass(frozen=True)
 class StreamUpdate:
     """One frame's decisions: one per face (in the faces' order), the new visits among them, and the
@@ -146,7 +158,7 @@ class StreamUpdate:
     decisions: tuple[FaceDecision, ...] = ()
     announced: tuple[FaceDecision, ...] = ()
     visits: dict = field(default_factory=dict)  # visit -> last seen (s)
-    headline: FaceDecision | None = None  # the face the kiosk speaks of (the one challenged, else the largest)
+    headline: FaceDecision | None = None  # the face the kiosk's big line speaks of (headline_of)
 
 
 @dataclass
@@ -240,8 +252,7 @@ class IdentifyStream:
         decisions = [self._decide(face, t, label, now) for face, t, label in zip(faces, track_ids, labels)]
         decisions, announced = self._visited(decisions, now)
         open_visits = {v.number: v.last_seen for v in self._visits.values()}
-        headline = next((d for d in decisions if d.track == self._challenge_track), decisions[0] if decisions else None)
-        return StreamUpdate(tuple(decisions), tuple(announced), open_visits, headline)
+        return StreamUpdate(tuple(decisions), tuple(announced), open_visits, headline_of(decisions))
 
     def _forget(self, now: float) -> None:
         """Drop what can no longer matter (a door runs for months): gone tracks, their passes, expired failures,

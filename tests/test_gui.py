@@ -63,6 +63,24 @@ def test_a_person_enrolled_from_one_photo_is_recognized_in_the_video(qtbot, wind
     assert "1 person enrolled" in window.gallery_size.text()
 
 
+def test_the_log_has_one_row_per_visit(qtbot, window, zubair_photo):
+    """He sits in front of the camera the whole clip: one row, whose last-seen time moves, not a row every
+    cooldown."""
+    enroll_photo(qtbot, window, "Zubair", zubair_photo)
+
+    def rows():
+        return [e for e in window.recognize.entries if e.kind is Kind.RECOGNIZED and e.name == "Zubair"]
+
+    qtbot.waitUntil(lambda: bool(rows()), timeout=20000)
+    first = rows()[0].first
+    cooldown = window.studio.settings.kiosk.cooldown
+    qtbot.waitUntil(lambda: rows()[0].last > first, timeout=20000)
+    qtbot.wait(int(1000 * (cooldown + 1)))  # longer than the cooldown: he would have been logged again
+    assert len(rows()) == 1 and rows()[0].first == first
+    last_cell = window.recognize.log.item(window.recognize.entries.index(rows()[0]), window.recognize.LAST)
+    assert last_cell.text() == rows()[0].last > first
+
+
 def test_a_stranger_is_not_recognized(qtbot, window):
     enroll_photo(qtbot, window, "Obama", str(FACES / "obama.jpg"))
     qtbot.waitUntil(lambda: any(e.kind is Kind.UNKNOWN for e in window.recognize.entries), timeout=20000)

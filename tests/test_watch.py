@@ -75,7 +75,8 @@ def test_ctrl_c_stops_watch_cleanly(zubair, tmp_path):
             assert line or process.poll() is None, process.stderr.read()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130
-        assert "stopped" in process.stderr.read() and "Traceback" not in process.stderr.read()
+        said = process.stderr.read()
+        assert "stopped" in said and "Traceback" not in said
     finally:
         if process.poll() is None:
             process.kill()

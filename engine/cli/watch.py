@@ -45,9 +45,8 @@ def run_watch(args) -> int:
             source.close()
             raise BadInput(f"Nobody is enrolled in {recognizer.gallery.status().where}: enroll someone first "
                            "(python main.py enroll NAME PHOTO).")
-        decisions = StreamDecisions(recognizer, "watch")
-        start = None
-        try:  # from the line that says Ctrl+C stops it on
+        decisions, start = StreamDecisions(recognizer, "watch"), None
+        try:  # from the line that says Ctrl+C stops on, Ctrl+C stops cleanly
             print(f"watching {describe_source(args.source)} (liveness: {liveness_mode(recognizer.settings, 'watch')}; "
                   "Ctrl+C stops)", file=sys.stderr, flush=True)
             while True:
