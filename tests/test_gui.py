@@ -756,7 +756,7 @@ def test_a_trained_encoder_is_used_with_its_own_gallery(qtbot, window, zubair_ph
     assert window.studio.settings.recognition.decision == "distance"
 
     window.settings_tab.set_value("recognition.encoder", "dlib+facenet")
-    assert window.studio.gallery.path == shipped_gallery and "1 people enrolled" in window.gallery_size.text()
+    assert window.studio.gallery.path == shipped_gallery and "1 person enrolled" in window.gallery_size.text()
     assert window.settings_tab.calibration.encoder_id == window.studio.gallery.encoder_id
     qtbot.waitUntil(lambda: live_name(window) == "Zubair", timeout=10000)
 
