@@ -110,12 +110,11 @@ def main() -> None:
     if args.replay:
         window.tabs.setCurrentWidget(window.recognize)
         window.switch_camera(str(args.replay))
-        for _ in range(60):  # until the phone's face is judged (ten frames of it), 30 s at most
-            wait(500)
+        for _ in range(300):  # until the phone's face is judged (ten frames of it), 30 s at most
+            wait(100)
             faces = studio.latest.faces if studio.latest else []
             if any(f.liveness is not None and f.liveness.settled and not f.liveness.verdict.live for f in faces):
-                break
-        wait(1000)
+                break  # taken at once: the phone moves out of view within a second
         window.grab().save(str(out / "liveness.png"))
     window.close()
 
