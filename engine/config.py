@@ -472,10 +472,18 @@ PIN_HASH = "pbkdf2_sha256"
 PIN_ITERATIONS = 200_000
 
 
+# The default PIN's hash, computed once here: every Settings() would otherwise spend 80 ms hashing "0000" (a PIN
+# everyone knows from the README, so a fixed salt hides nothing).
+DEFAULT_PIN_HASH = ("pbkdf2_sha256$200000$6c696b656e6573732d64656661756c74$"
+                    "f0cc729109336cd1f24a6086ba9b318280bb79fc3f2d9581bf43aa2e381aa054")
+
+
 @functools.lru_cache(maxsize=16)
 def hashed_pin(pin: str) -> str:
     """The PIN as Settings hold and save it: pbkdf2_sha256$iterations$salt$hash, salted at random once per PIN
-    and process (so that equal settings stay equal)."""
+    and process (so that equal settings stay equal); the default PIN has its hash ready (DEFAULT_PIN_HASH)."""
+    if pin == "0000":
+        return DEFAULT_PIN_HASH
     salt = secrets.token_hex(16)
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), PIN_ITERATIONS).hex()
     return f"{PIN_HASH}${PIN_ITERATIONS}${salt}${digest}"

@@ -13,6 +13,7 @@ the weights were fitted on LFW View-1 DevTrain only, the weight by cross-validat
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,14 @@ FUSIONS = {
 def fused_id(name: str) -> str:
     """The id of a fused encoder: both models' ids and the statistics file, hashed."""
     fusion = FUSIONS[name]
-    parts = f"{FaceEncoder.model_id()}|{fusion.partner.model_id()}|{file_sha256(fusion.statistics_file())}"
+    statistics = fusion.statistics_file()
+    stat = statistics.stat()
+    return _fused_id(name, statistics, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _fused_id(name: str, statistics: Path, size: int, mtime_ns: int) -> str:
+    parts = f"{FaceEncoder.model_id()}|{FUSIONS[name].partner.model_id()}|{file_sha256(statistics)}"
     return f"{name}:{hashlib.sha256(parts.encode()).hexdigest()[:12]}"
 
 
