@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,7 @@ class FacePipeline:
         self.encoder = encoder or open_encoder(settings.encoder, use_gpu=settings.use_gpu)
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="liveness")
         self.liveness: LivenessMonitor | None = None
         self.set_liveness(liveness_threshold)
 
@@ -150,11 +152,12 @@ class FacePipeline:
         detected = time.perf_counter()
         chips = align_faces(image_rgb, [d.landmarks for d in detections], self.template)
         aligned = time.perf_counter()
+        judged = None  # liveness needs only the detections: it runs beside the encoders (ONNX Runtime frees the GIL)
+        if self.liveness is not None and timestamp is not None:
+            judged = self._beside.submit(self.liveness.update, image_rgb, detections, timestamp)
         embeddings = self.encoder.encode_faces(image_rgb, detections, chips)
         encoded = time.perf_counter()
-        verdicts: Sequence[TrackedVerdict | None] = [None] * len(detections)
-        if self.liveness is not None and timestamp is not None:
-            verdicts = self.liveness.update(image_rgb, detections, timestamp)
+        verdicts: Sequence[TrackedVerdict | None] = [None] * len(detections) if judged is None else judged.result()
         checked = time.perf_counter()
         self.times = StageTimes(
             1000 * (detected - start), 1000 * (aligned - detected), 1000 * (encoded - aligned),
