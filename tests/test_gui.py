@@ -387,6 +387,13 @@ def test_recognitions_export_as_csv(qtbot, window, zubair_photo, tmp_path):
     assert rows[1][2] in ("recognized", "unknown") and 0 <= float(rows[1][4]) < 2
     assert "Saved" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: any(e.kind in ("recognized", "unknown") for e in window.studio.gallery.events()), timeout=5000)
+    gallery = window.studio.gallery.path
+    before = gallery.stat().st_size
+    window.recognize.export_csv(str(gallery))  # a slip of the file dialog must not overwrite the gallery
+    assert "data folder" in window.statusBar().currentMessage() and gallery.stat().st_size == before
+    assert window.studio.gallery.embeddings_of("Zubair").shape[0] == 1
+    window.recognize.export_csv(str(tmp_path / "no such folder" / "log.csv"))
+    assert "could not be written" in window.statusBar().currentMessage()
 
 
 def test_gallery_rename_export_delete_everything_and_import(qtbot, window, zubair_photo, tmp_path, monkeypatch):

@@ -6,11 +6,13 @@ import csv
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from engine.config import data_dir
 from engine.streams import FaceDecision, Kind
 
 from ..thumbnails import chip_pixmap
@@ -119,8 +121,20 @@ class RecognizeTab(QWidget):
         path = path or QFileDialog.getSaveFileName(self, "Export recognitions", "recognitions.csv", "CSV (*.csv)")[0]
         if not path:
             return
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(self.COLUMNS[:-1])
-            writer.writerows(entry.cells() for entry in self.entries)
+        target = Path(path).resolve()
+        if data_dir().resolve() in target.parents:  # never over the gallery, its journal or the outbox (and opening a
+            # live SQLite file outside SQLite would drop its locks)
+            self.studio.message.emit(f"Not saved: {path} is in Likeness's own data folder; choose another place.")
+            return
+        draft = target.with_name(f".{target.name}.partial")
+        try:
+            with open(draft, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(self.COLUMNS[:-1])
+                writer.writerows(entry.cells() for entry in self.entries)
+            draft.replace(target)
+        except OSError as error:  # a full disk, a folder without write permission: the old file stays as it was
+            draft.unlink(missing_ok=True)
+            self.studio.message.emit(f"Not saved: {path} could not be written ({error.strerror or error}).")
+            return
         self.studio.message.emit(f"Saved {len(self.entries)} visits to {path}.")
