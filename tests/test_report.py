@@ -58,12 +58,12 @@ def test_the_table_gives_first_and_last_recognition_per_local_day(gallery, page,
     monkeypatch.setattr("engine.cli.report.FIRST_PAGE", page)
     assert report(gallery) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["date", "person", "first", "last", "seen"]
+    assert lines[0].split() == ["date", "person", "first", "last", "seen", "written", "by"]
     assert [line.split() for line in lines[1:]] == [
-        ["2025-05-01", "Ada", "08:02:00", "17:31:00", "2"],
-        ["2025-05-01", "Grace", "09:15:00", "09:15:00", "1"],
-        ["2025-05-02", "Grace", "00:30:00", "00:30:00", "1"],
-        ["2025-05-02", "=HYPERLINK(1)", "10:00:00", "10:00:00", "1"],
+        ["2025-05-01", "Ada", "08:02:00", "17:31:00", "2", "this", "computer"],
+        ["2025-05-01", "Grace", "09:15:00", "09:15:00", "1", "this", "computer"],
+        ["2025-05-02", "Grace", "00:30:00", "00:30:00", "1", "this", "computer"],
+        ["2025-05-02", "=HYPERLINK(1)", "10:00:00", "10:00:00", "1", "this", "computer"],
     ]
 
 
@@ -71,11 +71,12 @@ def test_csv_rows_and_a_name_that_looks_like_a_formula(gallery, tmp_path, capsys
     out = tmp_path / "attendance.csv"
     assert report(gallery, "--csv", str(out)) == 0
     rows = list(csv.reader(out.open(encoding="utf-8")))
-    assert rows[0] == ["date", "person", "first", "last", "seen"]
-    assert rows[1:] == [["2025-05-01", "Ada", "08:02:00", "17:31:00", "2"],
-                        ["2025-05-01", "Grace", "09:15:00", "09:15:00", "1"],
-                        ["2025-05-02", "Grace", "00:30:00", "00:30:00", "1"],
-                        ["2025-05-02", "'=HYPERLINK(1)", "10:00:00", "10:00:00", "1"]]
+    assert rows[0] == ["date", "person", "first", "last", "seen", "written by"]
+    here = "this computer"
+    assert rows[1:] == [["2025-05-01", "Ada", "08:02:00", "17:31:00", "2", here],
+                        ["2025-05-01", "Grace", "09:15:00", "09:15:00", "1", here],
+                        ["2025-05-02", "Grace", "00:30:00", "00:30:00", "1", here],
+                        ["2025-05-02", "'=HYPERLINK(1)", "10:00:00", "10:00:00", "1", here]]
     assert "3 people on 2 days written to" in capsys.readouterr().out
 
 

@@ -168,6 +168,31 @@ def test_the_kiosk_role_cannot_add_change_or_delete_anyone(machines, postgres_ur
     assert [p.name for p in desk.people()] == ["Ada"]
 
 
+def test_a_kiosk_login_cannot_hide_that_it_wrote_a_backdated_line(machines, postgres_url, postgres_server):
+    from datetime import date
+
+    from engine.cli.report import attendance
+
+    suffix = uuid.uuid4().hex[:8]
+    enroll, kiosk, door_login, desk_login = f"enroll_{suffix}", f"kiosk_{suffix}", f"door_{suffix}", f"desk_{suffix}"
+    init_server(postgres_url, ENCODER, enroll, kiosk)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {door_login} LOGIN IN ROLE {kiosk}")
+        admin.execute(f"CREATE ROLE {desk_login} LOGIN IN ROLE {enroll}")
+    database = postgres_url.rsplit("/", 1)[1]
+    desk = machines("desk", postgres_server.url(database, desk_login))
+    desk.enroll("Ada", unit_vectors(1, 7), ["camera"])
+    line = ("INSERT INTO likeness.events (id, machine, time, kind, person{extra}) VALUES "
+            "(gen_random_uuid(), 'desk', '2025-05-01 08:00+00', 'recognized', 'Ada'{value})")
+    with psycopg.connect(postgres_server.url(database, door_login), autocommit=True) as stolen:
+        stolen.execute(line.format(extra="", value=""))  # a time of its choosing: an offline kiosk needs that
+        for column, value in (("written_by", f"'{desk_login}'"), ("received", "'2025-05-01 08:00+00'")):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                stolen.execute(line.format(extra=f", {column}", value=f", {value}"))
+    rows = attendance(desk, date(2025, 4, 30), date(2025, 5, 2))
+    assert [(row.person, row.written_by) for row in rows] == [("Ada", door_login)]  # not the desk it claims
+
+
 def full_state(g):
     people = [(p.name, p.embedding_count, p.created, p.thumbnail) for p in g.people()]
     return people, list(g.shots()), list(g.all_events())

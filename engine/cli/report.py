@@ -6,7 +6,7 @@ import argparse
 import csv
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +24,12 @@ class Attendance:
     first: datetime
     last: datetime
     seen: int
+    writers: set[str] = field(default_factory=set)  # a shared gallery's logins that wrote these lines
+
+    @property
+    def written_by(self) -> str:
+        """Who wrote the lines: the server's logins (a kiosk cannot write another's), or this computer."""
+        return ", ".join(sorted(self.writers)) or "this computer"
 
 
 def register(commands) -> None:
@@ -97,14 +103,17 @@ def attendance(gallery, start: date, end: date) -> list[Attendance]:
     since = datetime.combine(start, datetime.min.time()).astimezone()
     until = datetime.combine(end + timedelta(days=1), datetime.min.time()).astimezone()
     rows: dict[tuple[date, str], Attendance] = {}
-    for when, person in recognitions(gallery, since, until):
+    for when, person, writer in recognitions(gallery, since, until):
         row = rows.setdefault((when.date(), person), Attendance(when.date(), person, when, when, 0))
         row.first, row.last, row.seen = min(row.first, when), max(row.last, when), row.seen + 1
+        if writer:
+            row.writers.add(writer)
     return sorted(rows.values(), key=lambda row: (row.day, row.first, row.person))
 
 
 def recognitions(gallery, since: datetime, until: datetime):
-    """(local time, name) of each recognition or accepted verification logged in [since, until)."""
+    """(local time, name, server login that wrote it or None) of each recognition or accepted verification logged
+    in [since, until)."""
     limit = FIRST_PAGE
     while True:  # events() gives the newest `limit`; grow it until it reaches back past `since`
         events = gallery.events(limit)
@@ -115,7 +124,7 @@ def recognitions(gallery, since: datetime, until: datetime):
         if not event.person or not since <= (when := _when(event)) < until:
             continue
         if event.kind in RECOGNISED_KINDS or (event.kind == LEGACY_VERIFY and "accepted" in (event.detail or "")):
-            yield when.astimezone(), event.person
+            yield when.astimezone(), event.person, event.written_by
 
 
 def _when(event) -> datetime:
@@ -123,18 +132,20 @@ def _when(event) -> datetime:
 
 
 def table(rows: list[Attendance]) -> str:
-    lines = [("date", "person", "first", "last", "seen")]
-    lines += [(str(r.day), r.person, f"{r.first:%H:%M:%S}", f"{r.last:%H:%M:%S}", str(r.seen)) for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    lines = [("date", "person", "first", "last", "seen", "written by")]
+    lines += [(str(r.day), r.person, f"{r.first:%H:%M:%S}", f"{r.last:%H:%M:%S}", str(r.seen), r.written_by)
+              for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
 
 
 def write_csv(rows: list[Attendance], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["date", "person", "first", "last", "seen"])
+        writer.writerow(["date", "person", "first", "last", "seen", "written by"])
         for r in rows:
-            writer.writerow([r.day, _cell(r.person), f"{r.first:%H:%M:%S}", f"{r.last:%H:%M:%S}", r.seen])
+            writer.writerow([r.day, _cell(r.person), f"{r.first:%H:%M:%S}", f"{r.last:%H:%M:%S}", r.seen,
+                             _cell(r.written_by)])
 
 
 def _cell(text: str) -> str:
@@ -164,9 +175,9 @@ def html_page(rows: list[Attendance], start: date, end: date) -> str:
 
 def _day_section(day: date, rows: list[Attendance]) -> str:
     cells = "".join(f"<tr><td>{html.escape(r.person)}</td><td>{r.first:%H:%M:%S}</td><td>{r.last:%H:%M:%S}</td>"
-                    f"<td>{r.seen}</td></tr>" for r in rows)
+                    f"<td>{r.seen}</td><td>{html.escape(r.written_by)}</td></tr>" for r in rows)
     return (f"<h2>{day:%A %d %B %Y}</h2>\n{_chart(rows)}\n<table><tr><th>person</th><th>first</th><th>last</th>"
-            f"<th>seen</th></tr>{cells}</table>")
+            f"<th>seen</th><th>written by</th></tr>{cells}</table>")
 
 
 def _chart(rows: list[Attendance]) -> str:

@@ -46,6 +46,7 @@ class Event(NamedTuple):
     person: str | None
     distance: float | None
     detail: str | None
+    written_by: str | None = None  # a shared gallery's server login that wrote the line (None: this computer)
 
 
 class Shot(NamedTuple):

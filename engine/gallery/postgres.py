@@ -55,7 +55,7 @@ from .base import (
     shots_by_person,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "likeness_gallery"
 CONNECT_SECONDS = 3  # libpq's connect_timeout: how long a start waits for an unreachable server
 POLL_SECONDS = 0.25  # the listener's longest sleep: queued events leave within this
@@ -93,7 +93,14 @@ CREATE TRIGGER people_changed AFTER INSERT OR UPDATE OR DELETE ON likeness.peopl
     FOR EACH ROW EXECUTE FUNCTION likeness.people_changed();
 CREATE TRIGGER embeddings_changed AFTER INSERT OR UPDATE OR DELETE ON likeness.embeddings
     FOR EACH ROW EXECUTE FUNCTION likeness.embeddings_changed();
+""",
+              # who wrote each log line, and when it arrived, set by the server: a kiosk login may write a line's
+              # time (an offline kiosk delivers its lines late, with the time they happened) but not these
+              2: """
+ALTER TABLE likeness.events ADD COLUMN written_by text NOT NULL DEFAULT session_user,
+                            ADD COLUMN received timestamptz NOT NULL DEFAULT now();
 """}
+EVENT_COLUMNS = "time, kind, person, distance, detail"  # what a machine writes; written_by and received are the server's
 
 MATRIX_ROWS = ("SELECT e.person_id, p.name, e.vector FROM likeness.embeddings e JOIN likeness.people p "
                "ON p.id = e.person_id {where} ORDER BY e.person_id, e.id")
@@ -165,16 +172,28 @@ def ensure_schema(conn: psycopg.Connection, encoder_id: str, where: str) -> None
         version = _schema_version(conn)
         if version > SCHEMA_VERSION:
             raise GalleryError(f"The gallery at {where} was written by a newer Likeness; update the app to use it.")
+        if version and not _owns_schema(conn):  # a kiosk or desk login works with the schema as it is; the
+            return _check_encoder(conn, encoder_id, where)  # owner's `server init` migrates it
         for step in range(version + 1, SCHEMA_VERSION + 1):
             conn.execute(MIGRATIONS[step])
             conn.execute("INSERT INTO likeness.meta VALUES ('schema', %s) ON CONFLICT (key) DO UPDATE "
                          "SET value = excluded.value", (str(step),))
-        row = conn.execute("SELECT value FROM likeness.meta WHERE key = 'encoder'").fetchone()
-        if row is None:
-            conn.execute("INSERT INTO likeness.meta VALUES ('encoder', %s)", (encoder_id,))
-        elif row[0] != encoder_id:
-            raise EncoderMismatch(f"The gallery at {where} holds embeddings of encoder {row[0]}, not of the current "
-                                  f"{encoder_id}; use a gallery of this encoder, or switch back.")
+        _check_encoder(conn, encoder_id, where)
+
+
+def _owns_schema(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT pg_has_role(current_user, nspowner, 'USAGE') FROM pg_namespace "
+                       "WHERE nspname = 'likeness'").fetchone()
+    return bool(row and row[0])
+
+
+def _check_encoder(conn: psycopg.Connection, encoder_id: str, where: str) -> None:
+    row = conn.execute("SELECT value FROM likeness.meta WHERE key = 'encoder'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO likeness.meta VALUES ('encoder', %s)", (encoder_id,))
+    elif row[0] != encoder_id:
+        raise EncoderMismatch(f"The gallery at {where} holds embeddings of encoder {row[0]}, not of the current "
+                              f"{encoder_id}; use a gallery of this encoder, or switch back.")
 
 
 def stored_encoder(url: str) -> str | None:
@@ -234,7 +253,9 @@ def _grant(conn: psycopg.Connection, enroll_role: str, kiosk_role: str) -> None:
          "likeness.events TO {enroll}"),
         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA likeness TO {enroll}",
         "GRANT SELECT ON likeness.people, likeness.embeddings TO {kiosk}",
-        "GRANT INSERT ON likeness.events TO {kiosk}",
+        # a kiosk writes its lines, never who wrote them nor when they arrived (the server's defaults)
+        "REVOKE INSERT ON likeness.events FROM {kiosk}",
+        "GRANT INSERT (id, machine, " + EVENT_COLUMNS + ") ON likeness.events TO {kiosk}",
         # ON CONFLICT (id) reads the key it tests; the uuid alone says nothing about anyone
         "GRANT SELECT (id) ON likeness.events TO {kiosk}",
     ]
@@ -444,6 +465,7 @@ class PostgresGallery(GalleryBase):
         self._since: datetime | None = None
         self._synced_at: datetime | None = None
         self._stale = False  # a batch of changes could not be applied: the listener reloads everyone
+        self._schema = SCHEMA_VERSION  # the server's schema version, read at each connection
         self._told: set[str] = set()  # the warnings already logged once
         self._copy = LocalCopy(copy_path(copy_dir or make_data_dir(), url, encoder_id) if keep_copy else None,
                                encoder_id)
@@ -485,6 +507,7 @@ class PostgresGallery(GalleryBase):
             self._close_connections()
             self._db = connect(self.url)
             ensure_schema(self._db, self.encoder_id, self.where)
+            self._schema = _schema_version(self._db)
             self._may_see_thumbnails = cast(tuple, self._db.execute(
                 "SELECT has_table_privilege('likeness.thumbnails', 'SELECT')").fetchone())[0]
             self._listen = connect(self.url)
@@ -830,10 +853,15 @@ class PostgresGallery(GalleryBase):
         with self._flush_lock:
             with self._server() as conn:
                 delivered = self._send(conn)
-                rows = conn.execute("SELECT time, kind, person, distance, detail FROM likeness.events "
+                rows = conn.execute(f"SELECT {EVENT_COLUMNS}, {self._writer} FROM likeness.events "
                                     "ORDER BY time DESC, seq DESC LIMIT %s", (limit,)).fetchall()
             self._copy.delivered(delivered)
-        return [Event(_utc(t), k, p, d, x) for t, k, p, d, x in rows]
+        return [Event(_utc(t), k, p, d, x, w) for t, k, p, d, x, w in rows]
+
+    @property
+    def _writer(self) -> str:
+        """The column that says who wrote a log line: written_by, or NULL on a schema its owner has not migrated."""
+        return "written_by" if self._schema >= 2 else "NULL"
 
     def matrix(self) -> GalleryMatrix:
         """All embeddings as one matrix, rows grouped by person: the server's as last synchronised (kept in

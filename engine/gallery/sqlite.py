@@ -483,7 +483,8 @@ class Gallery(GalleryBase):
                                                 (shot.name, shot.person_created)).lastrowid
                 db.execute(INSERT_EMBEDDING, (ids[shot.name], shot.vector, self.encoder_id, shot.source, shot.created,
                                               shot.thumbnail))
-            db.executemany("INSERT INTO events (time, kind, person, distance, detail) VALUES (?,?,?,?,?)", events)
+            db.executemany("INSERT INTO events (time, kind, person, distance, detail) VALUES (?,?,?,?,?)",
+                           (event[:5] for event in events))  # who wrote a shared gallery's line is the server's
         self._tell("people")
 
     def close(self) -> None:
