@@ -193,6 +193,21 @@ def test_a_kiosk_login_cannot_hide_that_it_wrote_a_backdated_line(machines, post
     assert [(row.person, row.written_by) for row in rows] == [("Ada", door_login)]  # not the desk it claims
 
 
+def test_a_version_1_gallery_is_migrated_by_its_owner_only(postgres_url):
+    from engine.gallery.postgres import MIGRATIONS, ensure_schema
+
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(MIGRATIONS[1])  # a gallery written by the previous version
+        owner.execute("INSERT INTO likeness.meta VALUES ('schema', '1'), ('encoder', %s)", (ENCODER,))
+        owner.execute("INSERT INTO likeness.events (id, time, kind) VALUES (gen_random_uuid(), now(), 'enroll')")
+        ensure_schema(owner, ENCODER, "test")
+        columns = {row[0] for row in owner.execute("SELECT column_name FROM information_schema.columns "
+                                                   "WHERE table_schema = 'likeness' AND table_name = 'events'")}
+        assert {"written_by", "received"} <= columns
+        assert owner.execute("SELECT value FROM likeness.meta WHERE key = 'schema'").fetchone()[0] == "2"
+        assert owner.execute("SELECT count(*) FROM likeness.events WHERE written_by IS NOT NULL").fetchone()[0] == 1
+
+
 def full_state(g):
     people = [(p.name, p.embedding_count, p.created, p.thumbnail) for p in g.people()]
     return people, list(g.shots()), list(g.all_events())
