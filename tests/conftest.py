@@ -110,3 +110,16 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
+
+
+@pytest.fixture
+def zubair_photo(tmp_path):
+    """Frame 20 of the webcam recording (tests/fixtures/videos), saved as a photo: the enrolment shot of its person."""
+    capture = cv2.VideoCapture(str(FIXTURES / "videos" / "zubair_live_webcam.mov"))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 20)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    path = tmp_path / "zubair.jpg"
+    cv2.imwrite(str(path), frame)
+    return str(path)

@@ -20,19 +20,6 @@ FACES = FIXTURES / "faces"
 
 
 @pytest.fixture
-def zubair_photo(tmp_path):
-    """A frame of the recording, saved as a photo: the enrolment shot of the person in the video."""
-    capture = cv2.VideoCapture(str(VIDEO))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 20)
-    ok, frame = capture.read()
-    capture.release()
-    assert ok
-    path = tmp_path / "zubair.jpg"
-    cv2.imwrite(str(path), frame)
-    return str(path)
-
-
-@pytest.fixture
 def window(qtbot):
     studio = Studio(load_settings())
     main = MainWindow(studio, str(VIDEO), loop=True)

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
 from engine.camera import RECONNECTS, FrameSource
@@ -27,16 +26,10 @@ ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
-def zubair(tmp_path):
+def zubair(tmp_path, zubair_photo):
     """A gallery with Zubair, enrolled from a frame of his webcam clip."""
-    capture = cv2.VideoCapture(str(WEBCAM))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 20)
-    ok, frame = capture.read()
-    capture.release()
-    assert ok
-    cv2.imwrite(str(tmp_path / "zubair.jpg"), frame)
     gallery = ["--gallery", str(tmp_path / "gallery.sqlite")]
-    assert main(["enroll", "Zubair", str(tmp_path / "zubair.jpg"), *gallery]) == 0
+    assert main(["enroll", "Zubair", zubair_photo, *gallery]) == 0
     return gallery
 
 
