@@ -17,7 +17,7 @@ import numpy as np
 from .errors import GalleryError, LikenessError
 from .faces.detect import Detection
 from .gallery import GalleryBase, Shot
-from .images import load_image
+from .images import library_messages, load_image
 from .pipeline import FacePipeline
 
 SAME_FACE = 12.0  # mean absolute difference (0-255) under which a photo's chip is the stored thumbnail's face
@@ -73,7 +73,8 @@ def _embedding(shot: Shot, pipeline: FacePipeline) -> tuple[np.ndarray, str]:
 def decoded_thumbnail(thumbnail: bytes | None) -> np.ndarray | None:
     if not thumbnail:
         return None
-    image = cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR)
+    with library_messages():  # a damaged thumbnail is said in one sentence, not in libjpeg's words
+        image = cv2.imdecode(np.frombuffer(thumbnail, np.uint8), cv2.IMREAD_COLOR)
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
