@@ -159,6 +159,20 @@ def identify_point(matrix: GalleryMatrix, tau: float, one_in: int, encoder_id: s
     return IdentifyPoint(threshold, tau, people, one_in, stranger_rate, misses, curve.source, genuine)
 
 
+class IdentifyPoints:
+    """identify_point() of the latest gallery matrix, computed again only when the matrix (a new object on every
+    change of the gallery), tau, the target or the encoder changed: a frame or a settings change costs nothing."""
+
+    def __init__(self):
+        self._last: tuple[GalleryMatrix, tuple, IdentifyPoint] | None = None
+
+    def of(self, matrix: GalleryMatrix, tau: float, one_in: int, encoder_id: str) -> IdentifyPoint:
+        key = (tau, one_in, encoder_id)
+        if self._last is None or self._last[0] is not matrix or self._last[1] != key:
+            self._last = matrix, key, identify_point(matrix, *key)
+        return self._last[2]
+
+
 def gallery_curve(matrix: GalleryMatrix, shape: TailShape | None) -> ImpostorCurve:
     """Impostor distances of the gallery's own people: each shot against every other person's reference (the
     mean of their shots, as match.identify compares), at most SAMPLE shots and people, chosen the same every time."""

@@ -30,7 +30,7 @@ from .events import (
 from .faces.encoders import SHIPPED_ENCODERS, encoder_id, open_encoder
 from .gallery import GalleryBase, gallery_url, open_gallery, person_name, thumbnail_jpeg
 from .match import GalleryMatrix, Identification, Verification, identify, verify
-from .operating import IdentifyPoint, identify_point
+from .operating import IdentifyPoint, IdentifyPoints
 from .pair_classifier import PairClassifier, pair_classifier_for
 from .faces.liveness import assess_frames
 from .pipeline import FaceObservation, FacePipeline, PhotoFace, StageTimes, liveness_monitor
@@ -94,7 +94,7 @@ class Recognizer:
         self._pipeline: FacePipeline | None = None
         self._classifier: PairClassifier | None = None
         self._classifier_loaded = False  # loaded when a decision needs it: `people list` never does
-        self._point: tuple[GalleryMatrix, tuple, IdentifyPoint] | None = None  # the last 1:K point, and its inputs
+        self._points = IdentifyPoints()  # the 1:K point of the gallery as it is
 
     @classmethod
     def from_settings(cls, settings: Settings, *, gallery: GalleryBase | Path | str | None = None,
@@ -176,10 +176,7 @@ class Recognizer:
         """The 1:K operating point (engine/operating.py) of the gallery as it is now; recomputed only when the
         gallery, tau, the stranger rate or the encoder changed."""
         matrix = self._gallery().matrix() if matrix is None else matrix
-        key = (self.tau, self.settings.recognition.stranger_rate, self.encoder_id)
-        if self._point is None or self._point[0] is not matrix or self._point[1] != key:
-            self._point = matrix, key, identify_point(matrix, *key)
-        return self._point[2]
+        return self._points.of(matrix, self.tau, self.settings.recognition.stranger_rate, self.encoder_id)
 
     def _gallery(self) -> GalleryBase:
         if self.gallery is None:

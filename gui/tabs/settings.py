@@ -21,7 +21,7 @@ from engine.events import send_test_event
 from engine.gallery import URL_VARIABLE
 from engine.faces.encoders import ENCODER_FACTS, with_encoder
 from engine.faces.liveness_points import describe_points
-from engine.operating import identify_point
+from engine.operating import IdentifyPoints
 from engine.training.calibration import PRESET_FARS, Calibration
 
 from ..dialogs import open_file, open_folder
@@ -40,6 +40,7 @@ class SettingsTab(QScrollArea):
     def __init__(self, studio):
         super().__init__()
         self.studio = studio
+        self.identify_points = IdentifyPoints()  # what identification means, computed once per gallery change
         self.editors: dict[str, QWidget] = {}
         self.camera_choice: QComboBox | None = None
         self.encoder_choice: QComboBox | None = None
@@ -451,7 +452,8 @@ class SettingsTab(QScrollArea):
         """What identification's threshold means for the gallery as it is now."""
         recognition, gallery = self.studio.settings.recognition, self.studio.gallery
         try:
-            point = identify_point(gallery.matrix(), recognition.tau, recognition.stranger_rate, gallery.encoder_id)
+            point = self.identify_points.of(gallery.matrix(), recognition.tau, recognition.stranger_rate,
+                                            gallery.encoder_id)
         except LikenessError as error:  # a shared gallery's server away, a gallery closed as the window closes
             self.identify_meaning.setText(f"Verify (1:1) uses τ. What identification means cannot be read now: {error}")
             return
