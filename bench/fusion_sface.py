@@ -1,7 +1,8 @@
 """SFace on LFW View-1: alone (plain and standardised), fused with dlib, and dlib + FaceNet + SFace.
 
     python bench/fusion_sface.py [--root ../shared/data/faces/lfw-view1] [--compare-models FLOAT.onnx ...]
-        [--save-calibration] [--report PATH]
+        [--save-calibration] [--report PATH] [--three-way]
+    python bench/fusion_sface.py --speed       # ms per face of dlib, SFace and the two fused
 
 Same protocol as bench/fusion.py (whose helpers it uses): everything is fitted on DevTrain pairs and images only
 (thresholds, SFace's per-dimension mean/std, the fusion weight w = b^2 by people-split cross-validation on
@@ -99,6 +100,34 @@ def encoder_files(fused: np.ndarray, sface: np.ndarray, paths: list[Path], ev) -
     return lines
 
 
+def speed(paths: list[Path]) -> str:
+    """Median ms per face of dlib, SFace (one thread each) and the fused encoder (both at once), on real faces."""
+    import time
+
+    from engine.faces.encode import FaceEncoder
+    from engine.faces.fusion import FusedEncoder
+
+    pipeline = FacePipeline(RecognitionSettings(use_gpu=False, encoder="dlib"))
+    faces = []
+    for path in paths[:8]:
+        image = load_image(path)
+        detections = pipeline.detector.detect(image)[:1]
+        faces.append((image, detections, pipeline.observe(image)[0].chip[None]))
+    encoders = (("dlib, 1 thread", FaceEncoder(use_gpu=False, intra_op_threads=1)),
+                ("SFace INT8, 1 thread", SFaceEncoder(use_gpu=False, intra_op_threads=1)),
+                ("dlib + SFace, both at once", FusedEncoder("dlib+sface", use_gpu=False)))
+    lines = ["| encoder | ms per face (median of 30 rounds over 8 faces, batch 1) |", "|---|---|"]
+    for name, encoder in encoders:
+        rounds = []
+        for _ in range(31):
+            start = time.perf_counter()
+            for image, detections, chip in faces:
+                encoder.encode_faces(image, detections, chip)
+            rounds.append((time.perf_counter() - start) / len(faces))
+        lines.append(f"| {name} | {1000 * float(np.median(rounds[1:])):.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/lfw-view1")
@@ -106,7 +135,10 @@ def main() -> None:
     parser.add_argument("--save-calibration", action="store_true", help=f"write {CALIBRATION.name}")
     parser.add_argument("--three-way", action="store_true", help="also dlib + FaceNet + SFace (FaceNet's embeddings too)")
     parser.add_argument("--report", type=Path, default=OUT / "fusion_sface_report.md")
+    parser.add_argument("--speed", action="store_true", help="only time the encoders per face")
     args = parser.parse_args()
+    if args.speed:
+        return print(speed(sorted((args.root / "images").glob("*/*.jpg"))))
 
     paths, train, test, splits, dlib, ev = view1(args.root)
     train_images = np.unique(ev.train_pairs)

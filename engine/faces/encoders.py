@@ -29,8 +29,8 @@ class EncoderFacts:
 
 
 ENCODER_FACTS = {
-    "dlib+sface": EncoderFacts(0.9306, 99.40, 99.0, 16.0),
-    "sface": EncoderFacts(1.1419, 99.20, 98.6, 10.0),
+    "dlib+sface": EncoderFacts(0.9306, 99.40, 99.0, 20.8),
+    "sface": EncoderFacts(1.1419, 99.20, 98.6, 13.5),
     "dlib+facenet": EncoderFacts(0.6465, 99.20, 97.2, 16.0),
     "dlib": EncoderFacts(0.42, 98.60, 95.4, 6.0),
     "facenet": EncoderFacts(1.1483, 98.90, 96.4, 9.5),
