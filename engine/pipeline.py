@@ -104,13 +104,15 @@ class FacePipeline:
                  encoder: FaceEncoder | None = None, template: ChipTemplate | None = None,
                  liveness_threshold: float | None = None):
         self.settings = settings
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="liveness")
+        # the encoder's sessions are made while the detector's is (ONNX Runtime frees the GIL): a faster start
+        opening = self._beside.submit(lambda: encoder or open_encoder(settings.encoder, use_gpu=settings.use_gpu))
         self.detector = detector or FaceDetector(
             use_gpu=settings.use_gpu, detection_size=settings.detection_size, score_threshold=settings.detection_score
         )
-        self.encoder = encoder or open_encoder(settings.encoder, use_gpu=settings.use_gpu)
+        self.encoder = opening.result()
         self.template = template or ChipTemplate.load()
         self.times = StageTimes()
-        self._beside = ThreadPoolExecutor(1, thread_name_prefix="liveness")
         self.liveness: LivenessMonitor | None = None
         self.set_liveness(liveness_threshold)
 

@@ -7,10 +7,11 @@ the tools in tools/ that produce a model file also write its line there.
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
+import ctypes
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,28 +43,32 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_HASHES_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=None)
 def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
     """Whether the file's sha256 is `expected`. A file hashed before with the same size and modification time is
     not hashed again (every start would hash all models: 66 ms): its sum is remembered in the data folder."""
     key = f"{path.resolve()}|{size}|{mtime_ns}"
-    remembered = _hashes_file()
-    try:
-        known = json.loads(remembered.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if not isinstance(known, dict):
-        known = {}
-    if known.get(key) != expected:
-        digest = file_sha256(path)
-        if digest != expected:
-            return False
-        known[key] = digest
-        with contextlib.suppress(OSError):  # a read-only data folder only costs the hashing
-            make_data_dir()
-            draft = remembered.with_suffix(f".{os.getpid()}.tmp")
-            draft.write_text(json.dumps(known))
-            draft.replace(remembered)
+    with _HASHES_LOCK:  # the detector's and the encoders' sessions are made on several threads at once
+        remembered = _hashes_file()
+        try:
+            known = json.loads(remembered.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        if known.get(key) != expected:
+            digest = file_sha256(path)
+            if digest != expected:
+                return False
+            known[key] = digest
+            with contextlib.suppress(OSError):  # a read-only data folder only costs the hashing
+                make_data_dir()
+                draft = remembered.with_suffix(f".{os.getpid()}.tmp")
+                draft.write_text(json.dumps(known))
+                draft.replace(remembered)
     return True
 
 
@@ -122,9 +127,20 @@ def _cuda_problem() -> str | None:
         return "this onnxruntime build has no CUDA provider"
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
         return "CUDA_VISIBLE_DEVICES hides every GPU"
-    if ctypes.util.find_library("cuda") is None and not Path("/usr/lib/wsl/lib/libcuda.so.1").exists():
+    if not _cuda_driver_loads():
         return "no NVIDIA driver (libcuda) was found"
     return None
+
+
+@lru_cache(maxsize=1)
+def _cuda_driver_loads() -> bool:
+    """Whether the NVIDIA driver's library can be loaded, asked once a process (ctypes.util.find_library runs
+    ldconfig, 25 ms for each model's session)."""
+    for name in ("libcuda.so.1", "/usr/lib/wsl/lib/libcuda.so.1", "nvcuda.dll"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(name)
+            return True
+    return False
 
 
 def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int | None = None):

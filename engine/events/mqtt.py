@@ -10,9 +10,11 @@ import re
 import ssl
 import threading
 from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
-from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5, MQTTv311
+if TYPE_CHECKING:  # paho is imported on the first connection: every command would pay 30 ms for it
+    from paho.mqtt.client import Client
 
 from ..errors import BadInput, DeliveryError
 from .decision import Decision, Refused
@@ -102,7 +104,7 @@ class MqttSink:
         self.base = f"{prefix.rstrip('/')}/{topic_level(machine)}"
         self.retain_last_seen, self.thumbnails, self.timeout = retain_last_seen, thumbnails, timeout
         self.status = f"{self.base}/status" if status else None
-        self.protocol = MQTTv5
+        self.mqtt5 = True  # False once a broker has refused MQTT 5: the next connection speaks 3.1.1
         self._client: Client | None = None
         self._lock = threading.Lock()  # between close() and a connection being made on the outbox's thread
         self._closed = False
@@ -160,7 +162,10 @@ class MqttSink:
         return client
 
     def _connect(self) -> Client:
-        client = Client(CallbackAPIVersion.VERSION2, client_id=f"likeness-{uuid4().hex[:12]}", protocol=self.protocol)
+        from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5, MQTTv311
+
+        client = Client(CallbackAPIVersion.VERSION2, client_id=f"likeness-{uuid4().hex[:12]}",
+                        protocol=MQTTv5 if self.mqtt5 else MQTTv311)
         if self.status:
             client.will_set(self.status, "offline", qos=1, retain=True)
         if self.user:
@@ -217,8 +222,8 @@ class MqttSink:
         self._refusal = None
         if reason_code.is_failure:
             self._refusal = REFUSALS.get(reason_code.value, str(reason_code).lower())
-            if reason_code.value == UNSUPPORTED_PROTOCOL and self.protocol == MQTTv5:
-                self.protocol = MQTTv311  # the next connection speaks MQTT 3.1.1
+            if reason_code.value == UNSUPPORTED_PROTOCOL:
+                self.mqtt5 = False
         else:
             self._max_packet = getattr(properties, "MaximumPacketSize", None)
             if self.status:
