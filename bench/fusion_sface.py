@@ -101,7 +101,8 @@ def encoder_files(fused: np.ndarray, sface: np.ndarray, paths: list[Path], ev) -
 
 
 def speed(paths: list[Path]) -> str:
-    """Median ms per face of dlib, SFace (one thread each) and the fused encoder (both at once), on real faces."""
+    """Median ms per face of dlib, SFace, FaceNet (one thread each) and the two fusions (both models at once), on
+    real faces, in one run: the machine's load moves every row alike."""
     import time
 
     from engine.faces.encode import FaceEncoder
@@ -115,7 +116,9 @@ def speed(paths: list[Path]) -> str:
         faces.append((image, detections, pipeline.observe(image)[0].chip[None]))
     encoders = (("dlib, 1 thread", FaceEncoder(use_gpu=False, intra_op_threads=1)),
                 ("SFace INT8, 1 thread", SFaceEncoder(use_gpu=False, intra_op_threads=1)),
-                ("dlib + SFace, both at once", FusedEncoder("dlib+sface", use_gpu=False)))
+                ("FaceNet, 1 thread", FaceNetEncoder(use_gpu=False, intra_op_threads=1)),
+                ("dlib + SFace, both at once", FusedEncoder("dlib+sface", use_gpu=False)),
+                ("dlib + FaceNet (the earlier default), both at once", FusedEncoder("dlib+facenet", use_gpu=False)))
     lines = ["| encoder | ms per face (median of 30 rounds over 8 faces, batch 1) |", "|---|---|"]
     for name, encoder in encoders:
         rounds = []
