@@ -98,11 +98,11 @@ def video_fps(pipeline: FacePipeline, video: Path) -> dict:
             "liveness_ms": liveness_ms / max(frames, 1)}
 
 
-def stream_fps(video: Path, use_gpu: bool, enrol_from: Path) -> dict:
+def stream_fps(video: Path, recognition: RecognitionSettings, enrol_from: Path) -> dict:
     """Frames per second of the window's path with passive liveness: recognizer.observe, then every face decided
     (StreamDecisions); and per face track, frames from its first appearance to its verdict (the first decision
     that is not "checking")."""
-    settings = Settings(recognition=RecognitionSettings(use_gpu=use_gpu))
+    settings = Settings(recognition=recognition)
     with tempfile.TemporaryDirectory() as folder:
         recognizer = Recognizer.from_settings(settings, gallery=Path(folder) / "gallery.sqlite", liveness="window",
                                               publish=False)
@@ -164,13 +164,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--dlib-models", type=Path)
     parser.add_argument("--gpu", action="store_true", help="allow the CUDA provider")
+    parser.add_argument("--encoder", default=RecognitionSettings().encoder, help="default: the default encoder")
     parser.add_argument("--whole-process", type=int, metavar="N", help="only time main.py embed on N images vs dlib")
     args = parser.parse_args()
     if args.whole_process:
         return whole_process(lfw_sample(args.lfw, args.whole_process), find_dlib_models(args.dlib_models))
 
-    pipeline = FacePipeline(RecognitionSettings(use_gpu=args.gpu))
-    print(f"provider: {pipeline.encoder.provider}; detector {pipeline.detector.provider}")
+    pipeline = FacePipeline(RecognitionSettings(use_gpu=args.gpu, encoder=args.encoder))
+    print(f"encoder {args.encoder}, provider: {pipeline.encoder.provider}; detector {pipeline.detector.provider}")
     if args.video_only:
         return video_rates(pipeline, args)
     if args.lfw is None:
@@ -249,7 +250,7 @@ def video_rates(pipeline: FacePipeline, args) -> None:
           f"{video['fps']:.1f} frames/s, liveness {video['liveness_ms']:.1f} ms per frame")
     pipeline.set_liveness(None)
     for clip in filter(None, (args.video, args.replay)):
-        stream = stream_fps(clip, args.gpu, args.video)
+        stream = stream_fps(clip, pipeline.settings, args.video)
         verdicts = ", ".join(f"track {track}: {kind} after {frames} frames"
                              for track, (frames, kind) in sorted(stream["verdicts"].items()))
         print(f"with passive liveness and the stream's decisions, {clip.name}: {stream['fps']:.1f} frames/s "
