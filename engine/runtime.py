@@ -11,10 +11,13 @@ import ctypes
 import hashlib
 import json
 import os
+import platform
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from .config import data_dir, make_data_dir
 from .errors import ModelUnavailable
@@ -143,12 +146,57 @@ def _cuda_driver_loads() -> bool:
     return False
 
 
-def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int | None = None):
+@lru_cache(maxsize=1)
+def int8_products_saturate() -> bool:
+    """Whether ONNX Runtime's CPU kernels for uint8 activations times int8 weights can saturate on this CPU.
+
+    x86-64 without VNNI multiplies them in pairs summed into 16 bits (vpmaddubsw), which overflow: the INT8
+    FaceNet gave cosine 0.68-0.99 to TensorFlow's embedding on an AMD EPYC with AVX2 (>= 0.999 on a CPU with
+    VNNI, or with uint8 weights). OpenVINO documents the same trap for SSE, AVX2 and AVX-512 without VNNI."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False  # ARM's dot products accumulate in 32 bits
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    if flags:
+        return not flags & {"avx512_vnni", "avx_vnni"}
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return True  # unknown: the exact path
+    return not __cpu_features__.get("AVX512VNNI", False)
+
+
+def exact_int8_model(model_file: Path) -> bytes:
+    """The model with its int8 weights stored as uint8 (+128, zero points likewise): the same numbers, which ONNX
+    Runtime multiplies with its uint8 x uint8 kernels, which cannot saturate. The file, and so the encoder's id,
+    is unchanged; the embeddings are those of a CPU with VNNI."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_file))
+    constants = {tensor.name: tensor for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in constants:
+            continue
+        for name in node.input[0::2]:  # the values and the zero point
+            tensor = constants.get(name)
+            if tensor is not None and tensor.data_type == onnx.TensorProto.INT8:
+                shifted = numpy_helper.to_array(tensor).astype(np.int16) + 128
+                tensor.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), name))
+    return model.SerializeToString()
+
+
+def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int | None = None,
+                 int8_weights: bool = False):
     """Create an ONNX Runtime session on CUDA when it really works, else on the CPU.
 
     Returns (session, ProviderReport). A missing CUDA or cuDNN library becomes the report's reason,
     never an exception. intra_op_threads caps the CPU threads one run uses (None: ONNX Runtime's default,
     one per core); small models run faster on one thread than on threads that other work also wants.
+    int8_weights: the model may hold INT8 weights; on a CPU where their products saturate it runs as
+    exact_int8_model.
     """
     import onnxruntime as ort
 
@@ -174,7 +222,8 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
                 return session, ProviderReport("CUDA", "GPU available")
             problem = "the CUDA provider could not load its libraries (CUDA or cuDNN missing)"
     try:
-        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        model = exact_int8_model(model_file) if int8_weights and int8_products_saturate() else str(model_file)
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:
         log_unexpected(error, f"loading {model_file}")
         raise ModelUnavailable(f"ONNX Runtime cannot load {model_file.name}: {str(error).splitlines()[0]}") from error

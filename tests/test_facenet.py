@@ -64,3 +64,21 @@ def test_crop_is_the_box_with_its_margin():
     assert near_edge.shape == (1, CROP_SIZE, CROP_SIZE, 3)
     with pytest.raises(BadInput):
         facenet_crop(image, np.array([400, 300, 500, 400]))
+
+
+def test_the_exact_int8_path_matches_tensorflow_on_every_cpu(reference):
+    """The weights moved to uint8 (what a CPU without VNNI runs, where int8 products saturate: cosine 0.68 there
+    before) give TensorFlow's embeddings wherever the test runs, and the model file is left as it was."""
+    import onnxruntime as ort
+
+    from engine.faces.facenet import MODEL_FILE
+    from engine.runtime import exact_int8_model, file_sha256, model_path
+
+    path = model_path(MODEL_FILE)
+    before = file_sha256(path)
+    session = ort.InferenceSession(exact_int8_model(path), providers=["CPUExecutionProvider"])
+    crops, _, expected = reference
+    embeddings = session.run(None, {"crops": crops})[0]
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    assert np.sum(embeddings * expected, axis=1).min() >= MIN_COSINE
+    assert file_sha256(path) == before

@@ -28,10 +28,11 @@ class OnnxEncoder:
     INPUT: str
     SIZE: int
     EMBEDDING_SIZE: int
+    INT8_WEIGHTS = False  # the shipped file holds INT8 weights (see runtime.int8_products_saturate)
 
     def __init__(self, model_file: Path | None = None, use_gpu: bool = True, intra_op_threads: int | None = None):
         path = Path(model_file) if model_file is not None else model_path(self.MODEL_FILE)
-        self.session, self.provider = onnx_session(path, use_gpu, intra_op_threads)
+        self.session, self.provider = onnx_session(path, use_gpu, intra_op_threads, self.INT8_WEIGHTS)
         self.id = self.model_id(path)
 
     @classmethod

@@ -54,6 +54,7 @@ class FaceNetEncoder(OnnxEncoder):
     """FaceNet crops (facenet_crop, (N, 160, 160, 3) uint8 RGB) -> L2-normalised 512-D embeddings."""
 
     MODEL_FILE, INPUT, SIZE, EMBEDDING_SIZE = MODEL_FILE, "crops", CROP_SIZE, EMBEDDING_SIZE
+    INT8_WEIGHTS = True
 
     margin = MARGIN  # the fused encoders set the margin their statistics were fitted with
 

@@ -33,6 +33,7 @@ class SFaceEncoder(OnnxEncoder):
     """ArcFace chips (sface_chips, (N, 112, 112, 3) uint8 RGB) -> L2-normalised 128-D embeddings."""
 
     MODEL_FILE, INPUT, SIZE, EMBEDDING_SIZE = MODEL_FILE, "chips", CHIP_SIZE, EMBEDDING_SIZE
+    INT8_WEIGHTS = True
 
     def encode_faces(self, image_rgb: np.ndarray, detections, chips: np.ndarray) -> np.ndarray:
         """The pipeline's call, common to every encoder: this one cuts its own chips from the landmarks."""
