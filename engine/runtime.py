@@ -168,6 +168,29 @@ def int8_products_saturate() -> bool:
     return not __cpu_features__.get("AVX512VNNI", False)
 
 
+def exact_int8_file(model_file: Path) -> Path | bytes:
+    """exact_int8_model of the file, kept in the data folder (models/) with its sha256 beside it: making it imports
+    the onnx package, which takes a second, so it is made once a machine. Where it cannot be kept (a read-only or
+    full disk), the model itself."""
+    digest = expected_checksums().get(model_file.name) if model_file.parent == MODELS_DIR else None
+    kept = data_dir() / "models" / f"{model_file.stem}-{(digest or file_sha256(model_file))[:12]}-exact.onnx"
+    recorded = kept.with_suffix(".sha256")
+    with contextlib.suppress(OSError, ValueError):
+        stat = kept.stat()
+        if _verified(kept, stat.st_size, stat.st_mtime_ns, recorded.read_text().strip()):
+            return kept
+    model = exact_int8_model(model_file)
+    with contextlib.suppress(OSError):
+        make_data_dir()
+        kept.parent.mkdir(exist_ok=True)
+        for path, data in ((kept, model), (recorded, hashlib.sha256(model).hexdigest().encode())):
+            draft = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            draft.write_bytes(data)
+            draft.replace(path)
+        return kept
+    return model
+
+
 def exact_int8_model(model_file: Path) -> bytes:
     """The model with its int8 weights stored as uint8 (+128, zero points likewise): the same numbers, which ONNX
     Runtime multiplies with its uint8 x uint8 kernels, which cannot saturate. The file, and so the encoder's id,
@@ -196,7 +219,7 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
     never an exception. intra_op_threads caps the CPU threads one run uses (None: ONNX Runtime's default,
     one per core); small models run faster on one thread than on threads that other work also wants.
     int8_weights: the model may hold INT8 weights; on a CPU where their products saturate it runs as
-    exact_int8_model.
+    exact_int8_model (made once, then read from the data folder).
     """
     import onnxruntime as ort
 
@@ -222,8 +245,9 @@ def onnx_session(model_file: Path, use_gpu: bool = True, intra_op_threads: int |
                 return session, ProviderReport("CUDA", "GPU available")
             problem = "the CUDA provider could not load its libraries (CUDA or cuDNN missing)"
     try:
-        model = exact_int8_model(model_file) if int8_weights and int8_products_saturate() else str(model_file)
-        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        model = exact_int8_file(model_file) if int8_weights and int8_products_saturate() else model_file
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                       providers=["CPUExecutionProvider"])
     except Exception as error:
         log_unexpected(error, f"loading {model_file}")
         raise ModelUnavailable(f"ONNX Runtime cannot load {model_file.name}: {str(error).splitlines()[0]}") from error

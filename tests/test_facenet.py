@@ -1,4 +1,6 @@
 """FaceNet (tools/convert_facenet.py's ONNX file) against the TensorFlow graph it came from, and its crop."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,15 +70,20 @@ def test_crop_is_the_box_with_its_margin():
 
 def test_the_exact_int8_path_matches_tensorflow_on_every_cpu(reference):
     """The weights moved to uint8 (what a CPU without VNNI runs, where int8 products saturate: cosine 0.68 there
-    before) give TensorFlow's embeddings wherever the test runs, and the model file is left as it was."""
+    before) give TensorFlow's embeddings wherever the test runs. The model is made once and kept in the data
+    folder; a damaged copy is made again; the shipped file is left as it was."""
     import onnxruntime as ort
 
     from engine.faces.facenet import MODEL_FILE
-    from engine.runtime import exact_int8_model, file_sha256, model_path
+    from engine.runtime import exact_int8_file, file_sha256, model_path
 
     path = model_path(MODEL_FILE)
     before = file_sha256(path)
-    session = ort.InferenceSession(exact_int8_model(path), providers=["CPUExecutionProvider"])
+    kept = exact_int8_file(path)
+    assert isinstance(kept, Path) and exact_int8_file(path) == kept
+    kept.write_bytes(kept.read_bytes()[:1000])  # a copy cut short (a crash, a full disk)
+    assert exact_int8_file(path) == kept and file_sha256(kept) == kept.with_suffix(".sha256").read_text()
+    session = ort.InferenceSession(str(kept), providers=["CPUExecutionProvider"])
     crops, _, expected = reference
     embeddings = session.run(None, {"crops": crops})[0]
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
