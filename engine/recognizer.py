@@ -284,9 +284,10 @@ class Recognizer:
         """Write the gallery to a file another machine can import (see Gallery.export)."""
         self._gallery().export(path)
 
-    def import_(self, path: Path | str):
-        """Add the people of an exported gallery file; returns the gallery's ImportReport."""
-        return self._gallery().import_(path)
+    def import_(self, path: Path | str, progress=None):
+        """Add the people of an exported gallery file; returns the gallery's ImportReport (progress: see
+        GalleryBase.import_)."""
+        return self._gallery().import_(path, progress)
 
     def verify(self, name: str, face: FaceObservation, source: str = "") -> Verification:
         """1:1: is this face the enrolled person `name`? Raises UnknownPerson when nobody has that name."""

@@ -175,7 +175,7 @@ def exact_int8_file(model_file: Path) -> Path | bytes:
     digest = expected_checksums().get(model_file.name) if model_file.parent == MODELS_DIR else None
     kept = data_dir() / "models" / f"{model_file.stem}-{(digest or file_sha256(model_file))[:12]}-exact.onnx"
     recorded = kept.with_suffix(".sha256")
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError):  # not made yet, or its sum gone
         stat = kept.stat()
         if _verified(kept, stat.st_size, stat.st_mtime_ns, recorded.read_text().strip()):
             return kept

@@ -93,7 +93,7 @@ def test_people_rename_delete_and_export_import(gallery, tmp_path, capsys):
 
     fresh = ["--gallery", str(tmp_path / "fresh.sqlite")]
     assert main(["import", str(tmp_path / "export.likeness"), *fresh]) == 0
-    capsys.readouterr()
+    assert "importing [" in capsys.readouterr().err  # the progress bar, on stderr
     main(["people", *fresh])
     listing = capsys.readouterr().out
     assert "Obama\t2 shot(s)" in listing and "Biden\t1 shot(s)" in listing

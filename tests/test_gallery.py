@@ -210,6 +210,20 @@ def test_importing_a_known_name_appends_the_shots_it_lacks(gallery, tmp_path):
     assert np.array_equal(other.embeddings_of("Ada"), np.vstack([unit_vectors(2, 10), unit_vectors(3, 1)]))
 
 
+def test_an_import_tells_its_progress_every_thousand_people(store, tmp_path):
+    from engine.gallery.base import Shot
+
+    with Gallery(tmp_path / "many.sqlite", ENCODER) as many:
+        stamp = "2026-12-07T00:00:00+00:00"
+        many.load([Shot(f"P{i}", stamp, v.tobytes(), "camera", stamp, None)
+                   for i, v in enumerate(unit_vectors(2500, 5))], [])
+        many.export(tmp_path / "many.likeness")
+    told: list[tuple[int, int]] = []
+    report = store().import_(tmp_path / "many.likeness", lambda done, total: told.append((done, total)))
+    assert (report.people, report.embeddings) == (2500, 2500)
+    assert told == [(1000, 2500), (2000, 2500), (2500, 2500)]
+
+
 def test_another_encoders_embeddings_are_refused(gallery, store, tmp_path):
     gallery.export(tmp_path / "export.likeness")
     with pytest.raises(EncoderMismatch, match="other_encoder:111111111111"):

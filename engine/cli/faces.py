@@ -218,8 +218,12 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
+    from .progress import BarOnFirstCall
+
+    progress = BarOnFirstCall("importing")
     with session(args, publish=False) as recognizer:
-        report = recognizer.gallery.import_(args.file)
+        report = recognizer.gallery.import_(args.file, progress)
+    progress.close()
     print(f"Imported from {args.file}: {report}.")
     return EXIT_OK
 

@@ -26,3 +26,20 @@ class ProgressBar:
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+class BarOnFirstCall:
+    """The progress(done, total) an engine function reports to: a ProgressBar shown from its first call on (a
+    function with nothing to report leaves stderr alone)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar = self.bar or ProgressBar(total, self.label)
+        self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()

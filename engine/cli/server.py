@@ -63,18 +63,11 @@ def run_server_init(args) -> int:
 
 def run_gallery_copy(args) -> int:
     from ..gallery import copy_gallery
-    from .progress import ProgressBar
+    from .progress import BarOnFirstCall
 
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        bar = bar or ProgressBar(total, "copying")
-        bar.update(done)
-
+    progress = BarOnFirstCall("copying")
     people, shots, events = copy_gallery(args.source, args.target, progress)
-    if bar:
-        bar.close()
+    progress.close()
     print(f"Copied {people} people ({shots} shot(s)) and {events} log line(s).", file=sys.stdout)
     return EXIT_OK
 
@@ -86,24 +79,17 @@ def run_gallery_reencode(args) -> int:
     from ..pipeline import FacePipeline
     from ..recognizer import gallery_for
     from ..reencode import reencode
-    from .progress import ProgressBar
+    from .progress import BarOnFirstCall
 
     settings = load_settings()
     new = with_encoder(settings, args.encoder or DEFAULT_ENCODER)
     if new.recognition.encoder == settings.recognition.encoder and args.into is None:
         raise BadInput(f"The gallery already uses {new.recognition.encoder}; name another encoder with --to.")
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        bar = bar or ProgressBar(total, "re-embedding")
-        bar.update(done)
-
+    progress = BarOnFirstCall("re-embedding")
     with gallery_for(settings, args.gallery) as source, gallery_for(new, args.into) as target:
         report = reencode(source, target, FacePipeline(new.recognition), progress)
         where = target.status().where
-    if bar:
-        bar.close()
+    progress.close()
     for sentence in report.left_out:
         print(f"warning: left out {sentence}", file=sys.stderr)
     print(f"Re-embedded {report.people} people with {new.recognition.encoder} into {where}: "

@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +52,7 @@ from .base import (
     group_by_person,
     now,
     person_name,
+    each_person,
     shots_by_person,
 )
 
@@ -883,17 +884,18 @@ class PostgresGallery(GalleryBase):
             for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
                 leftover.unlink(missing_ok=True)
 
-    def _merge(self, rows) -> ImportReport:
+    def _merge(self, rows, progress: Callable[[int, int], None] | None = None) -> ImportReport:
         by_person = shots_by_person(rows)
         new: list[Shot] = []
         stamp, added, skipped = now(), 0, 0
         with self._server(transaction=True) as conn:
-            for name, shots in by_person.items():
+            for name, shots in each_person(by_person, progress):
                 known = {bytes(r[0]) for r in conn.execute(
                     "SELECT e.vector FROM likeness.embeddings e JOIN likeness.people p ON p.id = e.person_id "
                     "WHERE p.name = %s", (name,))}
                 fresh = [Shot(name, stamp, v, s, stamp, t) for v, s, t in shots if v not in known]
-                skipped, added, new = skipped + len(shots) - len(fresh), added + len(fresh), new + fresh
+                skipped, added = skipped + len(shots) - len(fresh), added + len(fresh)
+                new.extend(fresh)  # not new + fresh: a list copied for every person is quadratic
             changed = self._insert_shots(conn, new) if new else set()
             conn.execute(INSERT_EVENTS, self._log_row("import", None, None, f"{added} shot(s) of {len(by_person)} people"))
         if changed:

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ from .base import (
     group_by_person,
     now,
     person_name,
+    each_person,
     shots_by_person,
 )
 
@@ -447,11 +448,11 @@ class Gallery(GalleryBase):
                 raise _translate(error, path) from error
         os.replace(tmp, path)
 
-    def _merge(self, rows) -> ImportReport:
+    def _merge(self, rows, progress: Callable[[int, int], None] | None = None) -> ImportReport:
         by_person = shots_by_person(rows)
         added = skipped = 0
         with self._transaction() as db:
-            for name, shots in by_person.items():
+            for name, shots in each_person(by_person, progress):
                 db.execute("INSERT OR IGNORE INTO people (name, created) VALUES (?, ?)", (name, now()))
                 person = db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()[0]
                 known = {r[0] for r in db.execute("SELECT vector FROM embeddings WHERE person_id=?", (person,))}
