@@ -289,7 +289,7 @@ def test_a_rename_and_a_new_person_announced_together_both_arrive(machines):
 
 def test_a_batch_that_cannot_be_applied_is_not_lost_everyone_is_reloaded(machines, monkeypatch, caplog):
     desk, door = machines("desk"), machines("door")
-    monkeypatch.setattr(postgres, "_replace_people", lambda *args: 1 / 0)
+    monkeypatch.setattr(postgres.sync, "_replace_people", lambda *args: 1 / 0)
     with caplog.at_level(logging.ERROR, "likeness"):
         desk.enroll("Ada", unit_vectors(1, 1), ["camera"])
         assert wait_until(lambda: door.matrix().names == ("Ada",), 3.0)
