@@ -274,8 +274,8 @@ def server_events(url, person):
 
 def test_a_rename_and_a_new_person_announced_together_both_arrive(machines):
     v = lambda seed: unit_vectors(1, seed)[0].tobytes()  # noqa: E731
-    old = postgres._snapshot([(1, "Ada", v(1)), (2, "Bob", v(2))], 128)
-    new = postgres._replace_people(old, {2, 3}, [(2, "Robert", v(2)), (3, "Carol", v(3))], 128)
+    old = postgres.local_copy._snapshot([(1, "Ada", v(1)), (2, "Bob", v(2))], 128)
+    new = postgres.local_copy._replace_people(old, {2, 3}, [(2, "Robert", v(2)), (3, "Carol", v(3))], 128)
     assert new.matrix.names == ("Ada", "Robert", "Carol") and new.ids.tolist() == [1, 2, 3]
     desk, door = machines("desk"), machines("door")
     desk.enroll("Bob", unit_vectors(1, 2), ["camera"])

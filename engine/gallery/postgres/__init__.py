@@ -5,9 +5,10 @@
 - local_copy.py: this machine's copies of the server's people, in memory (the matrix) and on disk (offline).
 - store.py: PostgresGallery, the reads and writes.
 """
-from .local_copy import LocalCopy, _replace_people, _snapshot, copy_path
+from . import local_copy, sync
+from .local_copy import LocalCopy, copy_path
 from .schema import MIGRATIONS, SCHEMA_VERSION, ensure_schema, init_server, stored_encoder, where_of
 from .store import PostgresGallery
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "LocalCopy", "PostgresGallery", "_replace_people", "_snapshot", "copy_path",
-           "ensure_schema", "init_server", "stored_encoder", "where_of"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "LocalCopy", "PostgresGallery", "copy_path", "ensure_schema", "init_server",
+           "local_copy", "stored_encoder", "sync", "where_of"]
