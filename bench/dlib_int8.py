@@ -23,15 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
 from engine.faces.encode import MODEL_FILE, FaceEncoder  # noqa: E402
 from engine.faces.fusion import FUSIONS  # noqa: E402
 from engine.faces.sface import SFaceEncoder  # noqa: E402
-from engine.images import load_image  # noqa: E402
-from engine.pipeline import FacePipeline, subject_index  # noqa: E402
+from engine.pipeline import FacePipeline  # noqa: E402
 from engine.runtime import model_path  # noqa: E402
-from fusion import OUT, table, view1  # noqa: E402
+from fusion import OUT, subject_faces, table, view1  # noqa: E402
 from fusion_sface import sface_embeddings  # noqa: E402
 
 PERCENTILE = 99.999
@@ -41,15 +39,9 @@ def subject_chips(paths: list[Path]) -> np.ndarray:
     """dlib chips (N, 150, 150, 3) of each image's subject; zeros where no face (their rows are dropped later)."""
     pipeline = FacePipeline(RecognitionSettings(encoder="dlib", use_gpu=False))
     chips = np.zeros((len(paths), 150, 150, 3), np.uint8)
-    bar = ProgressBar(len(paths), "dlib chips")
-    for i, path in enumerate(paths):
-        image = load_image(path)
-        faces = pipeline.observe(image)
-        if faces:
-            chips[i] = faces[subject_index([f.box for f in faces], image.shape)].chip
-        if i % 20 == 19:
-            bar.update(i + 1)
-    bar.close()
+    for i, face in enumerate(subject_faces(pipeline, paths, "dlib chips")):
+        if face is not None:
+            chips[i] = face.chip
     return chips
 
 

@@ -45,6 +45,18 @@ WEIGHTS = np.round(np.arange(0, 1.0001, 0.025), 3)  # candidate w = b^2, FaceNet
 
 # ---------------------------------------------------------------- embeddings (cached)
 
+def subject_faces(pipeline: FacePipeline, paths: list[Path], label: str):
+    """Each image's subject face as the pipeline sees it (None where it finds no face), with a progress bar."""
+    bar = ProgressBar(len(paths), label)
+    for i, path in enumerate(paths):
+        image = load_image(path)
+        faces = pipeline.observe(image)
+        yield faces[subject_index([f.box for f in faces], image.shape)] if faces else None
+        if i % 20 == 19 or i == len(paths) - 1:
+            bar.update(i + 1)
+    bar.close()
+
+
 def dlib_embeddings(paths: list[Path]) -> dict[str, np.ndarray]:
     """Subject box, dlib embedding and dlib embedding of the mirrored chip of every image (NaN: no face)."""
     pipeline = FacePipeline(RecognitionSettings(encoder="dlib"))  # dlib alone, whatever the default encoder is
@@ -54,17 +66,10 @@ def dlib_embeddings(paths: list[Path]) -> dict[str, np.ndarray]:
     n = len(paths)
     boxes, plain, mirrored = (np.full((n, 4), np.nan), np.full((n, 128), np.nan, np.float32),
                               np.full((n, 128), np.nan, np.float32))
-    bar = ProgressBar(n, "dlib")
-    for i, path in enumerate(paths):
-        image = load_image(path)
-        faces = pipeline.observe(image)
-        if faces:
-            face = faces[subject_index([f.box for f in faces], image.shape)]
+    for i, face in enumerate(subject_faces(pipeline, paths, "dlib")):
+        if face is not None:
             boxes[i] = face.box
             plain[i], mirrored[i] = pipeline.encoder.encode(np.stack([face.chip, face.chip[:, ::-1]]))
-        if i % 20 == 19 or i == n - 1:
-            bar.update(i + 1)
-    bar.close()
     result = dict(boxes=boxes, plain=plain, mirrored=mirrored)
     OUT.mkdir(exist_ok=True)
     np.savez(cache, **result)

@@ -20,16 +20,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine.cli.progress import ProgressBar  # noqa: E402
 from engine.config import RecognitionSettings  # noqa: E402
 from engine.faces.facenet import FaceNetEncoder  # noqa: E402
 from engine.faces.fusion import CALIBRATION_DIR  # noqa: E402
 from engine.faces.sface import SFaceEncoder  # noqa: E402
 from engine.images import load_image  # noqa: E402
-from engine.pipeline import FacePipeline, subject_index  # noqa: E402
+from engine.pipeline import FacePipeline  # noqa: E402
 from fusion import (  # noqa: E402
-    OUT, WEIGHTS, best_weight, cv_accuracy, facenet_embeddings, fused_vectors, pair_distances, squared_fusion, table,
-    unit, view1,
+    OUT, WEIGHTS, best_weight, cv_accuracy, facenet_embeddings, fused_vectors, pair_distances, squared_fusion,
+    subject_faces, table, unit, view1,
 )
 
 CALIBRATION = CALIBRATION_DIR / "fusion_sface_dlib.npz"
@@ -42,15 +41,9 @@ def sface_embeddings(encoder: SFaceEncoder, paths: list[Path]) -> np.ndarray:
         return np.load(cache)
     pipeline = FacePipeline(RecognitionSettings(use_gpu=False), encoder=encoder)
     result = np.full((len(paths), 128), np.nan, np.float32)
-    bar = ProgressBar(len(paths), f"SFace {encoder.id}")
-    for i, path in enumerate(paths):
-        image = load_image(path)
-        faces = pipeline.observe(image)
-        if faces:
-            result[i] = faces[subject_index([f.box for f in faces], image.shape)].embedding
-        if i % 20 == 19:
-            bar.update(i + 1)
-    bar.close()
+    for i, face in enumerate(subject_faces(pipeline, paths, f"SFace {encoder.id}")):
+        if face is not None:
+            result[i] = face.embedding
     OUT.mkdir(exist_ok=True)
     np.save(cache, result)
     return result
