@@ -5,9 +5,10 @@
 ONNX Runtime's static quantisation (QDQ, weights QInt8 per output channel, activations QUInt8 per tensor,
 99.999th-percentile ranges from the dlib chips of LFW View-1 DevTrain images) of every convolution but the first
 (quantising the first too cost cosine 0.954 at worst against float). Printed: the cosine to the float model on
-100 DevTest chips, ms per face on one thread (batch 1 and 8, float and INT8 measured in turns), and the LFW
-View-1 table of bench/fusion.py (τ fitted on DevTrain, figures on DevTest) for dlib and for dlib + SFace with
-the shipped fusion's weights and SFace statistics. The file is written to bench/out/ and never shipped: an INT8
+100 DevTest chips, ms per face on one thread (batch 1 and 8, float and INT8 measured in turns; INT8 as the app
+would run it, exactly as uint8 on a CPU whose int8 products saturate), and the LFW View-1 table of
+bench/fusion.py (τ fitted on DevTrain, figures on DevTest) for dlib and for dlib + SFace with the shipped
+fusion's weights and SFace statistics. The file is written to bench/out/ and never shipped: an INT8
 dlib would change dlib's encoder id, and with it the id of every gallery made with dlib, dlib + FaceNet or
 dlib + SFace.
 """
@@ -28,7 +29,7 @@ from engine.faces.encode import MODEL_FILE, FaceEncoder  # noqa: E402
 from engine.faces.fusion import FUSIONS  # noqa: E402
 from engine.faces.sface import SFaceEncoder  # noqa: E402
 from engine.pipeline import FacePipeline  # noqa: E402
-from engine.runtime import model_path  # noqa: E402
+from engine.runtime import int8_products_saturate, model_path  # noqa: E402
 from fusion import OUT, subject_faces, table, view1  # noqa: E402
 from fusion_sface import sface_embeddings  # noqa: E402
 
@@ -69,6 +70,12 @@ def quantised(calibration: np.ndarray, out: Path) -> Path:
     return out
 
 
+class Int8Dlib(FaceEncoder):
+    """dlib with INT8 weights, run as the app would run it (runtime.onnx_session's exact path where needed)."""
+
+    INT8_WEIGHTS = True
+
+
 def ms_per_face(encoders: dict[str, FaceEncoder], chips: np.ndarray, rounds: int = 7) -> dict[str, float]:
     """Best-of-rounds ms per face of each encoder, the encoders taking turns so that the load moves all alike."""
     best = {name: np.inf for name in encoders}
@@ -96,7 +103,10 @@ def main() -> None:
                          .round().astype(int)]]
     OUT.mkdir(exist_ok=True)
     int8_file = quantised(calibration, OUT / "dlib_resnet_v1_int8.onnx")
-    float_dlib, int8_dlib = (FaceEncoder(f, use_gpu=False, intra_op_threads=1) for f in (None, int8_file))
+    float_dlib = FaceEncoder(use_gpu=False, intra_op_threads=1)
+    int8_dlib = Int8Dlib(int8_file, use_gpu=False, intra_op_threads=1)
+    print("INT8 runs " + ("exactly, as uint8 (this CPU's int8 products saturate)" if int8_products_saturate()
+                          else "on this CPU's int8 kernels (VNNI or not x86)"))
 
     check = chips[ev.test_images[np.linspace(0, len(ev.test_images) - 1, 100).round().astype(int)]]
     a, b = float_dlib.raw_descriptors(check), int8_dlib.raw_descriptors(check)
