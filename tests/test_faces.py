@@ -123,3 +123,13 @@ def test_a_face_too_small_to_enroll_is_refused(pipeline):
     small = cv2.resize(image, None, fx=0.12, fy=0.12, interpolation=cv2.INTER_AREA)
     with pytest.raises(FaceTooSmall, match="smaller than the 40 px"):
         pipeline.embed_one(small)
+
+
+def test_the_detectors_input_is_the_bgr_image_minus_its_mean_channel_first():
+    from engine.faces.detect import BGR_MEAN, network_input
+
+    image = load_image(FACES / "obama.jpg")
+    expected = (image[:, :, ::-1].astype(np.float32) - BGR_MEAN).transpose(2, 0, 1)[None]
+    blob = network_input(image)
+    assert blob.dtype == np.float32 and blob.flags.c_contiguous
+    assert np.array_equal(blob, expected)
