@@ -69,10 +69,15 @@ def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
             known[key] = digest
             with contextlib.suppress(OSError):  # a read-only data folder only costs the hashing
                 make_data_dir()
-                draft = remembered.with_suffix(f".{os.getpid()}.tmp")
-                draft.write_text(json.dumps(known))
-                draft.replace(remembered)
+                _write_whole(remembered, json.dumps(known).encode())
     return True
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write beside, then rename: a reader (or a crash) never sees half a file; raises OSError."""
+    draft = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    draft.write_bytes(data)
+    draft.replace(path)
 
 
 def _hashes_file() -> Path:
@@ -183,10 +188,8 @@ def exact_int8_file(model_file: Path) -> Path | bytes:
     with contextlib.suppress(OSError):
         make_data_dir()
         kept.parent.mkdir(exist_ok=True)
-        for path, data in ((kept, model), (recorded, hashlib.sha256(model).hexdigest().encode())):
-            draft = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            draft.write_bytes(data)
-            draft.replace(path)
+        _write_whole(kept, model)
+        _write_whole(recorded, hashlib.sha256(model).hexdigest().encode())
         return kept
     return model
 
